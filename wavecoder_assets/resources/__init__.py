@@ -1,0 +1,23 @@
+"""Resources shared by the stages, chosen per environment (WAVECODER_ENV=local | production)."""
+
+from __future__ import annotations
+
+import os
+
+from wavecoder_assets.resources.lake import DEFAULT_LAKE_DIR, DuckDBLakeResource, PolarsParquetIOManager
+
+
+def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dict:
+    """The resource set for an environment.
+
+    local: the embedded offline defaults (lake in ./data_lake, local llama.cpp server, Hub dry-run).
+    production: hosted endpoints and the Hub, configured by env vars.
+    """
+    env = env or os.environ.get("WAVECODER_ENV", "local")
+    if env not in ("local", "production"):
+        raise ValueError(f"WAVECODER_ENV must be 'local' or 'production', not {env!r}")
+    lake_dir = lake_dir or os.environ.get("WAVECODER_LAKE_DIR", DEFAULT_LAKE_DIR)
+    return {
+        "io_manager": PolarsParquetIOManager(base_dir=lake_dir),
+        "lake": DuckDBLakeResource(base_dir=lake_dir),
+    }
