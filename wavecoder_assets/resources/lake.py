@@ -111,4 +111,4 @@ class DuckDBLakeResource(ConfigurableResource):
 
     def query(self, sql: str) -> pl.DataFrame:
         with self.connect() as conn:
-            return conn.execute(sql).pl()
+            return conn.sql(sql).pl()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Screenshots of the Dagster UI against this repo's instance (run `make run` first so assets have metadata):
+# the asset graph page and one asset's page. PNGs land in bench/out/.
+#   bash bench/ui_screenshot.sh [asset_name]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+asset="${1:-filtered_code}"
+out="bench/out"
+mkdir -p "$out"
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+DAGSTER_HOME="$PWD" setsid .venv/bin/dagster-webserver -w workspace.yaml -h 127.0.0.1 -p "$port" >"$out/webserver.log" 2>&1 &
+server=$!
+profile=$(mktemp -d)
+trap 'kill -- -$server 2>/dev/null || kill $server; rm -rf "$profile"' EXIT
+for _ in $(seq 120); do curl -sf "http://127.0.0.1:$port/server_info" >/dev/null && break; sleep 1; done
+
+shoot() {  # url, png
+  chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+    --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars \
+    --window-size=1800,1100 --virtual-time-budget=20000 --screenshot="$2" "$1" 2>/dev/null
+  echo "saved $2"
+}
+shoot "http://127.0.0.1:$port/asset-groups" "$out/asset_graph.png"
+shoot "http://127.0.0.1:$port/assets/$asset" "$out/asset_$asset.png"

@@ -1,0 +1,79 @@
+"""Persistent LLM request cache: one sqlite file (by default `<lake>/.llm_cache.sqlite`).
+
+A result is written the moment it arrives (one small transaction each, WAL journal), so a run killed
+half-way keeps everything it already paid for. Only successful answers are stored: failures are retried
+by the next run. Several processes may share the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+# Bump when the key recipe or the stored fields change: old entries then simply stop matching.
+CACHE_KEY_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chat_results (
+    cache_key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    response_model TEXT,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    system_fingerprint TEXT,
+    finish_reason TEXT,
+    created_at REAL NOT NULL
+)
+"""
+
+
+def cache_key(model: str, messages: list[dict], temperature: float, max_tokens: int, seed: int | None,
+              response_format: dict | None, stop: list[str] | str | None) -> str:
+    """sha256 of everything that determines an answer; the endpoint's URL and key are deliberately not in it."""
+    payload = json.dumps(
+        [CACHE_KEY_VERSION, model, messages, temperature, max_tokens, seed, response_format, stop],
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class RequestCache:
+    """Maps a cache key to a stored answer (a dict of the chat_results columns)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a killed process
+        self._db.execute(_SCHEMA)
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):  # stay under sqlite's bound-parameter limit
+            batch = unique[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT * FROM chat_results WHERE cache_key IN ({','.join('?' * len(batch))})", batch
+            )
+            names = [d[0] for d in rows.description]
+            found.update({row[0]: dict(zip(names, row)) for row in rows})
+        return found
+
+    def put(self, key: str, *, model: str, response_model: str | None, text: str, prompt_tokens: int,
+            completion_tokens: int, system_fingerprint: str | None, finish_reason: str | None) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO chat_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, model, response_model, text, prompt_tokens, completion_tokens, system_fingerprint,
+             finish_reason, time.time()),
+        )
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT count(*) FROM chat_results").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

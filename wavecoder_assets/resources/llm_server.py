@@ -1,0 +1,121 @@
+"""The embedded endpoint: llama-cpp-python's OpenAI-compatible server on a free loopback port.
+
+One subprocess per model, started on first use and stopped by `stop()`, at interpreter exit, and (Linux)
+by the kernel when the parent dies, so a killed run leaves no 1 GB server behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from wavecoder_assets.resources.models import embedded_gguf_path
+
+_RUNNING: set["LocalLlamaServer"] = set()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask the kernel for SIGTERM when the parent process dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: atexit still stops it on a normal exit
+
+
+class LocalLlamaServer:
+    """`python -m llama_cpp.server` serving one embedded GGUF model under its name (the model alias)."""
+
+    def __init__(self, model_name: str, *, n_ctx: int = 4096, n_threads: int = 1, start_timeout_s: float = 300):
+        self.model_name = model_name
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.start_timeout_s = start_timeout_s
+        self.port: int | None = None
+        self._proc: subprocess.Popen | None = None
+        self._log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError(f"llama.cpp server for {self.model_name} is not running")
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> "LocalLlamaServer":
+        if self._proc is not None and self._proc.poll() is None:
+            return self
+        gguf = embedded_gguf_path(self.model_name)
+        self.port = free_port()
+        fd, log = tempfile.mkstemp(prefix=f"llama-server-{self.model_name}-", suffix=".log")
+        self._log_path = Path(log)
+        argv = [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", self.model_name,
+            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
+            "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads), "--verbose", "False",
+        ]
+        # Spinning OpenMP threads starve everything else on a small machine.
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+        with os.fdopen(fd, "wb") as log_file:
+            self._proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          env=env, preexec_fn=_die_with_parent)
+        _RUNNING.add(self)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = self._log_path.read_text(errors="replace")[-2000:]
+                self.stop()
+                raise RuntimeError(f"llama.cpp server for {self.model_name} exited on start:\n{tail}")
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise TimeoutError(f"llama.cpp server for {self.model_name} not ready after {self.start_timeout_s:.0f}s")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        _RUNNING.discard(self)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log_path is not None:
+            self._log_path.unlink(missing_ok=True)
+            self._log_path = None
+        self.port = None
+
+    def __enter__(self) -> "LocalLlamaServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_RUNNING):
+        server.stop()
