@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from wavecoder_assets.resources.lake import DEFAULT_LAKE_DIR, DuckDBLakeResource, PolarsParquetIOManager
+from wavecoder_assets.resources.llm import llm_resource_for
 
 
 def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dict:
@@ -20,4 +21,5 @@ def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dic
     return {
         "io_manager": PolarsParquetIOManager(base_dir=lake_dir),
         "lake": DuckDBLakeResource(base_dir=lake_dir),
+        "llm": llm_resource_for(env, lake_dir),
     }

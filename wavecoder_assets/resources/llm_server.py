@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """Runs in the child before exec: ask the kernel for SIGTERM when the parent process dies."""
+    """Runs in the child before exec: ask the kernel for SIGTERM when the parent dies. The kernel watches
+    the forking *thread*, so this is only used when the main thread starts the server."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
@@ -70,9 +72,10 @@ class LocalLlamaServer:
         ]
         # Spinning OpenMP threads starve everything else on a small machine.
         env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+        in_main_thread = threading.current_thread() is threading.main_thread()
         with os.fdopen(fd, "wb") as log_file:
             self._proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=env, preexec_fn=_die_with_parent)
+                                          env=env, preexec_fn=_die_with_parent if in_main_thread else None)
         _RUNNING.add(self)
         self._wait_ready()
         return self

@@ -1,0 +1,216 @@
+"""KCenterGreedy: same picks as a plain NumPy reference, radii, already_selected, sharding, pruning, the asset."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from wavecoder_assets.assets.coreset import CoresetConfig, coreset
+from wavecoder_assets.coreset import kcenter_greedy
+from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
+from wavecoder_assets.resources import resources_for
+
+
+def reference_kcenter(x, k, first=None, already_selected=()):
+    """google/active-learning's kcenter_greedy, written out: exact float64 distances to the newest center,
+    running minimum, argmax (lowest index on ties). Chosen rows are never picked again."""
+    x = np.asarray(x, dtype=np.float64)
+    min_d = np.full(len(x), np.inf)
+    chosen = np.zeros(len(x), dtype=bool)
+    for c in already_selected:
+        min_d = np.minimum(min_d, np.sqrt(((x - x[c]) ** 2).sum(axis=1)))
+        chosen[c] = True
+    nxt = first if len(already_selected) == 0 else int(np.argmax(np.where(chosen, -1, min_d)))
+    indices, radii = [], []
+    for _ in range(k):
+        min_d = np.minimum(min_d, np.sqrt(((x - x[nxt]) ** 2).sum(axis=1)))
+        chosen[nxt] = True
+        indices.append(nxt)
+        candidates = np.where(chosen, -1, min_d)
+        radii.append(candidates.max())
+        nxt = int(np.argmax(candidates))
+    return np.array(indices), np.array(radii)
+
+
+def grid_with_duplicates(seed, n=240, d=3):
+    """Integer points on a 3^d grid: many exact distance ties and exact duplicate rows."""
+    return np.random.default_rng(seed).integers(0, 3, size=(n, d)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_matches_reference_on_random_data(seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(400, 24)) + 3.0).astype(np.float32)  # an offset: the norm expansion must not cancel
+    first = int(rng.integers(len(x)))
+    indices, radii = kcenter_greedy(x, 60, first=first)
+    ref_indices, ref_radii = reference_kcenter(x, 60, first=first)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(radii, ref_radii, rtol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("k", [10, 27, 40])  # 27 = every distinct grid point; 40 goes on into duplicates
+def test_matches_reference_with_ties(seed, k):
+    x = grid_with_duplicates(seed)
+    first = seed * 7
+    indices, radii = kcenter_greedy(x, k, first=first)
+    ref_indices, ref_radii = reference_kcenter(x, k, first=first)
+    np.testing.assert_array_equal(indices, ref_indices)  # ties go to the lowest index, exactly like the reference
+    np.testing.assert_allclose(radii, ref_radii, rtol=1e-6, atol=0)
+    assert len(set(indices.tolist())) == k
+
+
+def test_radii_non_increasing_and_seeded_first_center():
+    x = np.random.default_rng(5).normal(size=(1000, 16)).astype(np.float32)
+    indices, radii = kcenter_greedy(x, 100, seed=11)
+    assert np.all(np.diff(radii) <= 0)
+    again, _ = kcenter_greedy(x, 100, seed=11)
+    np.testing.assert_array_equal(indices, again)
+    firsts = {int(kcenter_greedy(x, 1, seed=s)[0][0]) for s in range(6)}
+    assert len(firsts) > 1  # the seed draws the first center (the paper's script always started at row 0)
+    # radii[i] is the true coverage radius after i+1 picks
+    dist = np.sqrt(((x[:, None, :].astype(np.float64) - x[indices[:10]][None]) ** 2).sum(-1))
+    np.testing.assert_allclose(radii[9], dist.min(axis=1).max(), rtol=1e-5)
+
+
+def test_already_selected_is_honoured():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(500, 12)).astype(np.float32)
+    already = [3, 17, 250, 499]
+    indices, radii = kcenter_greedy(x, 40, already_selected=already)
+    ref_indices, ref_radii = reference_kcenter(x, 40, already_selected=already)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(radii, ref_radii, rtol=1e-4)
+    assert not set(indices.tolist()) & set(already)
+    # every radius counts the already selected centers: below the radius of those centers alone
+    alone = np.sqrt(((x[:, None, :] - x[already][None]) ** 2).sum(-1)).min(axis=1).max()
+    assert radii[0] < alone
+
+
+def test_bad_input_is_refused():
+    x = np.zeros((10, 4), np.float32)
+    with pytest.raises(ValueError, match="k must be"):
+        kcenter_greedy(x, 11)
+    with pytest.raises(ValueError, match="k must be"):
+        kcenter_greedy(x, 8, already_selected=[0, 1, 2])
+    with pytest.raises(ValueError, match="NaN"):
+        kcenter_greedy(np.full((4, 2), np.nan, np.float32), 2)
+    with pytest.raises(ValueError, match="outside"):
+        kcenter_greedy(x, 2, already_selected=[10])
+
+
+def test_sharded_over_fake_devices_matches_one_device():
+    """Rows sharded over 4 host devices (N not a multiple of 4: padding rows) pick what one device picks."""
+    script = textwrap.dedent(
+        """
+        import json, jax, numpy as np
+        from wavecoder_assets.coreset import kcenter_greedy
+        assert len(jax.devices()) == 4, jax.devices()
+        x = np.random.default_rng(0).normal(size=(1003, 16)).astype(np.float32)
+        grid = np.random.default_rng(1).integers(0, 3, size=(301, 3)).astype(np.float32)
+        out = {}
+        for name, kwargs in [("seeded", dict(seed=3)), ("already", dict(already_selected=[0, 500, 1002]))]:
+            one = kcenter_greedy(x, 50, devices=jax.devices()[:1], **kwargs)
+            four = kcenter_greedy(x, 50, **kwargs)
+            out[name] = [one[0].tolist(), four[0].tolist(), float(np.abs(one[1] - four[1]).max())]
+        out["grid"] = [kcenter_greedy(grid, 30, first=2, devices=jax.devices()[:1])[0].tolist(), kcenter_greedy(grid, 30, first=2)[0].tolist(), 0.0]
+        print(json.dumps(out))
+        """
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, (one, four, radius_gap) in out.items():
+        assert one == four, name
+        assert radius_gap < 1e-5, name
+    grid = np.random.default_rng(1).integers(0, 3, size=(301, 3)).astype(np.float32)
+    assert out["grid"][1] == reference_kcenter(grid, 30, first=2)[0].tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pruned_variant_picks_the_same_and_skips_work(seed):
+    rng = np.random.default_rng(seed)
+    grid = grid_with_duplicates(seed)
+    np.testing.assert_array_equal(kcenter_greedy_pruned(grid, 40, first=4)[0], reference_kcenter(grid, 40, first=4)[0])
+    # clustered data: 20 tight clusters apart (norms ~7x the cluster radius: float32 keeps ~1e-5 of the radius)
+    centers = rng.normal(size=(20, 32)) * 3
+    x = (centers[rng.integers(0, 20, 3000)] + rng.normal(size=(3000, 32)) * 0.3).astype(np.float32)
+    indices, radii, scanned = kcenter_greedy_pruned(x, 120, seed=seed, already_selected=[1, 2])
+    ref_indices, ref_radii = reference_kcenter(x, 120, first=None, already_selected=[1, 2])
+    assert set(indices.tolist()) == set(ref_indices.tolist())
+    np.testing.assert_allclose(radii, ref_radii, rtol=1e-4)
+    assert scanned[60:].mean() < 0.5 * len(x)  # once every cluster has a center, most blocks are skipped
+
+
+def _lake_with_embeddings(lake_dir, n=60, d=8):
+    rng = np.random.default_rng(0)
+    langs = ["python", "java", "go"]
+    code = pl.DataFrame(
+        {
+            "id": [f"id{i:03d}" for i in range(n)],
+            "source": "test",
+            "repo": [f"org/repo{i % 4}" for i in range(n)],
+            "path": [f"src/f{i}.x" for i in range(n)],
+            "func_name": [f"fn{i}" for i in range(n)],
+            "language": [langs[i % 3] for i in range(n)],
+            "code": [f"def fn{i}(): return {i}" for i in range(n)],
+            "docstring": [f"Return {i}." for i in range(n)],
+            "url": None,
+            "sha": None,
+            "partition": None,
+        }
+    )
+    vectors = rng.normal(size=(n, d)).astype(np.float32)
+    vectors[: n // 3] += 4.0  # two blobs, so the picks are not just random
+    embeddings = pl.DataFrame(
+        {"id": code["id"], "language": code["language"], "embedding": vectors, "model": "fixture"},
+        schema={"id": pl.String, "language": pl.String, "embedding": pl.Array(pl.Float32, d), "model": pl.String},
+    )
+    code.write_parquet(f"{lake_dir}/filtered_code.parquet")
+    embeddings.write_parquet(f"{lake_dir}/code_embeddings.parquet")
+    return code, vectors
+
+
+@pytest.mark.parametrize("algorithm", ["scan", "pruned"])
+def test_coreset_asset_materializes_selected_rows(lake_dir, algorithm):
+    code, vectors = _lake_with_embeddings(lake_dir)
+    result = dg.materialize(
+        [dg.AssetSpec("filtered_code"), dg.AssetSpec("code_embeddings"), coreset],
+        resources=resources_for("local", lake_dir=lake_dir),
+        run_config=dg.RunConfig({"coreset": CoresetConfig(k=12, seed=4, algorithm=algorithm)}),
+        selection=["coreset"],
+    )
+    assert result.success
+    out = pl.read_parquet(f"{lake_dir}/coreset.parquet")
+    assert out.columns == ["id", "language", "code", "docstring", "repo", "path", "func_name", "rank", "radius"]
+    assert out["rank"].to_list() == list(range(12))
+    expected, radii = kcenter_greedy(vectors, 12, seed=4)
+    assert out["id"].to_list() == code["id"][expected.tolist()].to_list()  # the selected rows, not the first N
+    np.testing.assert_allclose(out["radius"].to_numpy(), radii, rtol=1e-5)
+    assert out.join(code, on="id").filter(pl.col("code") != pl.col("code_right")).height == 0
+
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["radius_vs_k"].value.startswith("![radius vs k](data:image/png;base64,")
+    assert "| python | 20 |" in meta["per_language"].value
+    assert meta["k"].value == 12 and meta["candidates"].value == 60
+
+
+def test_coreset_asset_clamps_k_to_the_rows_there_are(lake_dir):
+    _lake_with_embeddings(lake_dir, n=7)
+    result = dg.materialize(
+        [dg.AssetSpec("filtered_code"), dg.AssetSpec("code_embeddings"), coreset],
+        resources=resources_for("local", lake_dir=lake_dir),
+        run_config=dg.RunConfig({"coreset": CoresetConfig(k=40)}),
+        selection=["coreset"],
+    )
+    out = pl.read_parquet(f"{lake_dir}/coreset.parquet")
+    assert sorted(out["id"].to_list()) == [f"id{i:03d}" for i in range(7)]
+    assert out["radius"][-1] == 0.0  # every row is a center
+    assert result.get_asset_materialization_events()[0].materialization.metadata["k_requested"].value == 40

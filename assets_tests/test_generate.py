@@ -1,0 +1,388 @@
+"""The generator-discriminator stage: parser and post-filters, task mix, judge parsing and checks, the example
+store, decontamination, CodeOcean accounting; materializations against the fault-injecting OpenAI-compatible
+test server (every candidate accounted for, a kill -9 rerun repays nothing cached); one short real-model run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets_tests.conftest import REPO_ROOT, SHARED_DATA
+from assets_tests.openai_test_server import ThreadedServer
+from wavecoder_assets.assets import generate as gen_assets
+from wavecoder_assets.generate import judge as J
+from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
+from wavecoder_assets.generate.examples import ExampleStore
+from wavecoder_assets.generate.loop import JUDGED_SCHEMA
+from wavecoder_assets.generate.ocean import build_code_ocean, content_version, outcome_counts
+from wavecoder_assets.generate.tasks import (PAPER_TASK_MIX, Rejected, assign_tasks, generator_messages,
+                                             parse_generation, pick_target_language)
+from wavecoder_assets.resources import resources_for
+from wavecoder_assets.resources.lake import asset_path, write_parquet_atomic
+from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
+from wavecoder_assets.sandbox import run_python
+
+CODE = "def area(r):\n    \"\"\"Area of a circle.\"\"\"\n    import math\n    return math.pi * r * r"
+
+
+def answer(**fields) -> str:
+    base = {"task_name": "code_generation", "instruction": "Write a Python function that returns a circle's area.",
+            "information": "", "solution": CODE}
+    return json.dumps(base | fields)
+
+
+# ---------------------------------------------------------------- parser and post-filters
+
+def test_parser_reads_json_in_prose_fences_and_raw_newlines():
+    wrapped = "Sure! Here it is:\n```json\n" + answer() + "\n```\nHope this helps."
+    assert parse_generation(wrapped, "code_generation", CODE)["solution"] == CODE
+    raw_newlines = answer().replace("\\n", "\n")  # small models write raw newlines inside JSON strings
+    assert parse_generation(raw_newlines, "code_generation", CODE)["solution"] == CODE
+    fenced = parse_generation(answer(solution="```python\n" + CODE + "\n```", tests=["assert area(1) > 3"]),
+                              "code_generation", CODE)
+    assert fenced["solution"] == CODE and fenced["tests"] == "assert area(1) > 3"
+    plain = ("task_name: code_generation\ninstruction: Write a Python function that returns a circle's area.\n"
+             "information: None\nsolution:\n" + CODE)  # the released script's layout
+    parsed = parse_generation(plain, "code_generation", CODE)
+    assert parsed["information"] == "" and parsed["solution"] == CODE
+
+
+@pytest.mark.parametrize("text, why", [
+    ("I cannot help with that.", "no JSON object"),
+    (answer(instruction="Write a function. It takes a radius. It returns the area in Python."), "3 sentences"),
+    (answer(solution="  "), "solution"),
+    (answer(information="Use math.pi. The radius is a float. Return a float. Round nothing."), "information has 4"),
+])
+def test_post_filters_reject_with_a_reason(text, why):
+    with pytest.raises(Rejected, match=why):
+        parse_generation(text, "code_generation", CODE)
+
+
+def test_code_input_tasks_take_information_from_the_source_and_translation_must_not_copy():
+    summary = parse_generation(json.dumps({"instruction": "Summarize this Python function.",
+                                           "solution": "It computes the area of a circle."}), "code_summarization", CODE)
+    assert summary["information"] == CODE
+    with pytest.raises(Rejected, match="copy"):
+        parse_generation(json.dumps({"instruction": "Translate this Python code into Go.", "solution": CODE}),
+                         "code_translation", CODE)
+    with pytest.raises(Rejected, match="needs the code"):
+        parse_generation(answer(task_name="code_repair", information=""), "code_repair", CODE)
+
+
+def test_generator_prompt_has_definition_requirements_examples_then_code():
+    store = ExampleStore()
+    good, bad = store.sample("code_translation", 1, 1, seed=0, key="k")
+    text = generator_messages("code_translation", CODE, "python", "go", good=good, bad=bad,
+                              ask_for_tests=True)[1]["content"]
+    positions = [text.index(s) for s in ("Code translation", "Requirements:", "good examples", "bad examples",
+                                         "Analysis:", "Input:\n" + CODE)]
+    assert positions == sorted(positions)
+    assert "into Go" in text and "tests" not in text.split("Requirements:")[1].split("good examples")[0]
+    python_target = generator_messages("code_translation", "func f() {}", "go", "python", good=[], bad=[],
+                                       ask_for_tests=True)[1]["content"]
+    assert "assert statements" in python_target  # a Python solution is asked for tests
+
+
+# ---------------------------------------------------------------- task mix
+
+def test_task_mix_follows_the_paper_exactly_and_is_seeded_and_order_free():
+    ids = [f"src{i}" for i in range(1000)]
+    tasks = assign_tasks(ids, PAPER_TASK_MIX, seed=3)
+    counts = {t: tasks.count(t) for t in PAPER_TASK_MIX}
+    assert counts == {"code_generation": 570, "code_summarization": 160, "code_repair": 160, "code_translation": 110}
+    shuffled = ids[:]
+    random.Random(1).shuffle(shuffled)
+    assert dict(zip(shuffled, assign_tasks(shuffled, PAPER_TASK_MIX, seed=3))) == dict(zip(ids, tasks))
+    assert assign_tasks(ids, PAPER_TASK_MIX, seed=4) != tasks
+    small = assign_tasks(ids[:40], PAPER_TASK_MIX, seed=0)
+    # 40 x (.57, .16, .16, .11) = 22.8, 6.4, 6.4, 4.4: largest remainders first, ties by task name
+    assert {t: small.count(t) for t in PAPER_TASK_MIX} == {"code_generation": 23, "code_summarization": 6,
+                                                           "code_repair": 7, "code_translation": 4}
+    assert set(assign_tasks(ids[:10], {"code_repair": 1.0}, seed=0)) == {"code_repair"}
+    with pytest.raises(ValueError, match="known tasks"):
+        assign_tasks(ids, {"code_golf": 1.0}, seed=0)
+    targets = {pick_target_language(i, "python", 0) for i in ids}
+    assert targets == {"java", "javascript", "go", "php", "ruby"}
+
+
+# ---------------------------------------------------------------- judge
+
+RULES = J.rules_from_dicts(J.DEFAULT_RULES)
+
+
+def verdict(overall="yes", **answers) -> str:
+    obj = {r.id: {"reason": "fine", "answer": answers.get(r.id, "yes")} for r in RULES}
+    return "Here is my review:\n" + json.dumps(obj | {"overall": overall, "reasons": "because"})
+
+
+def test_judge_verdict_parsing_per_rule_and_per_task():
+    parsed = J.parse_verdict(verdict(names_language="no", overall="no"), RULES, "code_generation")
+    assert J.failed_rules(parsed["rules"]) == ["names_language"] and parsed["overall"] is False
+    # code_only does not apply to summaries: a judge that omits it is still complete
+    summary = json.loads(verdict().split("\n", 1)[1])
+    del summary["code_only"]
+    assert "code_only" not in J.parse_verdict(json.dumps(summary), RULES, "code_summarization")["rules"]
+    with pytest.raises(ValueError, match="code_only"):
+        J.parse_verdict(json.dumps(summary), RULES, "code_generation")
+    with pytest.raises(ValueError, match="no JSON"):
+        J.parse_verdict("yes, looks good", RULES, "code_generation")
+    schema = J.verdict_schema(J.applicable(RULES, "code_summarization"))
+    assert "code_only" not in schema["properties"] and schema["required"][-2:] == ["overall", "reasons"]
+
+
+def test_rules_are_data():
+    custom = J.rules_from_dicts([{"id": "has_docstring", "step": 2, "text": "The solution has a docstring.",
+                                  "tasks": ["code_generation"]}])
+    text = J.judge_messages({"task_name": "code_generation", "language": "python", "code": CODE, "instruction": "i",
+                             "information": "", "solution": CODE}, custom, good=[], bad=[])[1]["content"]
+    assert "has_docstring: The solution has a docstring." in text and "names_language" not in text
+    assert J.applicable(custom, "code_repair") == []
+    with pytest.raises(ValueError, match="unique"):
+        J.rules_from_dicts(J.DEFAULT_RULES + J.DEFAULT_RULES[:1])
+
+
+def test_python_solutions_are_parsed_and_their_tests_run_in_the_sandbox():
+    row = {"task_name": "code_generation", "language": "python", "target_language": None, "solution": CODE}
+    verdicts, status = J.static_checks(row | {"tests": "assert area(1) > 3"}, run_python, timeout_s=10,
+                                       require_tests_pass=True)
+    assert status == "passed" and J.failed_rules(verdicts) == []
+    verdicts, status = J.static_checks(row | {"tests": "assert area(1) == 0"}, run_python, timeout_s=10,
+                                       require_tests_pass=True)
+    assert status == "failed" and J.failed_rules(verdicts) == ["tests_pass"]
+    verdicts, status = J.static_checks(row | {"tests": "assert area(1) == 0"}, run_python, timeout_s=10,
+                                       require_tests_pass=False)
+    assert status == "failed" and J.failed_rules(verdicts) == []  # recorded, not required
+    verdicts, status = J.static_checks(row | {"solution": "def f(:\n  pass", "tests": None}, run_python,
+                                       timeout_s=10, require_tests_pass=True)
+    assert status is None and J.failed_rules(verdicts) == ["python_syntax"]
+    go = J.static_checks(row | {"task_name": "code_translation", "target_language": "go", "solution": "func f() {"},
+                         run_python, timeout_s=10, require_tests_pass=True)
+    assert go == ({}, None)
+
+
+# ---------------------------------------------------------------- example store
+
+def test_store_samples_whole_good_and_bad_examples_preferring_the_task():
+    store = ExampleStore(seed_examples=[])
+    for i in range(6):
+        store.add({"task_name": "code_repair" if i % 2 else "code_generation", "instruction": f"instruction {i}",
+                   "accepted": i < 3, "reasons": "r", "code": "x"})
+    good, bad = store.sample("code_repair", 2, 2, seed=0, key="a")
+    assert all(isinstance(e, dict) for e in good + bad)  # whole examples, not characters of a string
+    assert [e["accepted"] for e in good] == [True, True] and [e["accepted"] for e in bad] == [False, False]
+    assert good[0]["task_name"] == "code_repair" and {e["task_name"] for e in bad} >= {"code_repair"}
+    assert store.sample("code_repair", 2, 2, seed=0, key="a") == (good, bad)
+    seeded = ExampleStore()
+    assert {e["task_name"] for e in seeded.good} == {e["task_name"] for e in seeded.bad} == set(PAPER_TASK_MIX)
+
+
+# ---------------------------------------------------------------- decontamination
+
+def test_decontamination_catches_a_humaneval_prompt_copy_and_an_mbpp_solution():
+    humaneval = dict(humaneval_texts())
+    mbpp = mbpp_texts(SHARED_DATA / "mbpp")
+    index = build_index({"HumanEval": list(humaneval.items()), "MBPP": mbpp}, 13)
+    copied = humaneval["HumanEval/0"].split('"""')[1]  # the docstring of has_close_elements
+    mbpp_code = next(text for task, text in mbpp if task == "MBPP/11" and "def" in text)
+    frame = pl.DataFrame({"instruction": ["Write a Python function.", "Write a Python function.", "Sort a list in Python."],
+                          "information": ["", "", ""], "solution": [copied, mbpp_code, "sorted(xs)"]})
+    kept, removed = decontaminate(frame, index, 13)
+    assert kept["solution"].to_list() == ["sorted(xs)"]
+    assert removed.select("matched_benchmark", "matched_task_id").rows() == [("HumanEval", "HumanEval/0"),
+                                                                             ("MBPP", "MBPP/11")]
+
+
+# ---------------------------------------------------------------- CodeOcean accounting (pure)
+
+def judged_row(i: int, task: str, verdict: str, **extra) -> dict:
+    row = {c: None for c in JUDGED_SCHEMA} | {
+        "example_id": f"e{i}", "source_id": f"s{i}", "task_name": task, "language": "python", "status": "ok",
+        "instruction": f"Write Python code number {i}.", "information": "", "solution": f"x = {i}",
+        "verdict": verdict, "rule_verdicts": "{}", "round": 0, "prompt_version": "v", "generator_model": "g",
+        "judge_model": "j"}
+    return row | extra
+
+
+def test_code_ocean_places_every_candidate_once_and_balances_to_the_mix():
+    he = dict(humaneval_texts())["HumanEval/2"]
+    rows = [judged_row(i, "code_generation", "accepted") for i in range(6)]
+    rows += [judged_row(6, "code_repair", "accepted"), judged_row(7, "code_repair", "accepted", solution=he),
+             judged_row(8, "code_repair", "rejected", rule_verdicts=json.dumps({"names_language": {"answer": "no", "reason": "r"}})),
+             judged_row(9, "code_summarization", "failed", status="failed", error="generator: HTTP 500"),
+             judged_row(10, "code_summarization", "rejected", status="unparseable",
+                        rule_verdicts=json.dumps({"parse": {"answer": "no", "reason": "no JSON"}}))]
+    judged = pl.DataFrame(rows, schema=JUDGED_SCHEMA)
+    index = build_index({"HumanEval": humaneval_texts()}, 13)
+    ocean, rejected = build_code_ocean(judged, index, 13, balance_mix={"code_generation": 0.5, "code_repair": 0.5}, seed=0)
+    assert sorted(ocean["task_name"].to_list()) == ["code_generation", "code_repair"]  # 1 repair left -> 1:1
+    stages = dict(zip(rejected["example_id"], rejected["stage"]))
+    assert stages["e7"] == "decontamination" and stages["e8"] == "judge" and stages["e9"] == "generator"
+    assert stages["e10"] == "parse" and sum(s == "balance" for s in stages.values()) == 5
+    assert rejected.filter(pl.col("example_id") == "e7")["matched_task_id"][0] == "HumanEval/2"
+    counts = outcome_counts(judged, ocean, rejected)
+    assert counts["adds_up"].all() and counts["candidates"].sum() == 11
+    assert counts.filter(pl.col("task_name") == "code_summarization").row(0, named=True) | {} == {
+        "task_name": "code_summarization", "candidates": 2, "accepted": 0, "rejected": 1, "failed": 1, "adds_up": True}
+    lost = outcome_counts(judged, ocean, rejected.filter(pl.col("example_id") != "e8"))
+    assert not lost["adds_up"].all()
+    doubled = outcome_counts(judged, ocean, pl.concat([rejected, rejected.head(1)]))
+    assert not doubled["adds_up"].all()
+    assert content_version(ocean) == content_version(ocean.reverse()) != content_version(ocean.head(1))
+
+
+# ---------------------------------------------------------------- materializations against the test server
+
+def _spec(instruction: str, solution: str) -> str:
+    return json.dumps({"task_name": "code_generation", "instruction": instruction, "solution": solution})
+
+
+GOOD = _spec("Write a Python function that doubles a number.", "def double(x):\n    return 2 * x")
+# With no few-shot examples and json_mode off, the echo server's answer holds the prompt, whose first JSON object
+# is the one inside the source code: so each source scripts its own generator answer, and faults.
+SOURCES = {
+    "ok": f"SPEC = {GOOD}",
+    "retried": f"SPEC = {GOOD}  # FAULTS=500,429@0.1",
+    "malformed_then_ok": f"SPEC = {GOOD}  # FAULTS=malformed",
+    "syntax_error": "SPEC = " + _spec("Write a Python function that doubles a number.", "def double(x:\n    return 2 * x"),
+    "no_json": "def double(x):\n    return 2 * x  # nothing for the parser here",
+    "long_instruction": "SPEC = " + _spec("Write a function. Call it double. Use Python.", "def double(x): return 2 * x"),
+    "persistent_500": f"SPEC = {GOOD}  # FAULTS=500,500,500",
+    "timeouts": f"SPEC = {GOOD}  # FAULTS=timeout,timeout,timeout",
+    "humaneval_copy": "SPEC = " + _spec("Write a Python function that checks for close elements.",
+                                        dict(humaneval_texts())["HumanEval/0"]),
+}
+EXPECTED = {"ok": ("accepted", None), "retried": ("accepted", None), "malformed_then_ok": ("accepted", None),
+            "syntax_error": ("rejected", "checks"), "no_json": ("rejected", "parse"),
+            "long_instruction": ("rejected", "parse"), "persistent_500": ("failed", "generator"),
+            "timeouts": ("failed", "generator"), "humaneval_copy": ("rejected", "decontamination")}
+
+
+def _write_coreset(lake_dir: str, sources: dict[str, str]) -> None:
+    write_parquet_atomic(pl.DataFrame({"id": list(sources), "language": ["python"] * len(sources),
+                                       "code": list(sources.values()), "rank": list(range(len(sources)))}),
+                         asset_path(lake_dir, "coreset"))
+
+
+def _llm(base_url: str, lake_dir: str, **endpoint) -> LLMResource:
+    settings = dict(base_url=base_url, model="test-model", timeout_s=1.0, max_retries=2) | endpoint
+    return LLMResource(generator=LLMEndpoint(**settings), judge=LLMEndpoint(**settings),
+                       cache_path=str(Path(lake_dir) / ".llm_cache.sqlite"))
+
+
+def _generate_config(**overrides) -> gen_assets.GenerateConfig:
+    return gen_assets.GenerateConfig(**{"max_sources": None, "json_mode": False, "few_shot_good": 0,
+                                        "few_shot_bad": 0, "task_mix": {"code_generation": 1.0}} | overrides)
+
+
+def _materialize(lake_dir: str, llm: LLMResource, instance=None, **overrides):
+    assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator, gen_assets.code_ocean_tables,
+              gen_assets.candidates_accounted]
+    return dg.materialize(assets, selection=assets[1:], instance=instance,
+                          resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm},
+                          run_config=dg.RunConfig(ops={"generated_instructions": _generate_config(**overrides)}))
+
+
+def test_every_candidate_is_accounted_for_through_faults_and_an_unchanged_rerun_calls_nothing(lake_dir):
+    _write_coreset(lake_dir, SOURCES)
+    with ThreadedServer(hang_s=3) as server:
+        run = _materialize(lake_dir, _llm(server.base_url, lake_dir))
+        assert run.success
+        calls = server.stats()["calls"]
+        judged = pl.read_parquet(asset_path(lake_dir, "judged_instructions"))
+        ocean = pl.read_parquet(asset_path(lake_dir, "code_ocean"))
+        rejected = pl.read_parquet(asset_path(lake_dir, "code_ocean_rejected"))
+        outcome = {i: ("accepted", None) for i in ocean["source_id"]}
+        outcome |= dict(zip(rejected["source_id"], zip(rejected["outcome"], rejected["stage"])))
+        assert outcome == EXPECTED
+        assert judged.height == len(SOURCES) and judged["sandbox_status"].drop_nulls().to_list() == []
+        assert "generator: timeout" in rejected.filter(pl.col("source_id") == "timeouts")["error"][0]
+        check = run.get_asset_check_evaluations()[0]
+        assert check.check_name == "candidates_accounted" and check.passed
+        table = run.asset_materializations_for_node("code_ocean")[0].metadata["outcomes_per_task"].value
+        assert "| code_generation | 9 | 3 | 4 | 2 | True |" in table
+        meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
+        assert meta["llm_judge_requests"].value == 4 and meta["llm_generator_requests"].value == 9
+
+        rerun = _materialize(lake_dir, _llm(server.base_url, lake_dir))
+        assert rerun.success
+        # failed items are not cached: exactly their calls (2 sources x 3 attempts) are repeated
+        assert server.stats()["calls"] - calls == 6
+        assert pl.read_parquet(asset_path(lake_dir, "judged_instructions")).equals(judged)
+
+
+_KILLED_RUN = """
+import sys
+import dagster as dg
+from assets_tests.test_generate import _materialize, _llm
+_materialize(sys.argv[2], _llm(sys.argv[1], sys.argv[2], max_in_flight=1))
+"""
+
+
+def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
+    sources = {f"s{i}": "SPEC = " + _spec(f"Write a Python function that adds {i} to a number.",
+                                          f"def add(x):\n    return x + {i}") for i in range(10)}
+    _write_coreset(lake_dir, sources)
+    cache = Path(lake_dir) / ".llm_cache.sqlite"
+    with ThreadedServer(latency_s=0.3) as server:
+        child = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, server.base_url, lake_dir], cwd=REPO_ROOT,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _cached(cache) < 4:
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        cached = _cached(cache)
+        assert 4 <= cached < 10, "kill the run half-way through generation"
+        assert not asset_path(lake_dir, "generated_instructions").exists()
+        calls = server.stats()["calls"]
+
+        run = _materialize(lake_dir, _llm(server.base_url, lake_dir))
+        assert run.success
+        meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
+        assert meta["llm_generator_cache_hits"].value == cached  # all of it reused
+        assert server.stats()["calls"] - calls == 20 - cached  # 10 generator + 10 judge requests, minus the cached
+        assert pl.read_parquet(asset_path(lake_dir, "code_ocean")).height == 10
+
+
+def _cached(path: Path) -> int:
+    try:
+        with sqlite3.connect(path, timeout=30) as db:
+            return db.execute("SELECT count(*) FROM chat_results").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+# ---------------------------------------------------------------- the real embedded models
+
+@pytest.mark.llm
+def test_real_generator_and_judge_on_three_samples(lake_dir):
+    sources = {
+        "clamp": "def clamp(x, low, high):\n    \"\"\"Limit x to the range [low, high].\"\"\"\n    return max(low, min(x, high))",
+        "words": "def count_words(text):\n    \"\"\"Number of words in text.\"\"\"\n    return len(text.split())",
+        "rev": "def reverse_words(s):\n    \"\"\"Reverse the order of words.\"\"\"\n    return ' '.join(reversed(s.split()))",
+    }
+    _write_coreset(lake_dir, sources)
+    assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator]
+    run = dg.materialize(assets, selection=assets[1:], resources=resources_for("local", lake_dir=lake_dir),
+                         run_config=dg.RunConfig(ops={"generated_instructions": gen_assets.GenerateConfig(
+                             max_sources=3, task_mix={"code_generation": 1, "code_summarization": 1, "code_repair": 1})}))
+    assert run.success
+    judged = pl.read_parquet(asset_path(lake_dir, "judged_instructions"))
+    assert judged.height == 3 and set(judged["task_name"]) == {"code_generation", "code_summarization", "code_repair"}
+    assert set(judged["verdict"]) <= {"accepted", "rejected", "failed"}
+    assert judged.filter(pl.col("status") == "ok").height >= 2  # JSON mode: the 0.5B model's answers parse
+    judged_by_model = judged.filter(pl.col("judge_model").is_not_null())
+    assert judged_by_model.height >= 1
+    for row in judged_by_model.iter_rows(named=True):
+        assert set(json.loads(row["rule_verdicts"])) >= {"input_is_code", "names_language"}

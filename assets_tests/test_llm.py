@@ -1,0 +1,241 @@
+"""The LLM resource against a faulty local OpenAI-compatible server, and (marked llm) the embedded llama.cpp one."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import polars as pl
+import pytest
+
+from assets_tests.conftest import REPO_ROOT
+from assets_tests.openai_test_server import ThreadedServer
+from wavecoder_assets.resources import resources_for
+from wavecoder_assets.resources.llm import ChatClient, ChatRequest, LLMEndpoint, LLMResource
+from wavecoder_assets.resources.llm_cache import RequestCache
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "system", "content": "You are terse."}, {"role": "user", "content": text}]
+
+
+def fast_client(base_url: str, cache: RequestCache | None = None, **kwargs) -> ChatClient:
+    options = dict(max_in_flight=4, timeout_s=1.0, max_retries=3, backoff_base_s=0.05, backoff_max_s=0.2)
+    return ChatClient(base_url, "test-model", cache=cache, **(options | kwargs))
+
+
+def attempts_at(stats: dict, request: ChatRequest) -> list[dict]:
+    """The server's record of the calls for one request (matched by its message text)."""
+    return [a for calls in stats["by_messages"].values() for a in calls if a["body"]["messages"] == request.messages]
+
+
+def test_faults_are_retried_then_recorded_and_every_item_accounted_for(tmp_path):
+    schema = {"type": "object", "properties": {"echo": {"type": "string"}}, "required": ["echo"]}
+    requests = [
+        ChatRequest("plain", user("hello")),
+        ChatRequest("rate-limited", user("FAULTS=429@0.6,500 please")),
+        ChatRequest("flaky", user("FAULTS=503,timeout,malformed then fine")),
+        ChatRequest("no-choices", user("FAULTS=nochoices once")),
+        ChatRequest("always-500", user("FAULTS=500,500,500,500,500 hopeless")),
+        ChatRequest("bad-key", user("FAULTS=401 unauthorized")),
+        ChatRequest("json", user("structured"), response_format={"type": "json_object", "schema": schema}),
+    ]
+    with ThreadedServer(hang_s=3) as server:
+        client = fast_client(server.base_url, RequestCache(tmp_path / "cache.sqlite"))
+        results = client.run(requests)
+        stats = server.stats()
+
+        assert [r.key for r in results] == [r.key for r in requests]
+        assert all((r.text is None) != (r.error is None) for r in results)
+        by_key = {r.key: r for r in results}
+        assert by_key["plain"].text == "ECHO hello" and by_key["plain"].attempts == 1
+        assert by_key["rate-limited"].text is not None and by_key["rate-limited"].attempts == 3
+        times = [a["t"] for a in attempts_at(stats, requests[1])]
+        assert times[1] - times[0] >= 0.6  # Retry-After honoured, not the 0.05 s backoff
+        assert by_key["flaky"].text is not None and by_key["flaky"].attempts == 4
+        assert by_key["no-choices"].attempts == 2
+        assert by_key["always-500"].error.startswith("HTTP 500") and by_key["always-500"].attempts == 4
+        assert by_key["bad-key"].error.startswith("HTTP 401") and by_key["bad-key"].attempts == 1  # not retried
+        assert json.loads(by_key["json"].text) == {"echo": "structured"}
+        assert attempts_at(stats, requests[6])[0]["body"]["response_format"]["schema"] == schema
+        # Every call the server saw is one the results account for.
+        assert stats["calls"] == sum(r.attempts for r in results)
+
+        # Failures are not cached: the next run calls only for them (both succeed now), the rest is cached.
+        rerun = client.run(requests)
+        assert server.stats()["calls"] - stats["calls"] == 2 + 1
+        assert all(r.error is None for r in rerun)
+        assert [r.cached for r in rerun] == [True, True, True, True, False, False, True]
+        assert server.stats()["calls"] == stats["calls"] + 3
+
+
+def test_retry_after_of_a_429_pauses_every_request_not_just_its_own():
+    requests = [ChatRequest("limited", user("FAULTS=429@0.8"))] + [ChatRequest(f"p{i}", user(f"p{i}")) for i in range(6)]
+    with ThreadedServer(latency_s=0.1) as server:
+        results = fast_client(server.base_url, max_in_flight=2).run(requests)
+        stats = server.stats()
+    assert all(r.error is None for r in results) and results[0].attempts == 2
+    limited_at = attempts_at(stats, requests[0])[0]["t"] + 0.1  # the 429 left the server after its latency
+    starts = sorted(a["t"] for calls in stats["by_messages"].values() for a in calls)
+    assert not [t for t in starts if limited_at + 0.05 < t < limited_at + 0.75]
+
+
+def test_unreachable_endpoint_is_recorded_not_raised():
+    from wavecoder_assets.resources.llm_server import free_port
+
+    client = fast_client(f"http://127.0.0.1:{free_port()}/v1", max_retries=2)
+    [result] = client.run([ChatRequest("x", user("anyone?"))])
+    assert result.text is None and result.error.startswith("connection error") and result.attempts == 3
+
+
+def test_cache_unchanged_rerun_makes_zero_calls_and_changes_pay_only_for_themselves(tmp_path):
+    requests = [ChatRequest(f"r{i}", user(f"item {i}"), seed=i) for i in range(20)]
+    duplicates = [ChatRequest("dup-a", user("same")), ChatRequest("dup-b", user("same"))]
+    cache = RequestCache(tmp_path / "cache.sqlite")
+    with ThreadedServer() as server:
+        priced = fast_client(server.base_url, cache, price_per_1k_prompt_tokens=1.0,
+                             price_per_1k_completion_tokens=2.0)
+        first = priced.run(requests + duplicates)
+        assert server.stats()["calls"] == 21  # identical requests are sent once
+        assert first[-1].text == first[-2].text and first[-1].key == "dup-b" and first[-1].cached
+        assert first[0].cost_usd == pytest.approx((first[0].prompt_tokens + 2 * first[0].completion_tokens) / 1000)
+
+        # Same model behind another URL (and another client object): still zero calls.
+        rerun = fast_client(server.base_url.replace("127.0.0.1", "localhost"), cache).run(requests)
+        assert server.stats()["calls"] == 21
+        assert all(r.cached and r.attempts == 0 and r.cost_usd == 0 for r in rerun)
+        assert [r.text for r in rerun] == [r.text for r in first[:20]]
+
+        changed = [ChatRequest(r.key, r.messages, temperature=0.7, seed=r.seed) if i < 5 else r
+                   for i, r in enumerate(requests)]
+        fast_client(server.base_url, cache).run(changed)
+        assert server.stats()["calls"] == 21 + 5
+        other_model = ChatClient(server.base_url, "another-model", cache=cache, max_in_flight=4)
+        other_model.run(requests[:3])
+        assert server.stats()["calls"] == 21 + 5 + 3
+        assert priced.usage.as_metadata("llm")["llm_endpoint_calls"] == 21
+
+
+_CLIENT_SCRIPT = """
+import sys
+from wavecoder_assets.resources.llm import ChatClient, ChatRequest
+from wavecoder_assets.resources.llm_cache import RequestCache
+base_url, cache_path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+requests = [ChatRequest(f"r{i}", [{"role": "user", "content": f"item {i}"}]) for i in range(n)]
+ChatClient(base_url, "test-model", cache=RequestCache(cache_path), max_in_flight=2).run(requests)
+"""
+
+
+def test_run_killed_half_way_resumes_paying_only_for_what_was_missing(tmp_path):
+    n, cache_path = 40, tmp_path / "cache.sqlite"
+    with ThreadedServer(latency_s=0.1) as server:
+        child = subprocess.Popen([sys.executable, "-c", _CLIENT_SCRIPT, server.base_url, str(cache_path), str(n)],
+                                 cwd=REPO_ROOT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # kill it once about a third is cached
+            if cache_path.exists() and _cached_rows(cache_path) >= n // 3:
+                break
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        cached = _cached_rows(cache_path)
+        assert 0 < cached < n
+        calls_before = server.stats()["calls"]
+
+        requests = [ChatRequest(f"r{i}", [{"role": "user", "content": f"item {i}"}]) for i in range(n)]
+        results = ChatClient(server.base_url, "test-model", cache=RequestCache(cache_path)).run(requests)
+        assert server.stats()["calls"] - calls_before == n - cached
+        assert all(r.text == f"ECHO item {i}" for i, r in enumerate(results))
+        assert sum(r.cached for r in results) == cached
+
+
+def _cached_rows(path: Path) -> int:
+    with sqlite3.connect(path, timeout=30) as db:
+        try:
+            return db.execute("SELECT count(*) FROM chat_results").fetchone()[0]
+        except sqlite3.OperationalError:  # table not created yet
+            return 0
+
+
+def test_api_key_never_reaches_logs_metadata_or_lake(lake_dir, monkeypatch, capfd):
+    secret = "sk-live-Zq8TESTSECRETvalue42"
+    monkeypatch.setenv("WAVECODER_TEST_API_KEY", secret)
+    with ThreadedServer() as server:
+        llm = LLMResource(
+            generator=LLMEndpoint(base_url=server.base_url, model="test-model",
+                                  api_key=dg.EnvVar("WAVECODER_TEST_API_KEY"), timeout_s=5.0, max_retries=1),
+            cache_path=str(Path(lake_dir) / ".llm_cache.sqlite"),
+        )
+
+        @dg.asset
+        def answers(context: dg.AssetExecutionContext, llm: LLMResource) -> dg.Output:
+            client = llm.client("generator")
+            context.log.info(f"client {client!r}, resource {llm!r}")
+            results = client.run([ChatRequest("ok", user("hi")), ChatRequest("denied", user("FAULTS=401,401"))],
+                                 logger=context.log)
+            for r in results:
+                context.log.info(str(r))
+            frame = pl.DataFrame([{"key": r.key, "text": r.text, "error": r.error} for r in results])
+            return dg.Output(frame, metadata=llm.usage_metadata())
+
+        instance = dg.DagsterInstance.ephemeral()
+        resources = resources_for("local", lake_dir=lake_dir) | {"llm": llm}
+        run = dg.materialize([answers], resources=resources, instance=instance)
+        assert run.success
+        # The key did reach the endpoint: the server echoed it back in its 401 message.
+        denied = [a for calls in server.stats()["by_messages"].values() for a in calls if a["fault"] == "401"]
+        assert len(denied) == 1
+
+    frame = pl.read_parquet(Path(lake_dir) / "answers.parquet")
+    assert frame.filter(pl.col("key") == "denied")["error"][0].startswith("HTTP 401")
+    metadata = run.asset_materializations_for_node("answers")[0].metadata
+    assert metadata["llm_generator_requests"].value == 2 and metadata["llm_generator_failures"].value == 1
+    logs = "\n".join(str(event) for event in instance.all_logs(run.run_id))
+    captured = capfd.readouterr()
+    for place, text in {
+        "event log": logs, "metadata": str(metadata), "stdout": captured.out, "stderr": captured.err,
+        "lake parquet": (Path(lake_dir) / "answers.parquet").read_bytes().decode("latin-1"),
+        "cache": (Path(lake_dir) / ".llm_cache.sqlite").read_bytes().decode("latin-1"),
+        "run config": str(instance.get_run_by_id(run.run_id).run_config),
+    }.items():
+        assert secret not in text and secret[8:20] not in text, f"API key found in {place}"
+
+
+@pytest.mark.llm
+def test_embedded_llama_server_answers_json_and_stops_with_the_run(lake_dir):
+    schema = {"type": "object", "properties": {"language": {"type": "string"}, "lines": {"type": "integer"}},
+              "required": ["language", "lines"]}
+    requests = [
+        ChatRequest("json", user("Reply in JSON: which language is `def f(): pass` written in, and how many lines?"),
+                    max_tokens=40, response_format={"type": "json_object", "schema": schema}),
+        ChatRequest("code", user("Write a one-line Python expression that squares x. Code only."), max_tokens=24),
+    ]
+    seen: dict = {}
+
+    @dg.asset
+    def embedded_answers(llm: LLMResource) -> dg.Output:
+        client = llm.client("generator")
+        seen["base_url"] = client.base_url
+        first = client.run(requests)
+        second = client.run(requests)
+        seen["results"] = first, second
+        return dg.Output(pl.DataFrame({"key": [r.key for r in first]}), metadata=llm.usage_metadata())
+
+    run = dg.materialize([embedded_answers], resources=resources_for("local", lake_dir=lake_dir))
+    assert run.success
+    first, second = seen["results"]
+    assert all(r.error is None and r.completion_tokens > 0 and not r.cached for r in first), first
+    assert set(json.loads(first[0].text)) >= {"language", "lines"}
+    assert "x" in first[1].text
+    assert all(r.cached for r in second) and [r.text for r in second] == [r.text for r in first]
+    metadata = run.asset_materializations_for_node("embedded_answers")[0].metadata
+    assert metadata["llm_generator_endpoint_calls"].value == 2
+    assert metadata["llm_generator_model"].value == "qwen2.5-coder-0.5b-instruct"
+    with pytest.raises(httpx.ConnectError):  # the resource stopped its server at the end of the run
+        httpx.get(f"{seen['base_url']}/models", timeout=2)

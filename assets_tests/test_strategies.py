@@ -1,0 +1,290 @@
+"""Evol-Instruct, OSS-Instruct and the strategy report: pure parts, runs against the local OpenAI-compatible
+test server, real materializations with the embedded model (marked llm), and the report on fixture frames."""
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets_tests.conftest import SHARED_DATA
+from assets_tests.openai_test_server import ThreadedServer
+from wavecoder_assets.assets import strategies
+from wavecoder_assets.generate import compare, evol, oss
+from wavecoder_assets.resources import resources_for
+from wavecoder_assets.resources.lake import asset_path, write_parquet_atomic
+from wavecoder_assets.resources.llm import ChatClient, LLMEndpoint, LLMResource
+
+PARENT = "Write a Python function that returns the arithmetic mean of a non-empty list of numbers."
+
+
+# ---------------------------------------------------------------- Evol-Instruct: heuristics and elimination
+
+def test_heuristic_draw_is_reproducible_per_seed_and_independent_of_row_order():
+    ids = [f"seed-{i}" for i in range(200)]
+    first = [evol.draw_heuristic(0, 1, i) for i in ids]
+    assert first == [evol.draw_heuristic(0, 1, i) for i in ids]
+    assert dict(zip(reversed(ids), [evol.draw_heuristic(0, 1, i) for i in reversed(ids)])) == dict(zip(ids, first))
+    assert first != [evol.draw_heuristic(1, 1, i) for i in ids]  # another seed
+    assert first != [evol.draw_heuristic(0, 2, i) for i in ids]  # another round
+    counts = Counter(first)
+    assert set(counts) == set(evol.HEURISTICS) and min(counts.values()) >= 20  # uniform over the five
+
+
+def test_evolution_prompt_is_wizardcoders_template():
+    [message] = evol.evolve_messages(PARENT, "erroneous_code")
+    assert message["content"].startswith("Please increase the difficulty of the given programming test question a bit.")
+    assert "Provide a piece of erroneous code as a reference to increase misdirection.\n\n" + PARENT in message["content"]
+
+
+@pytest.mark.parametrize("evolved, rule", [
+    ("Write code fast.", "too_short"),
+    ("#Rewritten Prompt#: Write a Python function that returns the mean of a list and raises on empty input.",
+     "copied_prompt"),
+    ("Please increase the difficulty of the given programming test question: write a Python function for the mean.",
+     "copied_prompt"),
+    ("Sure! Here is the solution you asked for, computing the mean in Python:\n```python\ndef mean(xs):\n"
+     "    return sum(xs) / len(xs)\n```", "not_a_question"),
+    ("I'm sorry, but I cannot make this programming question any harder than it already is.", "not_a_question"),
+    ("```python\ndef mean(values):\n    total = sum(values)\n    return total / len(values)\n```", "not_a_question"),
+    ("The arithmetic mean of numbers is their sum divided by their count, as every pupil learns at school.",
+     "not_a_question"),
+    (PARENT, "no_new_information"),
+    (PARENT.replace("non-empty", "nonempty"), "no_new_information"),
+    ("Write a Python function that returns the arithmetic mean of a non-empty list of numbers numbers.",
+     "no_new_information"),
+])
+def test_each_elimination_rule_catches_its_failure(evolved, rule):
+    found = evol.eliminate(evolved, PARENT)
+    assert found is not None and found.rule == rule, found
+    assert found.reason
+
+
+def test_a_real_evolution_survives_and_a_phrase_from_the_parent_is_not_a_copy():
+    harder = (PARENT + " Ignore None values, and return the mean rounded to two decimals without using sum() or "
+              "statistics.")
+    assert evol.eliminate(harder, PARENT) is None
+    parent = "Explain the original problem with this Java loop and fix it."
+    assert evol.eliminate("Explain the original problem with this Java loop, fix it, and make it run in O(n) time "
+                          "using a single pass.", parent) is None
+
+
+def test_short_apology_answer_is_eliminated_and_equality_answers_parse():
+    assert evol.answer_refused("I'm sorry, I can't help with that.").rule == "answer_refused"
+    assert evol.answer_refused("def mean(xs):\n    return sum(xs) / len(xs)") is None
+    assert evol.parse_equality("Not Equal") is False
+    assert evol.parse_equality("Equal.") is True
+    assert evol.parse_equality("They differ in depth.") is None
+
+
+def test_question_is_cut_out_of_a_wrapped_answer():
+    text = ("To increase the difficulty, here's a revised version:\n\n**Question:**\n\nWrite a Python function that "
+            "returns the mean of a list, rounded to 2 decimals.\n\n**Erroneous Code:**\n```python\ndef mean(xs):\n"
+            "    return sum(xs) / (len(xs) - 1)\n```\n\n**Solution:**\n```python\ndef mean(xs): ...\n```\n\n"
+            "### Explanation\nIt divides.")
+    question = evol.extract_question(text)
+    assert question.startswith("Write a Python function that returns the mean")
+    assert "Erroneous Code" in question and "(len(xs) - 1)" in question  # part of the question for that heuristic
+    assert "Solution" not in question and "It divides" not in question
+    plain = "Write a Go function that merges two sorted slices in O(n) time."
+    assert evol.extract_question(plain) == plain
+
+
+def test_alpaca_seed_file_is_read_and_bad_records_are_refused(tmp_path):
+    path = tmp_path / "alpaca.json"
+    path.write_text(json.dumps([
+        {"instruction": "Write a function that adds two numbers.", "input": "", "output": "def add(a, b): return a + b"},
+        {"instruction": "Translate to Python.", "input": "int x = 1;", "output": "x = 1"},
+    ]))
+    seeds = evol.seeds_from_alpaca(path, max_seeds=None, seed=0)
+    assert seeds.height == 2 and set(seeds["round"]) == {0} and set(seeds["status"]) == {"ok"}
+    assert (seeds["seed_id"] == seeds["example_id"]).all()
+    assert seeds.filter(pl.col("information") == "int x = 1;")["solution"].to_list() == ["x = 1"]
+    path.write_text(json.dumps([{"input": "x", "output": "y"}]))
+    with pytest.raises(ValueError, match="record 0"):
+        evol.seeds_from_alpaca(path, max_seeds=None, seed=0)
+
+
+def _seeds(n: int) -> pl.DataFrame:
+    rows = [{"example_id": f"ex{i}", "source_id": f"src{i}", "task_name": "code_generation", "language": "python",
+             "instruction": f"Write a Python function number {i} that sorts a list of integers in place.",
+             "information": "", "solution": f"def f{i}(xs):\n    xs.sort()", "generator_model": "m",
+             "prompt_version": "v"} for i in range(n)]
+    return evol.seeds_from_code_ocean(pl.DataFrame(rows), max_seeds=None, seed=0)
+
+
+def test_merged_output_keeps_every_seed_and_tags_rounds_and_heuristics():
+    seeds = _seeds(4)
+    # One seed's evolution always fails at the endpoint: it must be recorded, not lost.
+    seeds = seeds.with_columns(pl.when(pl.col("example_id") == "ex3").then(
+        pl.col("instruction") + " FAULTS=500,500,500,500,500,500,500,500").otherwise(pl.col("instruction")))
+    with ThreadedServer() as server:
+        client = ChatClient(server.base_url, "test-model", max_retries=1, backoff_base_s=0.01, backoff_max_s=0.02)
+        out = evol.evolve(seeds, client, None, evol.EvolSettings(rounds=2, seed=5))
+    assert out.height == 4 * 3
+    assert out.filter(pl.col("round") == 0)["example_id"].sort().to_list() == ["ex0", "ex1", "ex2", "ex3"]
+    assert out.filter(pl.col("round") == 0)["status"].to_list() == ["ok"] * 4
+    evolved = out.filter(pl.col("round") > 0)
+    assert all(h == evol.draw_heuristic(5, r, s) for h, r, s in evolved.select("heuristic", "round", "seed_id").iter_rows())
+    # The echo server repeats the prompt: every rewrite copies the template and is eliminated with its reason.
+    ok_lineages = evolved.filter(pl.col("seed_id") != "ex3")
+    assert set(ok_lineages["status"]) == {"eliminated"} and set(ok_lineages["rule"]) == {"copied_prompt"}
+    # An eliminated lineage evolves again from its last survivor (the seed) in the next round.
+    assert set(ok_lineages["parent_id"]) == {"ex0", "ex1", "ex2"}
+    failed = evolved.filter(pl.col("seed_id") == "ex3")
+    assert set(failed["status"]) == {"failed"} and all("HTTP 500" in r for r in failed["reason"])
+    assert out["example_id"].n_unique() == out.height
+
+
+# ---------------------------------------------------------------- OSS-Instruct
+
+CODE = "\n".join(f"line_{i} = {i}" if i % 7 else "" for i in range(60)) + "\n"
+
+
+def test_snippet_windows_are_1_to_15_consecutive_lines_and_seeded():
+    lines = CODE.splitlines(keepends=True)
+    draws = [oss.draw_snippet(CODE, random.Random(f"s/{i}")) for i in range(300)]
+    for d in draws:
+        assert 1 <= d.n_lines <= 15 and d.text == "".join(lines[d.start_line : d.start_line + d.n_lines])
+        assert lines[d.start_line].strip()  # never starts on a blank line
+    assert {d.n_lines for d in draws} >= {1, 15}
+    assert draws == [oss.draw_snippet(CODE, random.Random(f"s/{i}")) for i in range(300)]
+    with pytest.raises(ValueError):
+        oss.draw_snippet("\n\n", random.Random(0))
+
+
+def test_seed_plan_is_reproducible_cycles_samples_and_seeds_requests():
+    coreset = pl.DataFrame({"id": ["a", "b"], "language": ["python", "go"], "code": [CODE, CODE], "rank": [1, 0]})
+    plan = oss.plan_seeds(coreset, n_seeds=5, seed=976)
+    assert [p["source_id"] for p in plan] == ["b", "a", "b", "a", "b"]  # rank order, cycling
+    assert [p["request_seed"] for p in plan] == [976, 977, 978, 979, 980]
+    assert plan == oss.plan_seeds(coreset, n_seeds=5, seed=976)
+    assert [p["seed_snippet"] for p in plan] != [p["seed_snippet"] for p in oss.plan_seeds(coreset, n_seeds=5, seed=1)]
+    assert len({p["example_id"] for p in plan}) == 5
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[Problem Description]\nWrite f.\n\n[Solution]\n```python\ndef f(): pass\n```", ("Write f.", "```python\ndef f(): pass\n```")),
+    ("Here you go.\n## Problem Description\nSum a list.\n**Solution:**\nsum(xs)", ("Sum a list.", "sum(xs)")),
+    ("[Problem Description]: Inline problem.\n[Solution]: inline()", ("Inline problem.", "inline()")),
+    ("[Solution]\nx = 1\n[Problem Description]\nSet x.", None),  # out of order
+    ("[Problem Description]\nOnly a problem.", None),
+    ("[Problem Description]\n\n[Solution]\nanswer", None),  # empty problem
+    ("Some prose without sections.", None),
+])
+def test_problem_solution_parser(text, expected):
+    assert oss.parse_problem_solution(text) == expected
+
+
+def _coreset(n: int = 3) -> pl.DataFrame:
+    codes = ["def add(a, b):\n    return a + b\n", "func Max(a, b int) int {\n\tif a > b {\n\t\treturn a\n\t}\n\treturn b\n}\n",
+             "def is_even(n):\n    \"\"\"True for even n.\"\"\"\n    return n % 2 == 0\n"]
+    return pl.DataFrame({"id": [f"c{i}" for i in range(n)], "language": ["python", "go", "python"][:n],
+                         "code": codes[:n], "docstring": [""] * n, "repo": ["r"] * n, "path": ["p"] * n,
+                         "func_name": ["f"] * n, "rank": list(range(n)), "radius": [1.0] * n})
+
+
+def test_oss_materialization_keeps_fingerprint_and_sends_seeded_requests(lake_dir):
+    write_parquet_atomic(_coreset(), asset_path(lake_dir, "coreset"))
+    with ThreadedServer() as server:
+        endpoint = LLMEndpoint(base_url=server.base_url, model="test-model", max_retries=0)
+        resources = resources_for("local", lake_dir=lake_dir) | {
+            "llm": LLMResource(generator=endpoint, judge=endpoint, cache_path=str(Path(lake_dir) / ".llm_cache.sqlite"))}
+        run = dg.materialize([dg.AssetSpec("coreset"), strategies.oss_instructions], selection=[strategies.oss_instructions],
+                             resources=resources, run_config=dg.RunConfig(
+            ops={"oss_instructions": strategies.OssInstructionsConfig(n_seeds=4, seed=7, judge_max_rows=0)}))
+        bodies = [a["body"] for calls in server.stats()["by_messages"].values() for a in calls]
+    assert run.success
+    out = pl.read_parquet(asset_path(lake_dir, "oss_instructions"))
+    assert out.height == 4 and set(out["system_fingerprint"]) == {"fp_test"}
+    assert sorted(b["seed"] for b in bodies) == [7, 8, 9, 10]
+    assert all(b["messages"][0]["content"] == oss.SYSTEM for b in bodies)
+    assert set(out["status"]) <= {"ok", "unparseable"} and out["verdict"].is_null().all()
+
+
+# ---------------------------------------------------------------- the strategy report on fixture frames
+
+LEAKED = ("Given a positive floating point number, it can be decomposed into and integer part (largest integer "
+          "smaller than given number) and decimals (leftover part always smaller than 1). Return the decimal part.")
+
+
+def _code_ocean_fixture() -> pl.DataFrame:
+    rows = [
+        ("co0", "code_generation", "python", "Write a Python function add that sums two numbers.", "",
+         "def add(a, b):\n    return a + b\n\nassert add(1, 2) == 3"),
+        ("co1", "code_generation", "python", "Write a Python function sub that subtracts b from a.", "",
+         "def sub(a, b):\n    return a + b\n\nassert sub(3, 1) == 2"),  # wrong: its assert fails in the sandbox
+        ("co2", "code_summarization", "java", "Summarize what the following Java method does.",
+         "int twice(int x) { return 2 * x; }", "It returns twice its argument."),
+        ("co3", "code_generation", "python", "Write a Python function for this. " + LEAKED, "",
+         "def truncate_number(number):\n    return number % 1.0"),
+    ]
+    return pl.DataFrame([dict(zip(["example_id", "task_name", "language", "instruction", "information", "solution"], r))
+                         | {"source_id": r[0], "generator_model": "g", "judge_model": "j", "prompt_version": "v"}
+                         for r in rows])
+
+
+def _evol_fixture() -> pl.DataFrame:
+    rows = [
+        ("co0", "co0", None, 0, None, "Write a Python function add that sums two numbers.", "ok", None, "accepted"),
+        ("e1", "co0", "co0", 1, "add_constraints", "Write a Python function add that sums two numbers and rejects "
+         "booleans with a TypeError.", "ok", None, "accepted"),
+        ("e2", "co0", "e1", 2, "complexity", "Write a python function to remove first and last occurrence of a "
+         "given character from the string in O(n) time.", "ok", None, "rejected"),  # MBPP/11, nearly verbatim
+        ("e3", "co0", "e2", 3, "erroneous_code", "Please increase the difficulty.", "eliminated", "copied_prompt", None),
+    ]
+    keys = ["example_id", "seed_id", "parent_id", "round", "heuristic", "instruction", "status", "rule", "verdict"]
+    return pl.DataFrame([dict(zip(keys, r)) | {"information": "", "task_name": "code_generation", "language": "python",
+                                               "solution": "```python\nprint('ok')\n```"} for r in rows])
+
+
+def _oss_fixture() -> pl.DataFrame:
+    same = "Write a Python function that checks whether a number is even."
+    rows = [
+        ("o1", same, "```python\ndef is_even(n):\n    return n % 2 == 0\n\nassert is_even(4)\n```", "ok"),
+        ("o2", same, "```python\ndef is_even(n) return n % 2 == 0\n```", "ok"),  # does not parse
+        ("o3", None, None, "unparseable"),
+    ]
+    return pl.DataFrame([dict(zip(["example_id", "instruction", "solution", "status"], r))
+                         | {"information": "", "task_name": "code_generation", "language": "python", "verdict": None}
+                         for r in rows], schema_overrides={"verdict": pl.String})
+
+
+def test_strategy_report_on_fixture_frames(lake_dir):
+    for name, frame in [("code_ocean", _code_ocean_fixture()), ("evol_instructions", _evol_fixture()),
+                        ("oss_instructions", _oss_fixture())]:
+        write_parquet_atomic(frame, asset_path(lake_dir, name))
+    upstream = [dg.AssetSpec("code_ocean"), dg.AssetSpec("coreset"), strategies.evol_instructions,
+                strategies.oss_instructions]
+    config = strategies.StrategyReportConfig(mbpp_path=str(SHARED_DATA / "mbpp" / "mbpp.jsonl"))
+    run = dg.materialize([*upstream, strategies.strategy_report], selection=[strategies.strategy_report],
+                         resources=resources_for("local", lake_dir=lake_dir),
+                         run_config=dg.RunConfig(ops={"strategy_report": config}))
+    assert run.success
+    report = pl.read_parquet(asset_path(lake_dir, "strategy_report"))
+    by = {r["strategy"]: r for r in report.to_dicts()}
+    co, merged, evolved, oss_row = (by["wavecoder (code_ocean)"], by["evol_instruct (seeds + evolutions)"],
+                                    by["evol_instruct (evolutions only)"], by["oss_instruct"])
+    assert [co["rows"], merged["rows"], evolved["rows"], oss_row["rows"]] == [4, 3, 2, 2]
+    # Sandbox: co0's assert passes, co1's fails; co2 is a summary; co3 has no asserts to run.
+    assert (co["python_rows"], co["python_parsed"], co["python_run"], co["python_passed"]) == (3, 3, 2, 1)
+    assert co["sandbox_pass_rate"] == 0.5
+    assert (oss_row["python_rows"], oss_row["python_parsed"], oss_row["python_run"], oss_row["python_passed"]) == (2, 1, 1, 1)
+    # Judge: CodeOcean is accepted by construction; evolutions 1 of 2; OSS rows were not judged.
+    assert co["judge_pass_rate"] == 1.0 and evolved["judge_pass_rate"] == 0.5 and evolved["judged_rows"] == 2
+    assert oss_row["judged_rows"] == 0 and oss_row["judge_pass_rate"] is None
+    # Overlap: co3 copies HumanEval/2's docstring.
+    assert co["benchmark_overlap_rows"] == 1 and co["benchmark_overlap"] == "HumanEval: 1"
+    assert merged["benchmark_overlap"] == evolved["benchmark_overlap"] == "MBPP: 1"
+    assert oss_row["benchmark_overlap_rows"] == 0
+    # Diversity: OSS holds one instruction twice, so its nearest neighbour is at distance 0.
+    assert oss_row["mean_nn_distance"] == pytest.approx(0.0, abs=1e-3)
+    assert co["mean_nn_distance"] > 0.1 and all(r["coverage_radius"] >= 0 for r in by.values())
+    # The merged Evol set contains the evolutions, so it covers the pooled space at least as well.
+    assert merged["coverage_radius"] <= evolved["coverage_radius"] + 1e-6
+    assert co["tokens"] > co["rows"] * 10 and co["tokens_per_row"] == co["tokens"] / 4
+    metadata = run.asset_materializations_for_node("strategy_report")[0].metadata
+    assert "| strategy |" in metadata["report"].value and "oss_instruct" in metadata["report"].value

@@ -1,0 +1,95 @@
+"""Training throughput: tokens/s and model FLOPs utilization of wavecoder_assets.train's loop, against a bare
+transformers forward/backward/step loop on the same model and batches in the same run.
+
+    python bench/train.py --steps 3 --seq-len 256                          # CPU, the embedded 0.5B, LoRA
+    python bench/train.py --method full --micro-batch 8 --seq-len 2048 --steps 20 --peak-tflops 989   # H100 SXM bf16
+
+MFU = 6 * N * tokens/s / peak FLOP/s, N = parameters without the input embedding (a lookup, no matmul); the
+6N convention counts weight gradients that LoRA skips, so LoRA's MFU reads high by up to 1/3. Sequences are
+fixed-length random tokens with every token a target: throughput does not depend on the text. The first step
+(allocation, kernel selection) is left out of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from wavecoder_assets.train import Hyperparameters, TokenizedExample, collate, load_base_model, prepare_for_training, train, weights_dtype
+
+
+def bare_loop(model, batches: list[dict], hp: Hyperparameters, steps: int) -> list[float]:
+    """The reference: HF's own loss, backward, AdamW step; no schedule, clipping or accounting."""
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=hp.learning_rate, fused=device.type == "cuda")
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=hp.bf16 and device.type == "cuda")
+    seconds = []
+    for step in range(steps):
+        t0 = time.perf_counter()
+        for batch in batches[step * hp.grad_accum_steps : (step + 1) * hp.grad_accum_steps]:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with autocast:
+                loss = model(**batch).loss / hp.grad_accum_steps
+            loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-model", default="qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--method", choices=["lora", "full"], default="lora")
+    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per loop (the first is left out)")
+    parser.add_argument("--micro-batch", type=int, default=1)
+    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--no-bf16", action="store_true", help="GPU: train in fp32 instead of bf16 autocast")
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak dense TFLOP/s in the training dtype (H100 SXM bf16: 989)")
+    parser.add_argument("--skip-reference", action="store_true", help="only our loop")
+    args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps must be >= 2 (the first step is left out)")
+
+    hp = Hyperparameters(method=args.method, max_steps=args.steps, learning_rate=1e-5, micro_batch_size=args.micro_batch,
+                         global_batch_size=args.micro_batch * args.grad_accum, max_length=args.seq_len, warmup_ratio=0.0,
+                         bf16=not args.no_bf16, gradient_checkpointing=args.gradient_checkpointing, lora_dropout=0.0)
+    t0 = time.perf_counter()
+    base = load_base_model(args.base_model, weights_dtype(hp))
+    print(f"loaded {args.base_model} in {time.perf_counter() - t0:.1f} s")
+    model = prepare_for_training(base.model, hp)
+    n = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"device {torch.cuda.get_device_name() if device == 'cuda' else f'cpu ({torch.get_num_threads()} threads)'}, "
+          f"N = {n / 1e6:.1f}M non-embedding parameters, method {args.method}, micro-batch {args.micro_batch} x accum {args.grad_accum} x {args.seq_len} tokens")
+
+    generator = torch.Generator().manual_seed(0)
+    n_examples = args.steps * hp.global_batch_size
+    ids = torch.randint(0, len(base.tokenizer), (n_examples, args.seq_len), generator=generator).tolist()
+    examples = [TokenizedExample(input_ids=x, labels=x) for x in ids]
+
+    def report(name: str, seconds: list[float]) -> float:
+        tokens_per_step = hp.global_batch_size * args.seq_len
+        step_s = statistics.mean(seconds[1:])
+        tokens_per_s = tokens_per_step / step_s
+        mfu = f"{6 * n * tokens_per_s / (args.peak_tflops * 1e12):.1%}" if args.peak_tflops else "n/a (pass --peak-tflops)"
+        print(f"{name:>10}: {step_s:.2f} s/step, {tokens_per_s:,.0f} tokens/s, {6 * n * tokens_per_s / 1e12:.3f} TFLOP/s model, MFU {mfu}")
+        return tokens_per_s
+
+    ours = train(model, base.tokenizer, examples, hp, log=print)
+    ours_tps = report("ours", ours.step_seconds)
+    if not args.skip_reference:
+        batches = [collate(examples[i : i + hp.micro_batch_size], base.tokenizer.pad_token_id) for i in range(0, n_examples, hp.micro_batch_size)]
+        reference_tps = report("reference", bare_loop(model, batches, hp, args.steps))
+        print(f"ratio ours / reference tokens/s: {ours_tps / reference_tps:.2f} (target >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()

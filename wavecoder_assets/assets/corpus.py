@@ -1,0 +1,160 @@
+"""raw_code -> filtered_code + filtered_out: the paper's raw-code collection and filtering."""
+
+import time
+from functools import partial
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from wavecoder_assets.corpus import (BLACKLIST, LANGUAGES, apply_rules, blacklist_rule, default_roots, exact_dedup_rule,
+                                     harvest_trees, length_rule, near_dedup_rule, read_codesearchnet)
+
+
+class RawCodeConfig(dg.Config):
+    source_kind: Literal["local_tree", "codesearchnet"] = Field(
+        default="local_tree", description="local_tree: harvest source trees with tree-sitter; codesearchnet: read a local copy")
+    paths: list[str] = Field(
+        default_factory=list,
+        description="directories (or source zips) to harvest, or CodeSearchNet folders/files; empty with local_tree: "
+                    "the embedded defaults (this Python's standard library and the other library sources on the machine)")
+    languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
+    max_rows_per_language: int = Field(default=3000, description="stop taking a language at this many rows (0: no cap)")
+    max_files: int = Field(default=0, description="local_tree: files read per root (0: no cap)")
+    max_line_bytes: int = Field(default=1_000_000, description="codesearchnet: a longer JSONL line is skipped")
+    max_source_line_chars: int = Field(default=1000, description="local_tree: a function with a longer line is skipped")
+
+
+class FilterConfig(dg.Config):
+    min_chars: int = Field(default=50, description="shortest code kept (characters)")
+    max_chars: int = Field(default=800, description="longest code kept (characters)")
+    blacklist: list[str] = Field(default_factory=lambda: list(BLACKLIST), description="whole words, case-insensitive")
+    blacklist_fields: list[str] = Field(default_factory=lambda: ["code", "docstring"])
+    exact_dedup: bool = True
+    near_dedup: bool = True
+    near_dup_threshold: float = Field(default=0.85, description="MinHash-estimated Jaccard of token 5-grams")
+    num_perm: int = 128
+    ngram: int = 5
+
+
+def _md_table(frame: pl.DataFrame) -> str:
+    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
+                   tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=120, tbl_width_chars=10_000):
+        return str(frame)
+
+
+def _samples_md(frame: pl.DataFrame, per_group: int = 2, by: str = "language") -> str:
+    """A few rows (seeded sample per group) as headings + fenced code; a table would mangle the code."""
+    parts = []
+    for group in frame.sort(by).partition_by(by, maintain_order=True):
+        for row in group.sample(min(per_group, group.height), seed=0).iter_rows(named=True):
+            doc = (row["docstring"] or "").strip().splitlines()[0:1] or [""]
+            fence = "```" + ("js" if row["language"] == "javascript" else row["language"])
+            label = f" — removed by `{row['rule']}`" if "rule" in row else ""
+            parts.append(f"**{row['language']}** `{row['func_name']}` ({row['path']}){label}\n\n> {doc[0][:200]}\n\n"
+                         f"{fence}\n{row['code'][:1200]}\n```")
+    return "\n\n".join(parts) or "(none)"
+
+
+def _language_counts(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.group_by("language").len("rows").sort("language")
+
+
+@dg.asset(group_name="corpus", code_version="1", compute_kind="tree-sitter")
+def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> pl.DataFrame:
+    """(docstring, code) pairs in the CodeSearchNet schema, with a content-hash id and their source.
+
+    Harvested from local source trees with tree-sitter (default: this Python's standard library, npm's
+    bundled packages and the JDK's library source when installed), or read from a local CodeSearchNet copy.
+    Skipped files and lines are counted by reason in the metadata and logged.
+    """
+    unknown = sorted(set(config.languages) - set(LANGUAGES))
+    if unknown:
+        raise ValueError(f"unknown languages {unknown}; known: {list(LANGUAGES)}")
+    started = time.perf_counter()
+    if config.source_kind == "local_tree":
+        roots = config.paths or default_roots()
+        rows, skips = harvest_trees(roots, languages=tuple(config.languages),
+                                    max_rows_per_language=config.max_rows_per_language, max_files=config.max_files,
+                                    max_line_chars=config.max_source_line_chars, logger=context.log)
+    else:
+        if not config.paths:
+            raise ValueError("source_kind 'codesearchnet' needs paths: folders holding the CodeSearchNet files")
+        roots = config.paths
+        rows, skips = read_codesearchnet(roots, languages=tuple(config.languages),
+                                         max_rows_per_language=config.max_rows_per_language,
+                                         max_line_bytes=config.max_line_bytes, logger=context.log)
+    skip_frame = skips.frame()
+    skip_counts = skip_frame.group_by("reason").len("skipped").sort("reason")
+    context.add_output_metadata({
+        "rows": rows.height,
+        "per_language": dg.MetadataValue.md(_md_table(_language_counts(rows))),
+        "skipped": dg.MetadataValue.md(_md_table(skip_counts) if skip_frame.height else "nothing skipped"),
+        "skip_examples": dg.MetadataValue.md(
+            _md_table(skip_frame.group_by("reason", maintain_order=True).head(3).select("reason", "path", "line", "detail"))
+            if skip_frame.height else "nothing skipped"),
+        "sources": dg.MetadataValue.md("\n".join(f"- `{r}`" for r in roots)),
+        "samples": dg.MetadataValue.md(_samples_md(rows)),
+        "seconds": round(time.perf_counter() - started, 2),
+    })
+    return rows
+
+
+@dg.multi_asset(
+    name="filtered_code",
+    ins={"raw_code": dg.AssetIn()},
+    outs={
+        "filtered_code": dg.AssetOut(group_name="corpus", code_version="1", io_manager_key="io_manager",
+                                     description="raw_code rows that pass the paper's filters"),
+        "filtered_out": dg.AssetOut(group_name="corpus", code_version="1", io_manager_key="io_manager",
+                                    description="raw_code rows the filters removed, with the rule that removed each"),
+    },
+    check_specs=[
+        dg.AssetCheckSpec("code_length_within_bounds", asset="filtered_code"),
+        dg.AssetCheckSpec("ids_unique", asset="filtered_code"),
+        dg.AssetCheckSpec("languages_known", asset="filtered_code"),
+    ],
+    compute_kind="polars",
+)
+def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_code: pl.DataFrame):
+    """Code length min..max chars, the Code Alpaca blacklist, exact dedup on normalized code, near dedup with
+    MinHash LSH, in that order; each removed row keeps the first rule that removed it."""
+    rules = [("length", partial(length_rule, min_chars=config.min_chars, max_chars=config.max_chars)),
+             ("blacklist", partial(blacklist_rule, words=config.blacklist, fields=config.blacklist_fields))]
+    if config.exact_dedup:
+        rules.append(("exact_dup", exact_dedup_rule))
+    if config.near_dedup:
+        rules.append(("near_dup", partial(near_dedup_rule, threshold=config.near_dup_threshold,
+                                          num_perm=config.num_perm, ngram=config.ngram)))
+    started = time.perf_counter()
+    result = apply_rules(raw_code, rules)
+    seconds = round(time.perf_counter() - started, 2)
+    kept, removed = result.kept, result.removed
+    context.log.info(f"filtered {raw_code.height} rows -> {kept.height} kept, {removed.height} removed in {seconds}s")
+
+    yield dg.Output(kept, output_name="filtered_code", metadata={
+        "rows": kept.height,
+        "funnel": dg.MetadataValue.md(_md_table(result.funnel)),
+        "per_language": dg.MetadataValue.md(_md_table(_language_counts(kept))),
+        "samples": dg.MetadataValue.md(_samples_md(kept)),
+        "seconds": seconds,
+    })
+    yield dg.Output(removed, output_name="filtered_out", metadata={
+        "rows": removed.height,
+        "per_rule": dg.MetadataValue.md(_md_table(removed.group_by("rule", "language").len("rows").sort("rule", "language"))),
+        "samples": dg.MetadataValue.md(_samples_md(removed, per_group=1, by="rule")),
+    })
+
+    lengths = kept["code"].str.len_chars()
+    out_of_bounds = int(((lengths < config.min_chars) | (lengths > config.max_chars)).sum())
+    yield dg.AssetCheckResult(check_name="code_length_within_bounds", asset_key="filtered_code",
+                              passed=out_of_bounds == 0,
+                              metadata={"out_of_bounds": out_of_bounds, "min": int(lengths.min() or 0),
+                                        "max": int(lengths.max() or 0)})
+    duplicates = kept.height - kept["id"].n_unique()
+    yield dg.AssetCheckResult(check_name="ids_unique", asset_key="filtered_code", passed=duplicates == 0,
+                              metadata={"duplicate_ids": duplicates})
+    unknown = sorted(set(kept["language"].unique().to_list()) - set(LANGUAGES))
+    yield dg.AssetCheckResult(check_name="languages_known", asset_key="filtered_code", passed=not unknown,
+                              metadata={"unknown": ", ".join(unknown) or "none"})

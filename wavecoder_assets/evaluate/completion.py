@@ -1,0 +1,102 @@
+"""Completion backends. A request is (instruction, input, prefix, stop): the model answers the Alpaca-style
+instruction prompt the fine-tuning used, its answer starting with `prefix`; a backend returns the text after
+the prefix. In-process transformers continues the prefix itself; a chat endpoint (the LLM resource) writes a
+whole answer, from which the part after the prefix is taken.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from wavecoder_assets.train.data import format_prompt
+
+
+@dataclass(frozen=True)
+class Request:
+    key: str
+    instruction: str
+    input: str | None
+    prefix: str
+    stop: tuple[str, ...]
+
+
+class TransformersCompleter:
+    """Generation with a transformers causal LM: a checkpoint folder, hub id, .gguf file or embedded GGUF name."""
+
+    def __init__(self, model_name_or_dir: str, *, max_new_tokens: int = 512, batch_size: int = 4):
+        from wavecoder_assets.train.finetune import load_base_model  # loads checkpoints and GGUFs alike
+
+        loaded = load_base_model(model_name_or_dir)
+        self.model, self.tokenizer = loaded.model.eval(), loaded.tokenizer
+        self.tokenizer.padding_side = "left"  # generation continues every prompt at the same position
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+
+    def complete(self, requests: list[Request], *, n: int = 1, temperature: float = 0.0) -> list[list[str]]:
+        if n > 1 and temperature == 0:
+            raise ValueError("n > 1 samples need temperature > 0 (greedy decoding gives n identical samples)")
+        out: list[list[str]] = [[] for _ in requests]
+        by_stop: dict[tuple, list[int]] = {}  # a batch shares its stop sequences
+        for i, request in enumerate(requests):
+            by_stop.setdefault(request.stop, []).append(i)
+        for stop, indices in by_stop.items():
+            for start in range(0, len(indices), self.batch_size):
+                batch = indices[start : start + self.batch_size]
+                prompts = [format_prompt(requests[i].instruction, requests[i].input) + requests[i].prefix for i in batch]
+                for i, texts in zip(batch, self._generate(prompts, stop, n, temperature)):
+                    out[i] = texts
+        return out
+
+    @torch.inference_mode()
+    def _generate(self, prompts: list[str], stop: tuple[str, ...], n: int, temperature: float) -> list[list[str]]:
+        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
+        sampling = dict(do_sample=True, temperature=temperature, top_p=0.95) if temperature > 0 else dict(do_sample=False)
+        output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, num_return_sequences=n,
+                                     stop_strings=list(stop) or None, tokenizer=self.tokenizer,
+                                     pad_token_id=self.tokenizer.pad_token_id, top_k=None, top_p=None, **sampling)
+        texts = self.tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+
+class ChatCompleter:
+    """Generation through the LLM resource's ChatClient (any OpenAI-compatible endpoint)."""
+
+    def __init__(self, client, *, max_new_tokens: int = 512):
+        self.client, self.max_new_tokens = client, max_new_tokens
+
+    def complete(self, requests: list[Request], *, n: int = 1, temperature: float = 0.0) -> list[list[str]]:
+        from wavecoder_assets.resources.llm import ChatRequest
+
+        if n > 1 and temperature == 0:
+            raise ValueError("n > 1 samples need temperature > 0 (greedy decoding gives n identical samples)")
+        chats = [ChatRequest(f"{r.key}#{i}", [{"role": "user", "content": _chat_prompt(r)}], temperature=temperature,
+                             max_tokens=self.max_new_tokens, seed=i)
+                 for r in requests for i in range(n)]
+        results = self.client.run(chats)
+        # A failed call (already retried by the client) is an empty answer: it fails its test, it is not lost.
+        answers = [_after_prefix(requests[j // n], res.text or "") for j, res in enumerate(results)]
+        return [answers[i * n : (i + 1) * n] for i in range(len(requests))]
+
+
+def _chat_prompt(request: Request) -> str:
+    prompt = request.instruction + (f"\n\n{request.input}" if request.input else "")
+    if request.prefix:
+        prompt += f"\n\nComplete the code below. Answer with the whole code in one code block.\n```\n{request.prefix}\n```"
+    return prompt
+
+
+def _after_prefix(request: Request, reply: str) -> str:
+    """The answer's text after the prefix: after the whole prefix if the reply repeats it, else after the
+    prefix's last line that the reply repeats (e.g. the function signature); else the whole code block."""
+    if not request.prefix:
+        return reply.strip()
+    blocks = re.findall(r"```[^\n]*\n(.*?)```", reply, re.DOTALL)
+    code = blocks[0] if blocks else reply
+    if request.prefix.strip() in code:
+        return code.split(request.prefix.strip(), 1)[1]
+    for line in reversed([line.strip() for line in request.prefix.splitlines() if len(line.strip()) > 3]):
+        if line in code:
+            return code.split(line, 1)[1]
+    return "\n" + code

@@ -1,0 +1,90 @@
+"""Evaluating one model: load the benchmarks' problems, generate answers, test them, score pass@k."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from wavecoder_assets.evaluate.benchmarks import (Problem, clean_description, cut_completion, describe_instruction,
+                                                  load_humaneval, load_humanevalpack, load_mbpp)
+from wavecoder_assets.evaluate.completion import Request
+from wavecoder_assets.evaluate.execution import check, missing_toolchain
+from wavecoder_assets.evaluate.passk import mean_pass_at_k
+
+BENCHMARKS = ["humaneval", "mbpp", "humanevalfix", "humanevalexplain", "humanevalsynthesize"]
+
+
+def load_problems(benchmark: str, language: str = "python", *, mbpp_path: str | Path | None = None,
+                  humanevalpack_path: str | Path | None = None, limit: int | None = None) -> list[Problem]:
+    """The first `limit` problems (all when None) of a benchmark in one language."""
+    if benchmark == "humaneval":
+        problems = load_humaneval()
+    elif benchmark == "mbpp":
+        if mbpp_path is None:
+            raise ValueError("MBPP needs mbpp_path: a local mbpp.jsonl (no PyPI package ships MBPP)")
+        problems = load_mbpp(mbpp_path)
+    elif benchmark in BENCHMARKS:
+        if humanevalpack_path is None:
+            raise ValueError(f"{benchmark} needs humanevalpack_path: a local copy of bigcode/humanevalpack's data/")
+        problems = load_humanevalpack(humanevalpack_path, benchmark, language)
+    else:
+        raise ValueError(f"unknown benchmark {benchmark!r}; one of {BENCHMARKS}")
+    if language != "python" and benchmark in ("humaneval", "mbpp"):
+        raise ValueError(f"{benchmark} is Python only")
+    return problems if limit is None else problems[:limit]
+
+
+def generate(completer, problems: list[Problem], *, n: int = 1, temperature: float = 0.0) -> list[list[str]]:
+    """n completions per problem, cut to the answer. HumanEvalExplain: n descriptions, then code from each."""
+    key = lambda p: f"{p.benchmark}/{p.task_id}"  # noqa: E731 (task ids repeat across HumanEvalPack's benchmarks)
+    plain = [p for p in problems if p.benchmark != "humanevalexplain"]
+    explain = [p for p in problems if p.benchmark == "humanevalexplain"]
+    answers = dict(zip(map(key, plain), completer.complete(
+        [Request(key(p), p.instruction, p.input, p.prefix, p.stop) for p in plain], n=n, temperature=temperature)))
+    if explain:
+        asks = [Request(key(p), *describe_instruction(p), prefix="", stop=()) for p in explain]
+        descriptions = completer.complete(asks, n=n, temperature=temperature)
+        synthesize = [Request(key(p), p.instruction, clean_description(d, p), p.prefix, p.stop)
+                      for p, ds in zip(explain, descriptions) for d in ds]
+        codes = [texts[0] for texts in completer.complete(synthesize, n=1, temperature=temperature)]
+        answers.update({key(p): codes[i * n : (i + 1) * n] for i, p in enumerate(explain)})
+    return [[cut_completion(p, text) for text in answers[key(p)]] for p in problems]
+
+
+def test_completions(problems: list[Problem], completions: list[list[str]], *, workers: int = 2) -> list[dict]:
+    """One row per sample: benchmark, language, task_id, sample, completion, passed, result."""
+    jobs = [(p, i, c) for p, cs in zip(problems, completions) for i, c in enumerate(cs)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        verdicts = list(pool.map(lambda job: check(job[0], job[2]), jobs))
+    return [{"benchmark": p.benchmark, "language": p.language, "task_id": p.task_id, "sample": i, "completion": c,
+             "passed": v.passed, "result": v.result} for (p, i, c), v in zip(jobs, verdicts)]
+
+
+def evaluate(completer, problems: list[Problem], *, n: int = 1, temperature: float = 0.0, workers: int = 2) -> list[dict]:
+    """Sample rows for every problem; a language without its toolchain is skipped before generating."""
+    runnable = [p for p in problems if not missing_toolchain(p.language)]
+    skipped = [{"benchmark": p.benchmark, "language": p.language, "task_id": p.task_id, "sample": 0, "completion": None,
+                "passed": False, "result": f"skipped: {missing_toolchain(p.language)}"} for p in problems if missing_toolchain(p.language)]
+    return test_completions(runnable, generate(completer, runnable, n=n, temperature=temperature), workers=workers) + skipped
+
+
+def scores(samples: list[dict], ks: list[int]) -> list[dict]:
+    """One row per benchmark x language x k. Skipped problems (every sample skipped) are left out of pass@k and
+    counted, with their reasons; pass_at_k is None when no problem was run or some has fewer than k samples."""
+    by_problem = defaultdict(list)
+    for s in samples:
+        by_problem[(s["benchmark"], s["language"], s["task_id"])].append(s)
+    groups = defaultdict(lambda: {"n_and_c": [], "skip_reasons": set(), "n_skipped": 0})
+    for (benchmark, language, _), rows in by_problem.items():
+        group = groups[(benchmark, language)]
+        tested = [r for r in rows if not r["result"].startswith("skipped:")]
+        if tested:
+            group["n_and_c"].append((len(tested), sum(r["passed"] for r in tested)))
+        else:
+            group["n_skipped"] += 1
+            group["skip_reasons"].update(r["result"].removeprefix("skipped: ") for r in rows)
+    return [{"benchmark": benchmark, "language": language, "k": k, "pass_at_k": mean_pass_at_k(g["n_and_c"], k),
+             "n_problems": len(g["n_and_c"]), "n_samples": sum(n for n, _ in g["n_and_c"]), "n_skipped": g["n_skipped"],
+             "skip_reason": "; ".join(sorted(g["skip_reasons"])) or None}
+            for (benchmark, language), g in groups.items() for k in ks]

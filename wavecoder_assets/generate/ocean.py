@@ -1,0 +1,106 @@
+"""CodeOcean from the judged examples: accepted ones, decontaminated and balanced per task; everything else
+in the rejected table with its stage, failed rules, reasons or error. Every candidate lands in exactly one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import polars as pl
+
+from wavecoder_assets.generate.decontaminate import decontaminate
+from wavecoder_assets.generate.tasks import TASKS, stable_hash, task_quotas
+
+OCEAN_COLUMNS = ["example_id", "source_id", "task_name", "language", "instruction", "information", "solution",
+                 "generator_model", "judge_model", "prompt_version"]
+REJECTED_SCHEMA = {
+    "example_id": pl.String, "source_id": pl.String, "task_name": pl.String, "language": pl.String,
+    "target_language": pl.String, "outcome": pl.String, "stage": pl.String, "failed_rules": pl.String,
+    "reasons": pl.String, "error": pl.String, "matched_benchmark": pl.String, "matched_task_id": pl.String,
+    "instruction": pl.String, "information": pl.String, "solution": pl.String, "generator_model": pl.String,
+    "judge_model": pl.String, "prompt_version": pl.String, "round": pl.Int64,
+}
+_CHECK_RULES = {"python_syntax", "tests_pass"}
+
+
+def _stage(row: dict, failed: list[str]) -> str:
+    if row["verdict"] == "failed":
+        return "generator" if row["status"] == "failed" else "judge"
+    if "parse" in failed:
+        return "parse"
+    if _CHECK_RULES & set(failed):
+        return "checks"
+    return "judge"
+
+
+def _rejected_rows(judged: pl.DataFrame) -> list[dict]:
+    rows = []
+    for row in judged.filter(pl.col("verdict") != "accepted").iter_rows(named=True):
+        verdicts = json.loads(row["rule_verdicts"] or "{}")
+        failed = [rid for rid, v in verdicts.items() if v["answer"] != "yes"]
+        rows.append(row | {"outcome": row["verdict"], "stage": _stage(row, failed), "failed_rules": json.dumps(failed)})
+    return rows
+
+
+def balance_to_mix(frame: pl.DataFrame, mix: dict[str, float], seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The largest subset whose task proportions follow the mix (kept rows chosen by a seeded hash); returns
+    (kept, dropped)."""
+    counts = dict(frame.group_by("task_name").len().iter_rows())
+    weights = {t: p for t, p in mix.items() if p > 0}
+    total = sum(weights.values())
+    size = min(int(counts.get(t, 0) / (p / total)) for t, p in weights.items())
+    quotas = {t: min(q, counts.get(t, 0)) for t, q in task_quotas(size, weights).items()}
+    order = frame.with_columns(
+        _order=pl.Series([stable_hash(seed, "balance", i) for i in frame["example_id"]], dtype=pl.UInt64)
+    ).with_columns(_pos=pl.col("_order").rank("ordinal").over("task_name") - 1)
+    keep = pl.col("_pos") < pl.col("task_name").replace_strict(quotas, default=0, return_dtype=pl.Int64)
+    return order.filter(keep).drop("_order", "_pos"), order.filter(~keep).drop("_order", "_pos")
+
+
+def build_code_ocean(judged: pl.DataFrame, index: dict | None, n: int, *, balance_mix: dict[str, float] | None,
+                     seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(code_ocean, code_ocean_rejected). index None: no decontamination."""
+    accepted = judged.filter(pl.col("verdict") == "accepted")
+    rejected = _rejected_rows(judged)
+    if index is not None:
+        accepted, removed = decontaminate(accepted, index, n)
+        for row in removed.iter_rows(named=True):
+            reason = f"{n}-gram overlap with {row['matched_benchmark']} {row['matched_task_id']}"
+            rejected.append(row | {"outcome": "rejected", "stage": "decontamination", "reasons": reason,
+                                   "failed_rules": json.dumps(["decontamination"])})
+    if balance_mix:
+        accepted, dropped = balance_to_mix(accepted, balance_mix, seed)
+        for row in dropped.iter_rows(named=True):
+            rejected.append(row | {"outcome": "rejected", "stage": "balance", "failed_rules": json.dumps(["balance"]),
+                                   "reasons": "over its task's share of the configured mix"})
+    rejected_df = pl.DataFrame([{k: r.get(k) for k in REJECTED_SCHEMA} for r in rejected], schema=REJECTED_SCHEMA)
+    return accepted.select(OCEAN_COLUMNS).sort("example_id"), rejected_df.sort("example_id")
+
+
+def outcome_counts(judged: pl.DataFrame, ocean: pl.DataFrame, rejected: pl.DataFrame) -> pl.DataFrame:
+    """Per task: candidates (judged rows) and where they ended: accepted, rejected, failed; `adds_up` checks
+    that each candidate is in exactly one place."""
+    tasks = pl.DataFrame({"task_name": sorted(TASKS)})
+
+    def count(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        return frame.group_by("task_name").agg(pl.col("example_id").n_unique().alias(name))
+
+    out = tasks
+    for frame, name in ((judged, "candidates"), (ocean, "accepted"),
+                        (rejected.filter(pl.col("outcome") == "rejected"), "rejected"),
+                        (rejected.filter(pl.col("outcome") == "failed"), "failed")):
+        out = out.join(count(frame, name), on="task_name", how="left")
+    out = out.fill_null(0)
+    placed = pl.concat([ocean.select("example_id", "task_name"), rejected.select("example_id", "task_name")])
+    rows = placed.group_by("task_name").len(name="rows_placed")
+    out = out.join(rows, on="task_name", how="left").fill_null(0)
+    return out.with_columns(
+        adds_up=(pl.col("accepted") + pl.col("rejected") + pl.col("failed") == pl.col("candidates"))
+        & (pl.col("rows_placed") == pl.col("candidates"))
+    ).drop("rows_placed")
+
+
+def content_version(frame: pl.DataFrame) -> str:
+    """A data version from the content alone (row order does not matter): 16 hex digits of a sha256."""
+    ordered = frame.sort(frame.columns) if frame.height else frame
+    return hashlib.sha256(ordered.write_ndjson().encode()).hexdigest()[:16]

@@ -1,0 +1,269 @@
+"""The four WaveCoder tasks: definitions, generation prompts, seeded task assignment, and the tolerant
+parser with the paper's post-filters.
+
+A generator prompt follows the paper: task definition, generation requirements, few-shot examples (good
+ones, and bad ones with the analysis that rejected them), then the raw code. The answer is one JSON object
+with the paper's four fields task_name, instruction, information, solution (plus `tests` for Python code
+when asked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+PROMPT_VERSION = "wavecoder-gen-v1"
+LANGUAGES = ("python", "java", "javascript", "go", "php", "ruby")
+LANGUAGE_NAMES = {"python": "Python", "java": "Java", "javascript": "JavaScript", "go": "Go", "php": "PHP", "ruby": "Ruby"}
+# The paper's CodeOcean mix (Table 1 of arXiv 2312.14187).
+PAPER_TASK_MIX = {"code_generation": 0.57, "code_summarization": 0.16, "code_repair": 0.16, "code_translation": 0.11}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    definition: str
+    requirements: tuple[str, ...]  # task-specific, after the shared ones
+    information_is_code: bool  # the information field carries code (so no sentence limit, and it must be there)
+    solution_is_code: bool
+    information_is_input: bool = False  # information is the given code: filled in here, not re-typed by the model
+
+
+TASKS = {
+    t.name: t
+    for t in (
+        TaskSpec(
+            "code_generation",
+            "Code generation: from the given code, write a programming task that asks for such code, and its "
+            "solution. The instruction describes what to write; the solution is complete {language} code.",
+            ("information holds optional constraints or input details in at most two sentences, or is empty.",),
+            information_is_code=False,
+            solution_is_code=True,
+        ),
+        TaskSpec(
+            "code_summarization",
+            "Code summarization: write an instruction that asks to summarize what the given {language} code does; "
+            "the information is the code; the solution is a short natural-language summary of it.",
+            ("solution is plain text of at most three sentences, no code.",),
+            information_is_code=True,
+            solution_is_code=False,
+            information_is_input=True,
+        ),
+        TaskSpec(
+            "code_translation",
+            "Code translation: write an instruction that asks to translate the given {language} code into "
+            "{target_language}; the information is the code; the solution is the equivalent {target_language} code.",
+            ("solution is {target_language} code only.",),
+            information_is_code=True,
+            solution_is_code=True,
+            information_is_input=True,
+        ),
+        TaskSpec(
+            "code_repair",
+            "Code repair: put one realistic bug into the given {language} code; the instruction asks to find and fix "
+            "the bug; the information is the buggy code; the solution is the fixed code.",
+            ("information holds the buggy code.", "solution starts with a comment line that describes the bug, then the fixed code."),
+            information_is_code=True,
+            solution_is_code=True,
+        ),
+    )
+}
+
+# From the paper's generator prompt (microsoft/WaveCoder, prompt/generator.txt), shared by every task.
+SHARED_REQUIREMENTS = (
+    "Answer with one JSON object with the keys {keys}.",
+    "instruction is one or two sentences and names the programming language.",
+    "solution is the specific resolution of instruction and information, relevant to both.",
+    "code in solution imports the libraries it needs, like math or functools.",
+    "code with algorithmic logic is clear, not buried inside complex or poorly documented functions.",
+)
+TESTS_REQUIREMENT = "Also give the key tests: a few Python assert statements that check the solution."
+
+
+def solution_language(task_name: str, language: str, target_language: str | None) -> str | None:
+    """The programming language of the solution, or None when the solution is text."""
+    if not TASKS[task_name].solution_is_code:
+        return None
+    return target_language if task_name == "code_translation" else language
+
+
+def wants_tests(task_name: str, language: str, target_language: str | None, ask_for_tests: bool) -> bool:
+    return ask_for_tests and solution_language(task_name, language, target_language) == "python"
+
+
+def output_keys(task_name: str, with_tests: bool) -> list[str]:
+    """The keys the model writes; an information that is the given code is filled in by the parser."""
+    keys = ["task_name", "instruction"] + ([] if TASKS[task_name].information_is_input else ["information"])
+    return keys + ["solution"] + (["tests"] if with_tests else [])
+
+
+def output_schema(task_name: str, with_tests: bool) -> dict:
+    keys = output_keys(task_name, with_tests)
+    return {"type": "object", "properties": {k: {"type": "string"} for k in keys}, "required": keys}
+
+
+# ---------------------------------------------------------------- task assignment (seeded, deterministic)
+
+def stable_hash(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def task_quotas(n: int, mix: dict[str, float]) -> dict[str, int]:
+    """Largest-remainder split of n items by the mix proportions (they need not sum to 1)."""
+    unknown = set(mix) - set(TASKS)
+    if unknown or not mix or any(p < 0 for p in mix.values()) or sum(mix.values()) <= 0:
+        raise ValueError(f"task mix must give non-negative weights to known tasks {sorted(TASKS)}; got {mix}")
+    total = sum(mix.values())
+    exact = {t: n * p / total for t, p in mix.items()}
+    quotas = {t: int(x) for t, x in exact.items()}
+    by_remainder = sorted(mix, key=lambda t: (-(exact[t] - quotas[t]), t))
+    for t in by_remainder[: n - sum(quotas.values())]:
+        quotas[t] += 1
+    return quotas
+
+
+def assign_tasks(source_ids: list[str], mix: dict[str, float], seed: int) -> list[str]:
+    """One task per source: exact quotas by the mix, sources shuffled by a seeded hash of their id, so the
+    assignment depends on the set of ids and the seed, not on row order."""
+    quotas = task_quotas(len(source_ids), mix)
+    order = sorted(range(len(source_ids)), key=lambda i: (stable_hash(seed, "task", source_ids[i]), i))
+    tasks = [t for t in sorted(quotas) for _ in range(quotas[t])]
+    assigned = [""] * len(source_ids)
+    for i, task in zip(order, tasks):
+        assigned[i] = task
+    return assigned
+
+
+def pick_target_language(source_id: str, language: str, seed: int) -> str:
+    others = [lang for lang in LANGUAGES if lang != language]
+    return others[stable_hash(seed, "target", source_id) % len(others)]
+
+
+def example_id(source_id: str, task_name: str, prompt_version: str) -> str:
+    return hashlib.sha256(f"{source_id}\x1f{task_name}\x1f{prompt_version}".encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- prompts
+
+def _clip(code: str, max_chars: int) -> str:
+    return code if len(code) <= max_chars else code[:max_chars] + "\n..."
+
+
+def render_output(fields: dict) -> str:
+    keys = output_keys(fields["task_name"], bool(fields.get("tests")))
+    return json.dumps({k: fields.get(k) or "" for k in keys}, ensure_ascii=False)
+
+
+def render_few_shot(example: dict, max_code_chars: int = 600) -> str:
+    """A store example as the paper shows it: Input, Output, and for rejected ones the Analysis."""
+    text = f"Input:\n{_clip(example['code'], max_code_chars)}\nOutput:\n{render_output(example)}"
+    if not example["accepted"]:
+        text += f"\nAnalysis: {example['reasons']}"
+    return text
+
+
+def generator_messages(task_name: str, code: str, language: str, target_language: str | None, *,
+                       good: list[dict], bad: list[dict], ask_for_tests: bool, max_code_chars: int = 1500) -> list[dict]:
+    spec = TASKS[task_name]
+    names = {"language": LANGUAGE_NAMES[language], "target_language": LANGUAGE_NAMES.get(target_language or "", "")}
+    with_tests = wants_tests(task_name, language, target_language, ask_for_tests)
+    names["keys"] = ", ".join(output_keys(task_name, with_tests))
+    requirements = [r.format(**names) for r in SHARED_REQUIREMENTS + spec.requirements]
+    if with_tests:
+        requirements.append(TESTS_REQUIREMENT)
+    parts = [spec.definition.format(**names), f'task_name is "{task_name}".', "Requirements:"]
+    parts += [f"{i}. {r}" for i, r in enumerate(requirements, 1)]
+    if good:
+        parts.append("Here are some good examples:\n" + "\n\n".join(render_few_shot(e) for e in good))
+    if bad:
+        parts.append("Here are some bad examples, each with an Analysis of why it is bad. Do not write data like "
+                     "this:\n" + "\n\n".join(render_few_shot(e) for e in bad))
+    parts.append(f"Input:\n{_clip(code, max_code_chars)}\nOutput:")
+    return [
+        {"role": "system", "content": "You write instruction-tuning data for code models. Reply with JSON only."},
+        {"role": "user", "content": "\n".join(parts)},
+    ]
+
+
+# ---------------------------------------------------------------- parsing and the paper's post-filters
+
+_FENCED = re.compile(r"^\s*```[\w+#-]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+# The released script's plain-text layout, accepted as a fallback.
+_PLAIN = re.compile(r"task_name:\s*(.*?)\s*instruction:\s*(.*?)\s*(?:information:\s*(.*?)\s*)?solution:\s*(.*?)"
+                    r"(?:\s*tests:\s*(.*?))?\s*\Z", re.DOTALL)
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")  # the released script's sentence split
+_NO_INPUT = {"", "none", "none.", "none,", "n/a", "<noinput>", "<noinput>.", "no additional information is required"}
+
+
+def count_sentences(text: str) -> int:
+    return len([s for s in _SENTENCE_END.split(text.strip()) if s.strip()])
+
+
+def strip_fence(text: str) -> str:
+    """A solution that is exactly one fenced block becomes its content; anything else is kept as written."""
+    match = _FENCED.match(text)
+    return match.group(1) if match else text
+
+
+def extract_json_object(text: str) -> dict | None:
+    """The first JSON object in text (in a code fence, after prose, ...), or None."""
+    decoder = json.JSONDecoder(strict=False)  # small models put raw newlines inside strings
+    for match in re.finditer(r"\{", text):
+        try:
+            obj, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+class Rejected(ValueError):
+    """Generator output that is unparseable or fails a post-filter; the message says why."""
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, list):  # e.g. tests given as a list of asserts
+        return "\n".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def parse_generation(text: str, task_name: str, code: str) -> dict:
+    """The four fields (+ tests) of one generator answer, after the paper's post-filters; raises Rejected."""
+    obj = extract_json_object(text)
+    if obj is None:
+        plain = _PLAIN.search(text)
+        if plain is None:
+            raise Rejected("no JSON object and no task_name/instruction/information/solution layout in the output")
+        obj = dict(zip(["task_name", "instruction", "information", "solution", "tests"], plain.groups()))
+    missing = [k for k in ("instruction", "solution") if not _as_text(obj.get(k)).strip()]
+    if missing:
+        raise Rejected(f"missing or empty field(s): {', '.join(missing)}")
+    spec = TASKS[task_name]
+    instruction = _as_text(obj["instruction"]).strip()
+    information = code if spec.information_is_input else _as_text(obj.get("information")).strip()
+    solution = _as_text(obj["solution"]).strip()
+    tests = _as_text(obj.get("tests")).strip() or None
+    if information.lower() in _NO_INPUT:
+        information = ""
+    n = count_sentences(instruction)
+    if not 1 <= n <= 2:
+        raise Rejected(f"instruction has {n} sentences; the paper allows 1-2")
+    if spec.information_is_code:
+        information = strip_fence(information)
+        if not information:
+            raise Rejected(f"{task_name} needs the code in information; it is empty")
+    elif count_sentences(information) > 2:
+        raise Rejected(f"information has {count_sentences(information)} sentences; the paper allows at most 2")
+    if spec.solution_is_code:
+        solution = strip_fence(solution)
+    if task_name == "code_translation" and _normalize(solution) == _normalize(code):
+        raise Rejected("translation solution is a copy of the input code")
+    return {"task_name": task_name, "instruction": instruction, "information": information, "solution": solution,
+            "tests": strip_fence(tests) if tests else None}
+
+
+def _normalize(code: str) -> str:
+    return re.sub(r"\s+", "", code)

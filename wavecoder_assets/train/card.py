@@ -1,0 +1,103 @@
+"""The loss-curve plot and the model card (README.md) saved beside a fine-tuned model."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict
+
+from wavecoder_assets.train.data import PROMPT_NO_INPUT, PROMPT_WITH_INPUT
+from wavecoder_assets.train.finetune import Hyperparameters, TrainResult
+
+CITATION = """@article{yu2023wavecoder,
+  title={WaveCoder: Widespread And Versatile Enhanced Instruction Tuning with Refined Data Generation},
+  author={Yu, Zhaojian and Zhang, Xin and Shang, Ning and Huang, Yangyu and Xu, Can and Zhao, Yishujie and Hu, Wenxiang and Yin, Qiufeng},
+  journal={arXiv preprint arXiv:2312.14187},
+  year={2023}
+}"""
+
+
+def loss_curve_png(losses: list[float], title: str = "training loss") -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; render to memory
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(range(1, len(losses) + 1), losses, marker="o" if len(losses) <= 50 else None)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (response tokens)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def model_card(
+    *,
+    model_name: str,
+    base_model: str,
+    base_gguf_file: str | None,
+    hp: Hyperparameters,
+    result: TrainResult,
+    train_rows: int,
+    skipped: dict[str, int],
+    data_version: str,
+    task_counts: dict[str, int],
+) -> str:
+    hyperparameters = json.dumps(asdict(hp), indent=2)
+    tasks = "\n".join(f"| {task} | {n} |" for task, n in sorted(task_counts.items()))
+    losses = ", ".join(f"{x:.4f}" for x in result.losses)
+    gguf = f" (weights dequantized from `{base_gguf_file}`)" if base_gguf_file else ""
+    return f"""---
+library_name: transformers
+base_model: {base_model}
+tags: [code, wavecoder, instruction-tuning, {hp.method}]
+---
+# {model_name}
+
+`{base_model}`{gguf} fine-tuned on CodeOcean-style instruction data made by the WaveCoder pipeline
+(Generator-Discriminator instructions from a diverse coreset of open-source code). The adapters, if any, are
+merged: this folder loads with `AutoModelForCausalLM.from_pretrained`.
+
+## Data
+- CodeOcean data version: `{data_version}`
+- rows trained on: {train_rows}; skipped: {dict(skipped) or "none"}
+
+| task | rows |
+|---|---|
+{tasks}
+
+## Training
+Method `{hp.method}`, {len(result.losses)} optimizer steps, {sum(result.step_tokens)} tokens, {result.tokens_per_second:.1f} tokens/s,
+final loss {result.losses[-1]:.4f}. Loss on response tokens only.
+
+```json
+{hyperparameters}
+```
+
+![loss curve](loss_curve.png)
+
+Loss per step: {losses}
+
+## Prompt format (Alpaca)
+With an input:
+```
+{PROMPT_WITH_INPUT}```
+Without:
+```
+{PROMPT_NO_INPUT}```
+
+## Intended use
+Research on instruction tuning of code LLMs: code generation, summarization, translation and repair, and
+comparing data-generation strategies. Generated code is untrusted; run it only in a sandbox. A model trained
+for a few steps on a CPU (the pipeline's default) is a smoke test of the pipeline, not a useful model.
+
+## Citation
+```bibtex
+{CITATION}
+```
+"""

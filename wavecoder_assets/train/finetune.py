@@ -1,0 +1,214 @@
+"""Supervised fine-tuning of a causal LM on instruction data: full or LoRA, one process, a plain torch loop.
+
+The loop in the spirit of nanoGPT's train.py: AdamW, linear warmup then cosine decay, gradient accumulation
+up to the global batch, gradient clipping, bf16 autocast on GPU. The loss is the mean over response tokens
+of the whole global batch (not a mean of micro-batch means), so accumulation does not change the objective.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from wavecoder_assets.resources.models import EMBEDDED_GGUF, embedded_gguf_path
+from wavecoder_assets.train.data import IGNORE_INDEX, TokenizedExample, collate
+
+
+@dataclass
+class Hyperparameters:
+    """Defaults are the WaveCoder paper's settings: 3 epochs, lr 2e-5 (the paper uses 2e-5 or 5e-5 depending
+    on the base model), global batch 512 (256 or 512), max length 2048, bf16, full fine-tuning."""
+
+    method: str = "full"  # full | lora
+    epochs: int = 3
+    max_steps: int = -1  # > 0: stop after this many optimizer steps (overrides epochs)
+    learning_rate: float = 2e-5
+    global_batch_size: int = 512  # examples per optimizer step = micro_batch_size x gradient accumulation steps
+    micro_batch_size: int = 4  # examples per forward/backward pass
+    max_length: int = 2048  # tokens per example, prompt + response
+    warmup_ratio: float = 0.03  # fraction of steps with linear warmup
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    bf16: bool = True  # bf16 autocast on GPU (ignored on CPU, where it is slower)
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: str = "all-linear"  # peft: "all-linear" or a regex over module names
+
+    def __post_init__(self):
+        if self.method not in ("full", "lora"):
+            raise ValueError(f"method must be 'full' or 'lora', not {self.method!r}")
+        if self.global_batch_size % self.micro_batch_size:
+            raise ValueError(f"global_batch_size {self.global_batch_size} is not a multiple of micro_batch_size {self.micro_batch_size}")
+
+    @property
+    def grad_accum_steps(self) -> int:
+        return self.global_batch_size // self.micro_batch_size
+
+
+@dataclass
+class BaseModel:
+    model: torch.nn.Module
+    tokenizer: object
+    gguf_file: Path | None  # the GGUF the weights were dequantized from, if any
+
+
+def load_base_model(base_model: str, dtype: torch.dtype = torch.float32) -> BaseModel:
+    """A hub id, a local folder, a local .gguf file, or the name of an embedded GGUF (e.g. qwen2.5-coder-0.5b-instruct)."""
+    gguf = embedded_gguf_path(base_model) if base_model in EMBEDDED_GGUF else Path(base_model) if base_model.endswith(".gguf") else None
+    if gguf is None:
+        tokenizer = AutoTokenizer.from_pretrained(base_model)
+        model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
+        # The weights are dequantized into plain tensors; the leftover GGUF quantizer marks the model as
+        # untrainable and unsaveable, so drop it from the model and its config.
+        model.hf_quantizer = None
+        del model.config.quantization_config
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return BaseModel(model, tokenizer, gguf)
+
+
+def weights_dtype(hp: Hyperparameters) -> torch.dtype:
+    """LoRA on a GPU with bf16 keeps the frozen base in bf16 (half the memory; peft keeps the adapters in fp32).
+    Full fine-tuning keeps fp32 master weights and trains under bf16 autocast."""
+    return torch.bfloat16 if hp.method == "lora" and hp.bf16 and torch.cuda.is_available() else torch.float32
+
+
+def prepare_for_training(model: torch.nn.Module, hp: Hyperparameters) -> torch.nn.Module:
+    """Full fine-tuning trains every weight; LoRA wraps the model in low-rank adapters (peft) and freezes the rest."""
+    if hp.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if hp.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    if hp.gradient_checkpointing:
+        model.enable_input_require_grads()  # checkpointed blocks need an input that requires grad
+    config = LoraConfig(r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout, target_modules=hp.lora_target_modules, task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def lr_at(step: int, total_steps: int, hp: Hyperparameters) -> float:
+    """Linear warmup, then cosine decay to 0 (the Alpaca recipe)."""
+    warmup = math.ceil(hp.warmup_ratio * total_steps)
+    if step < warmup:
+        return hp.learning_rate * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    return hp.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def total_steps(n_examples: int, hp: Hyperparameters) -> int:
+    return hp.max_steps if hp.max_steps > 0 else hp.epochs * math.ceil(n_examples / hp.global_batch_size)
+
+
+def micro_batches(examples: list[TokenizedExample], hp: Hyperparameters):
+    """Endless micro-batches of example lists, reshuffled each epoch (seeded)."""
+    rng = random.Random(hp.seed)
+    while True:
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        for i in range(0, len(order), hp.micro_batch_size):
+            yield [examples[j] for j in order[i : i + hp.micro_batch_size]]
+
+
+@dataclass
+class TrainResult:
+    losses: list[float]  # mean response-token loss per optimizer step
+    learning_rates: list[float]
+    step_seconds: list[float]
+    step_tokens: list[int]  # non-padding tokens seen per optimizer step
+
+    @property
+    def tokens_per_second(self) -> float:
+        return sum(self.step_tokens) / max(sum(self.step_seconds), 1e-9)
+
+
+def train(model: torch.nn.Module, tokenizer, examples: list[TokenizedExample], hp: Hyperparameters, log: Callable[[str], None] = print) -> TrainResult:
+    if not examples:
+        raise ValueError("no training examples")
+    torch.manual_seed(hp.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=hp.bf16 and device == "cuda")
+    model.to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=hp.weight_decay, fused=device == "cuda")
+    steps = total_steps(len(examples), hp)
+    batches = micro_batches(examples, hp)
+    result = TrainResult([], [], [], [])
+    for step in range(steps):
+        t0 = time.perf_counter()
+        lr = lr_at(step, steps, hp)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        micro = [collate(next(batches), tokenizer.pad_token_id) for _ in range(hp.grad_accum_steps)]
+        n_targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)  # response tokens in the global batch
+        step_loss = 0.0
+        for batch in micro:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with autocast:
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            # token t predicts token t+1; summed here, divided by the global batch's response-token count
+            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE_INDEX, reduction="sum") / n_targets
+            loss.backward()
+            step_loss += loss.item()
+        if hp.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, hp.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()  # kernels run asynchronously; time the step, not its launch
+        seconds = time.perf_counter() - t0
+        tokens = sum(int(b["attention_mask"].sum()) for b in micro)
+        result.losses.append(step_loss)
+        result.learning_rates.append(lr)
+        result.step_seconds.append(seconds)
+        result.step_tokens.append(tokens)
+        log(f"step {step + 1}/{steps}: loss {step_loss:.4f}, lr {lr:.2e}, {seconds:.1f} s, {tokens / seconds:.0f} tokens/s")
+    return result
+
+
+def merged(model: torch.nn.Module) -> torch.nn.Module:
+    """A plain transformers model: LoRA adapters folded into the base weights."""
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.config.use_cache = True
+    return model.eval()
+
+
+def save_model_atomic(model: torch.nn.Module, tokenizer, out_dir: Path, extra_files: dict[str, bytes | str]) -> Path:
+    """save_pretrained into a temp folder beside out_dir, then swap it in: readers never see a half-written model."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for name, content in extra_files.items():
+            (tmp / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        if out_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
