@@ -64,7 +64,8 @@ def create_app(latency_s: float = 0.0, hang_s: float = 30.0) -> Starlette:
             return JSONResponse({"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"]})
         last_user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
         response_format = body.get("response_format") or {}
-        text = json.dumps({"echo": last_user}) if response_format.get("type") == "json_object" else f"ECHO {last_user}"
+        wants_json = response_format.get("type") in ("json_object", "json_schema")
+        text = json.dumps({"echo": last_user}) if wants_json else f"ECHO {last_user}"
         return JSONResponse({
             "id": f"chatcmpl-{digest}", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"], "system_fingerprint": "fp_test",

@@ -93,6 +93,19 @@ def test_already_selected_is_honoured():
     assert radii[0] < alone
 
 
+def test_already_selected_in_several_blocks(monkeypatch):
+    """Many already selected centers are folded in block by block (the last block padded)."""
+    from wavecoder_assets.coreset import kcenter as kcenter_module
+
+    x = np.random.default_rng(8).normal(size=(501, 6)).astype(np.float32)
+    already = list(range(0, 501, 12))  # 42 centers in blocks of 16: 3 blocks, the last one padded
+    monkeypatch.setattr(kcenter_module, "_BLOCK_ELEMS", 501 * 16)
+    indices, radii = kcenter_greedy(x, 30, already_selected=already)
+    ref_indices, ref_radii = reference_kcenter(x, 30, already_selected=already)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(radii, ref_radii, rtol=1e-4)
+
+
 def test_bad_input_is_refused():
     x = np.zeros((10, 4), np.float32)
     with pytest.raises(ValueError, match="k must be"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zipfile
 from pathlib import Path
 
 import dagster as dg
@@ -206,6 +207,20 @@ def narrow():
     assert small_rows["path"].to_list() == ["good.py"]
     single, notes = harvest_trees([root / "good.py", root / "empty.py", tmp_path / "gen.go"], languages=("python",))
     assert single["func_name"].to_list() == ["fine"] and notes.counts() == {"empty_file": 1, "unsupported_file": 1}
+
+
+def test_harvest_reads_a_source_zip_like_the_jdk_src_zip(tmp_path):
+    archive = tmp_path / "src.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("java.base/demo/Calc.java", SOURCES["src/Calc.java"])
+        z.writestr("java.base/demo/vendor/Dep.java", SOURCES["src/Calc.java"])
+        z.writestr("java.base/demo/vendor/Other.java", SOURCES["src/Calc.java"])
+        z.writestr("java.base/demo/Empty.java", "")
+        z.writestr("README.txt", "not source")
+    rows, skips = harvest_trees([archive])
+    assert rows.select("path", "func_name").rows() == [("java.base/demo/Calc.java", "Calc.add")]
+    assert rows["repo"][0] == str(archive)
+    assert skips.counts() == {"empty_file": 1, "vendored": 1}
 
 
 def test_harvest_caps_rows_per_language_and_default_roots_hold_real_code():

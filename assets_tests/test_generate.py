@@ -24,13 +24,14 @@ from wavecoder_assets.assets import generate as gen_assets
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
 from wavecoder_assets.generate.examples import ExampleStore
-from wavecoder_assets.generate.loop import JUDGED_SCHEMA
+from wavecoder_assets.generate.loop import JUDGED_SCHEMA, LoopSettings, run_generator_discriminator
 from wavecoder_assets.generate.ocean import build_code_ocean, content_version, outcome_counts
 from wavecoder_assets.generate.tasks import (PAPER_TASK_MIX, Rejected, assign_tasks, generator_messages,
                                              parse_generation, pick_target_language)
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import asset_path, write_parquet_atomic
-from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
+from wavecoder_assets.resources.llm import ChatClient, LLMEndpoint, LLMResource
+from wavecoder_assets.resources.llm_cache import RequestCache
 from wavecoder_assets.sandbox import run_python
 
 CODE = "def area(r):\n    \"\"\"Area of a circle.\"\"\"\n    import math\n    return math.pi * r * r"
@@ -293,7 +294,7 @@ def _materialize(lake_dir: str, llm: LLMResource, instance=None, **overrides):
                           run_config=dg.RunConfig(ops={"generated_instructions": _generate_config(**overrides)}))
 
 
-def test_every_candidate_is_accounted_for_through_faults_and_an_unchanged_rerun_calls_nothing(lake_dir):
+def test_every_candidate_is_accounted_for_through_faults_and_a_rerun_pays_only_for_what_failed(lake_dir):
     _write_coreset(lake_dir, SOURCES)
     with ThreadedServer(hang_s=3) as server:
         run = _materialize(lake_dir, _llm(server.base_url, lake_dir))
@@ -314,11 +315,16 @@ def test_every_candidate_is_accounted_for_through_faults_and_an_unchanged_rerun_
         meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
         assert meta["llm_judge_requests"].value == 4 and meta["llm_generator_requests"].value == 9
 
+        before = server.stats()["by_messages"]
         rerun = _materialize(lake_dir, _llm(server.base_url, lake_dir))
-        assert rerun.success
-        # failed items are not cached: exactly their calls (2 sources x 3 attempts) are repeated
-        assert server.stats()["calls"] - calls == 6
-        assert pl.read_parquet(asset_path(lake_dir, "judged_instructions")).equals(judged)
+        assert rerun.success and rerun.get_asset_check_evaluations()[0].passed
+        after = server.stats()["by_messages"]
+        answered = [d for d, attempts in before.items() if attempts[-1]["fault"] == "ok"]
+        assert len(answered) == 7 + 4  # generator + judge requests answered in the first run ...
+        assert all(len(after[d]) == len(before[d]) for d in answered)  # ... are never paid again
+        # only what failed is tried again (the test server's fault plans are used up by now, so they pass)
+        tried_again = {d for d in before if len(after[d]) > len(before[d])}
+        assert len(tried_again) == 2 and server.stats()["calls"] > calls
 
 
 _KILLED_RUN = """
@@ -353,6 +359,36 @@ def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
         assert meta["llm_generator_cache_hits"].value == cached  # all of it reused
         assert server.stats()["calls"] - calls == 20 - cached  # 10 generator + 10 judge requests, minus the cached
         assert pl.read_parquet(asset_path(lake_dir, "code_ocean")).height == 10
+        calls = server.stats()["calls"]
+        assert _materialize(lake_dir, _llm(server.base_url, lake_dir)).success
+        assert server.stats()["calls"] == calls  # unchanged rerun: zero endpoint calls
+
+        rules = [dict(r) for r in J.DEFAULT_RULES]
+        rules[2]["text"] += " Name it exactly."
+        run = _materialize(lake_dir, _llm(server.base_url, lake_dir), rules=rules)
+        meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
+        # only the discriminator changed: only the discriminator is called again
+        assert meta["llm_generator_endpoint_calls"].value == 0 and meta["llm_judge_endpoint_calls"].value == 10
+
+
+def test_later_rounds_show_good_and_bad_judged_examples_to_generator_and_judge(tmp_path):
+    sources = pl.DataFrame({"id": ["good", "bad", "r1a", "r1b"], "language": ["python"] * 4, "rank": [0, 1, 2, 3],
+                            "code": [f"SPEC = {GOOD}", SOURCES["syntax_error"], "def a(): pass", "def b(): pass"]})
+    settings = LoopSettings(task_mix={"code_generation": 1.0}, rounds=2, json_mode=False)
+    with ThreadedServer() as server:
+        client = ChatClient(server.base_url, "test-model", cache=RequestCache(tmp_path / "cache.sqlite"))
+        store = ExampleStore(seed_examples=[])
+        generated, judged = run_generator_discriminator(sources, client, client, settings, run_python, store=store)
+        bodies = [a["body"] for attempts in server.stats()["by_messages"].values() for a in attempts]
+    assert dict(zip(judged["source_id"], judged["round"])) == {"good": 0, "bad": 0, "r1a": 1, "r1b": 1}
+    assert [len(store.good), len(store.bad)] == [3, 1]  # round 1 copies the good example (the echo answers it)
+    prompts = [b["messages"][-1]["content"] for b in bodies]
+    round1_generator = [p for p in prompts if p.endswith("def a(): pass\nOutput:")]
+    round1_judge = [p for p in prompts if "def a(): pass" in p and "Now judge" in p]
+    assert len(round1_generator) == 1 and len(round1_judge) == 1
+    assert "doubles a number" in round1_generator[0].split("bad examples")[0]  # the good one, whole
+    assert "Analysis: SyntaxError" in round1_generator[0].split("bad examples")[1]  # the bad one and why
+    assert "Example of accepted data" in round1_judge[0] and "Example of rejected data" in round1_judge[0]
 
 
 def _cached(path: Path) -> int:

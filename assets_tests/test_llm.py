@@ -26,7 +26,7 @@ def user(text: str) -> list[dict]:
 
 
 def fast_client(base_url: str, cache: RequestCache | None = None, **kwargs) -> ChatClient:
-    options = dict(max_in_flight=4, timeout_s=1.0, max_retries=3, backoff_base_s=0.05, backoff_max_s=0.2)
+    options = dict(max_in_flight=4, timeout_s=2.0, max_retries=3, backoff_base_s=0.05, backoff_max_s=0.2)
     return ChatClient(base_url, "test-model", cache=cache, **(options | kwargs))
 
 
@@ -46,7 +46,7 @@ def test_faults_are_retried_then_recorded_and_every_item_accounted_for(tmp_path)
         ChatRequest("bad-key", user("FAULTS=401 unauthorized")),
         ChatRequest("json", user("structured"), response_format={"type": "json_object", "schema": schema}),
     ]
-    with ThreadedServer(hang_s=3) as server:
+    with ThreadedServer(hang_s=5) as server:
         client = fast_client(server.base_url, RequestCache(tmp_path / "cache.sqlite"))
         results = client.run(requests)
         stats = server.stats()
@@ -76,7 +76,8 @@ def test_faults_are_retried_then_recorded_and_every_item_accounted_for(tmp_path)
 
 
 def test_retry_after_of_a_429_pauses_every_request_not_just_its_own():
-    requests = [ChatRequest("limited", user("FAULTS=429@0.8"))] + [ChatRequest(f"p{i}", user(f"p{i}")) for i in range(6)]
+    requests = [ChatRequest("limited", user("FAULTS=429@0.8"))]
+    requests += [ChatRequest(f"p{i}", user(f"p{i}")) for i in range(6)]
     with ThreadedServer(latency_s=0.1) as server:
         results = fast_client(server.base_url, max_in_flight=2).run(requests)
         stats = server.stats()
@@ -84,6 +85,20 @@ def test_retry_after_of_a_429_pauses_every_request_not_just_its_own():
     limited_at = attempts_at(stats, requests[0])[0]["t"] + 0.1  # the 429 left the server after its latency
     starts = sorted(a["t"] for calls in stats["by_messages"].values() for a in calls)
     assert not [t for t in starts if limited_at + 0.05 < t < limited_at + 0.75]
+
+
+def test_schema_is_sent_in_the_endpoints_dialect():
+    schema = {"type": "object", "properties": {"echo": {"type": "string"}}}
+    as_object = {"type": "json_object", "schema": schema}
+    as_schema = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    with ThreadedServer() as server:
+        for style, given, sent in [("json_schema", as_object, as_schema), ("json_object", as_schema, as_object),
+                                   (None, as_object, as_object), ("json_schema", {"type": "json_object"},
+                                                                  {"type": "json_object"})]:
+            request = ChatRequest(f"{style}", user(f"{style} {given}"), response_format=given)
+            [result] = fast_client(server.base_url, response_format_style=style).run([request])
+            assert json.loads(result.text) == {"echo": f"{style} {given}"}
+            assert attempts_at(server.stats(), request)[0]["body"]["response_format"] == sent
 
 
 def test_unreachable_endpoint_is_recorded_not_raised():
@@ -109,7 +124,7 @@ def test_cache_unchanged_rerun_makes_zero_calls_and_changes_pay_only_for_themsel
         # Same model behind another URL (and another client object): still zero calls.
         rerun = fast_client(server.base_url.replace("127.0.0.1", "localhost"), cache).run(requests)
         assert server.stats()["calls"] == 21
-        assert all(r.cached and r.attempts == 0 and r.cost_usd == 0 for r in rerun)
+        assert all(r.cached and r.attempts == 0 and r.cost_usd is None for r in rerun)  # no price table here
         assert [r.text for r in rerun] == [r.text for r in first[:20]]
 
         changed = [ChatRequest(r.key, r.messages, temperature=0.7, seed=r.seed) if i < 5 else r
@@ -119,7 +134,11 @@ def test_cache_unchanged_rerun_makes_zero_calls_and_changes_pay_only_for_themsel
         other_model = ChatClient(server.base_url, "another-model", cache=cache, max_in_flight=4)
         other_model.run(requests[:3])
         assert server.stats()["calls"] == 21 + 5 + 3
-        assert priced.usage.as_metadata("llm")["llm_endpoint_calls"] == 21
+        assert all(r.cost_usd == 0 for r in priced.run(requests))  # cached: nothing paid
+        metadata = priced.usage.as_metadata("llm")
+        assert metadata["llm_endpoint_calls"] == 21 and metadata["llm_cache_hits"] == 1 + 20
+        assert metadata["llm_cost_usd"] == pytest.approx(sum(r.cost_usd for r in first), abs=1e-6)
+        assert "llm_cost_usd" not in other_model.usage.as_metadata("llm")
 
 
 _CLIENT_SCRIPT = """
@@ -134,12 +153,12 @@ ChatClient(base_url, "test-model", cache=RequestCache(cache_path), max_in_flight
 
 def test_run_killed_half_way_resumes_paying_only_for_what_was_missing(tmp_path):
     n, cache_path = 40, tmp_path / "cache.sqlite"
-    with ThreadedServer(latency_s=0.1) as server:
+    with ThreadedServer(latency_s=0.2) as server:  # the child needs 4 s: time to kill it half-way
         child = subprocess.Popen([sys.executable, "-c", _CLIENT_SCRIPT, server.base_url, str(cache_path), str(n)],
                                  cwd=REPO_ROOT)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # kill it once about a third is cached
-            if cache_path.exists() and _cached_rows(cache_path) >= n // 3:
+        while time.monotonic() < deadline:  # kill it once a quarter is cached
+            if cache_path.exists() and _cached_rows(cache_path) >= n // 4:
                 break
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
@@ -149,7 +168,7 @@ def test_run_killed_half_way_resumes_paying_only_for_what_was_missing(tmp_path):
         calls_before = server.stats()["calls"]
 
         requests = [ChatRequest(f"r{i}", [{"role": "user", "content": f"item {i}"}]) for i in range(n)]
-        results = ChatClient(server.base_url, "test-model", cache=RequestCache(cache_path)).run(requests)
+        results = ChatClient(server.base_url, "test-model", cache=RequestCache(cache_path), max_in_flight=8).run(requests)
         assert server.stats()["calls"] - calls_before == n - cached
         assert all(r.text == f"ECHO item {i}" for i, r in enumerate(results))
         assert sum(r.cached for r in results) == cached
@@ -208,12 +227,14 @@ def test_api_key_never_reaches_logs_metadata_or_lake(lake_dir, monkeypatch, capf
 
 
 @pytest.mark.llm
-def test_embedded_llama_server_answers_json_and_stops_with_the_run(lake_dir):
+def test_embedded_llama_server_answers_json_restarts_after_a_crash_and_stops_with_the_run(lake_dir):
     schema = {"type": "object", "properties": {"language": {"type": "string"}, "lines": {"type": "integer"}},
               "required": ["language", "lines"]}
+    # Written in OpenAI's json_schema dialect: the client sends llama.cpp's json_object + schema instead.
+    openai_format = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
     requests = [
         ChatRequest("json", user("Reply in JSON: which language is `def f(): pass` written in, and how many lines?"),
-                    max_tokens=40, response_format={"type": "json_object", "schema": schema}),
+                    max_tokens=40, response_format=openai_format),
         ChatRequest("code", user("Write a one-line Python expression that squares x. Code only."), max_tokens=24),
     ]
     seen: dict = {}
@@ -224,6 +245,8 @@ def test_embedded_llama_server_answers_json_and_stops_with_the_run(lake_dir):
         seen["base_url"] = client.base_url
         first = client.run(requests)
         second = client.run(requests)
+        os.kill(llm._servers[client.model]._proc.pid, signal.SIGKILL)  # a crashed server is restarted
+        [seen["after_crash"]] = client.run([ChatRequest("again", user("Say OK."), max_tokens=4)])
         seen["results"] = first, second
         return dg.Output(pl.DataFrame({"key": [r.key for r in first]}), metadata=llm.usage_metadata())
 
@@ -235,7 +258,8 @@ def test_embedded_llama_server_answers_json_and_stops_with_the_run(lake_dir):
     assert "x" in first[1].text
     assert all(r.cached for r in second) and [r.text for r in second] == [r.text for r in first]
     metadata = run.asset_materializations_for_node("embedded_answers")[0].metadata
-    assert metadata["llm_generator_endpoint_calls"].value == 2
+    assert seen["after_crash"].error is None and seen["after_crash"].attempts == 2
+    assert metadata["llm_generator_endpoint_calls"].value == 2 + 2
     assert metadata["llm_generator_model"].value == "qwen2.5-coder-0.5b-instruct"
     with pytest.raises(httpx.ConnectError):  # the resource stopped its server at the end of the run
         httpx.get(f"{seen['base_url']}/models", timeout=2)

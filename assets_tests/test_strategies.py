@@ -288,3 +288,49 @@ def test_strategy_report_on_fixture_frames(lake_dir):
     assert co["tokens"] > co["rows"] * 10 and co["tokens_per_row"] == co["tokens"] / 4
     metadata = run.asset_materializations_for_node("strategy_report")[0].metadata
     assert "| strategy |" in metadata["report"].value and "oss_instruct" in metadata["report"].value
+
+
+# ---------------------------------------------------------------- real runs with the embedded model
+
+@pytest.mark.llm
+def test_evol_and_oss_materialize_with_the_embedded_model_and_rerun_from_cache(lake_dir):
+    write_parquet_atomic(_code_ocean_fixture().head(2), asset_path(lake_dir, "code_ocean"))
+    write_parquet_atomic(_coreset(2), asset_path(lake_dir, "coreset"))
+    resources = resources_for("local", lake_dir=lake_dir)
+    # One model for both roles: the judge path runs without loading the 1.5B judge.
+    resources["llm"] = LLMResource(judge=LLMEndpoint(local_model=resources["llm"].generator.local_model),
+                                   cache_path=resources["llm"].cache_path)
+    assets = [dg.AssetSpec("code_ocean"), dg.AssetSpec("coreset"), strategies.evol_instructions,
+              strategies.oss_instructions]
+    config = dg.RunConfig(ops={
+        "evol_instructions": strategies.EvolInstructionsConfig(max_seeds=2, rounds=1, answer_max_tokens=256),
+        "oss_instructions": strategies.OssInstructionsConfig(n_seeds=2, max_tokens=512, judge_max_rows=1)})
+    runs = [dg.materialize(assets, selection=assets[2:], resources=resources, run_config=config) for _ in range(2)]
+    assert all(run.success for run in runs)
+
+    out = pl.read_parquet(asset_path(lake_dir, "evol_instructions"))
+    assert out.filter(pl.col("round") == 0)["example_id"].sort().to_list() == ["co0", "co1"]
+    evolved = out.filter(pl.col("round") == 1)
+    assert evolved.height == 2 and set(evolved["status"]) <= {"ok", "eliminated"}
+    assert all(h == evol.draw_heuristic(0, 1, s) for h, s in evolved.select("heuristic", "seed_id").iter_rows())
+    for row in evolved.iter_rows(named=True):
+        assert row["raw_output"] and row["generator_model"] == "qwen2.5-coder-0.5b-instruct"
+        if row["status"] == "ok":
+            assert len(row["instruction"].split()) >= 8 and row["solution"]
+        else:
+            assert row["rule"] in set(evol.RULES) | {"answer_refused"} and row["reason"]
+
+    oss_out = pl.read_parquet(asset_path(lake_dir, "oss_instructions"))
+    assert oss_out.height == 2 and oss_out["request_seed"].to_list() == [976, 977]
+    assert all(s in c for s, c in zip(oss_out["seed_snippet"], _coreset(2)["code"]))
+    for row in oss_out.iter_rows(named=True):
+        assert (row["status"] == "ok") == (row["instruction"] is not None and row["error"] is None), row
+    judged = oss_out.filter(pl.col("verdict").is_not_null())
+    assert judged.height == (1 if "ok" in oss_out["status"] else 0)
+    assert set(judged["verdict"]) <= {"accepted", "rejected", "failed"}
+
+    for name in ("evol_instructions", "oss_instructions"):  # unchanged rerun: everything from the cache
+        metadata = runs[1].asset_materializations_for_node(name)[0].metadata
+        assert metadata["llm_generator_endpoint_calls"].value == 0
+        assert metadata["llm_generator_requests"].value > 0
+    assert pl.read_parquet(asset_path(lake_dir, "oss_instructions")).equals(oss_out)

@@ -3,11 +3,17 @@
 Prints the achieved request rate against concurrency x the sequential rate measured in the same run
 (target >= 0.8), and the endpoint calls an unchanged rerun makes (target 0).
 
-    python bench/llm.py [--requests 1000] [--concurrency 32] [--latency 0.2]
+    python bench/llm.py [--requests 1000] [--concurrency 16] [--latency 0.2]
+
+The default concurrency is the production endpoints' max_in_flight. The client costs ~2.5 ms of CPU per request
+(as much as the bare openai client's post), so higher concurrency needs CPU a busy shared machine may not have:
+the CPU line shows it next to the load average.
     python bench/llm.py --embedded [--n-threads 1]   # tokens/s of the embedded models through ChatClient
 """
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -57,7 +63,7 @@ def embedded_tokens_per_s(n_threads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--embedded", action="store_true", help="measure the embedded models' tokens/s instead")
     parser.add_argument("--n-threads", type=int, default=1)
@@ -87,7 +93,9 @@ def main() -> None:
             requests = [ChatRequest(f"r{i}", [{"role": "user", "content": f"request {i}"}], seed=i)
                         for i in range(args.requests)]
             calls_before = server_calls(port)
+            cpu_before = time.process_time()
             rate = args.requests / timed_run(client, requests)
+            client_cpu_ms = (time.process_time() - cpu_before) * 1000 / args.requests
             calls_first = server_calls(port) - calls_before
             rerun_s = timed_run(client, requests)
             calls_rerun = server_calls(port) - calls_before - calls_first
@@ -95,6 +103,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu_ms = (children.ru_utime + children.ru_stime) * 1000 / (args.requests + len(sequential))
 
     ideal = args.concurrency * sequential_rate
     print(f"latency {args.latency * 1000:.0f} ms, {args.requests} requests, concurrency {args.concurrency}")
@@ -102,6 +112,8 @@ def main() -> None:
     print(f"achieved rate        {rate:8.2f} req/s  (ideal concurrency x sequential = {ideal:.1f} req/s)")
     print(f"ratio                {rate / ideal:8.3f}  (target >= 0.8)")
     print(f"first run calls      {calls_first:8d}")
+    print(f"CPU per request      client {client_cpu_ms:.2f} ms, server {server_cpu_ms:.2f} ms; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"unchanged rerun      {calls_rerun:8d} calls in {rerun_s:.3f} s  (target 0)")
 
 

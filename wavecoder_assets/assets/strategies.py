@@ -32,8 +32,9 @@ class EvolInstructionsConfig(dg.Config):
     judge_equality: bool = Field(
         default=False, description="rule no_new_information also asks the judge WizardLM's Equal / Not Equal question")
     judge_max_rows: Optional[int] = Field(
-        default=4, description="ok rows the WaveCoder judge rates for the report's pass rate (seeded sample; "
-                               "0: none, None: all). CodeOcean seeds carry their accepted verdict.")
+        default=0, description="ok rows the WaveCoder judge rates for the report's pass rate (seeded sample; "
+                               "0: none, None: all; ~15 s a row for the local judge). CodeOcean seeds carry their "
+                               "accepted verdict.")
     evolve_max_tokens: int = 256
     answer_max_tokens: int = 384
     temperature: float = 0.0
@@ -50,7 +51,8 @@ class OssInstructionsConfig(dg.Config):
     temperature: float = 0.0
     drop_truncated: bool = Field(default=True, description="an answer cut off at max_tokens is unparseable (Magicoder)")
     judge_max_rows: Optional[int] = Field(
-        default=4, description="ok rows the WaveCoder judge rates for the report's pass rate (0: none, None: all)")
+        default=0, description="ok rows the WaveCoder judge rates for the report's pass rate (seeded sample; "
+                               "0: none, None: all; ~15 s a row for the local judge)")
 
 
 def _sample_md(frame: pl.DataFrame, columns: list[str], n: int = 3, width: int = 160) -> str:
@@ -65,6 +67,11 @@ def _sample_md(frame: pl.DataFrame, columns: list[str], n: int = 3, width: int =
 
 def _counts_md(frame: pl.DataFrame, by: list[str]) -> str:
     return compare.markdown_table(frame.group_by(by).len("rows").sort(by, nulls_last=True))
+
+
+def _usage_since(before: dict, llm: LLMResource) -> dict:
+    """This asset's share of the run's LLM usage (the resource counts for the whole run)."""
+    return {k: v - before.get(k, 0) if isinstance(v, (int, float)) else v for k, v in llm.usage_metadata().items()}
 
 
 def _judge(frame: pl.DataFrame, llm: LLMResource, max_rows: Optional[int], seed: int, context,
@@ -99,7 +106,7 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
     settings = EvolSettings(rounds=config.rounds, seed=config.seed, min_words=config.min_words,
                             judge_equality=config.judge_equality, evolve_max_tokens=config.evolve_max_tokens,
                             answer_max_tokens=config.answer_max_tokens, temperature=config.temperature)
-    started = time.perf_counter()
+    started, usage = time.perf_counter(), llm.usage_metadata()
     judge = llm.client("judge") if config.judge_equality else None
     out = evolve(seeds, llm.client("generator"), judge, settings, logger=context.log)
     if not config.seed_file:  # CodeOcean seeds passed the judge already; evolutions get their own verdicts
@@ -126,7 +133,7 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
         "sample_evolutions": dg.MetadataValue.md(_sample_md(
             out.filter(pl.col("round") > 0), ["round", "heuristic", "status", "rule", "instruction"])),
         "seconds": round(time.perf_counter() - started, 1),
-        **llm.usage_metadata(),
+        **_usage_since(usage, llm),
     })
     return out
 
@@ -142,7 +149,7 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
     settings = OssSettings(n_seeds=config.n_seeds, seed=config.seed, min_lines=config.min_lines,
                            max_lines=config.max_lines, max_tokens=config.max_tokens, temperature=config.temperature,
                            drop_truncated=config.drop_truncated)
-    started = time.perf_counter()
+    started, usage = time.perf_counter(), llm.usage_metadata()
     out = oss_instruct(coreset, llm.client("generator"), settings, logger=context.log)
     out = _judge(out, llm, config.judge_max_rows, config.seed, context, code_column="seed_snippet")
     _, pass_rate = compare.judge_pass(out.filter(pl.col("status") == "ok"))
@@ -157,7 +164,7 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
         "per_language": dg.MetadataValue.md(_counts_md(out, ["language", "status"])),
         "sample": dg.MetadataValue.md(_sample_md(out, ["language", "seed_n_lines", "status", "instruction", "error"])),
         "seconds": round(time.perf_counter() - started, 1),
-        **llm.usage_metadata(),
+        **_usage_since(usage, llm),
     })
     return out
 

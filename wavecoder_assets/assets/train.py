@@ -152,6 +152,8 @@ def finetuned_model(
         "model_dir": dg.MetadataValue.path(str(model_dir)),
         "train_rows": len(examples),
         "skipped_rows": sum(skipped.values()),
+        "examples_seen": len(result.losses) * hp.global_batch_size,
+        "epochs_seen": round(len(result.losses) * hp.global_batch_size / len(examples), 3),
         "steps": len(result.losses),
         "first_loss": result.losses[0],
         "final_loss": result.losses[-1],

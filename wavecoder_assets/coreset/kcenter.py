@@ -38,22 +38,20 @@ def _sq_dist(x, xx, c, cc):
     return jnp.where(d2 <= _NOISE * (xx + cc), 0.0, d2)
 
 
-def _kcenter_shard(x, init, mean, centers, first, *, k: int, n_centers: int):
-    """Body run on each device's block of rows; returns (indices, squared radii), the same on every device."""
+def _kcenter_shard(x, init, centers, first, *, k: int, n_centers: int):
+    """Body run on each device's block of (centred) rows; returns (indices, squared radii), the same on every
+    device."""
     n_local = x.shape[0]
     offset = jax.lax.axis_index(AXIS) * n_local
-    x = x - mean
     xx = jnp.sum(x * x, axis=1)
 
     min_d = init
     if n_centers:  # start from the already selected centers, one block of them at a time
-        centers = centers - mean
+        block = max(1, min(n_centers, _BLOCK_ELEMS // n_local))
+        n_blocks = -(-n_centers // block)
+        # pad the last block with copies of the first center: a duplicate center changes no minimum
+        centers = jnp.concatenate([centers, jnp.repeat(centers[:1], n_blocks * block - n_centers, axis=0)])
         cc_all = jnp.sum(centers * centers, axis=1)
-        block = max(1, min(centers.shape[0], _BLOCK_ELEMS // n_local))
-        n_blocks = -(-centers.shape[0] // block)
-        pad = n_blocks * block - centers.shape[0]
-        centers = jnp.pad(centers, ((0, pad), (0, 0)))
-        cc_all = jnp.pad(cc_all, (0, pad), constant_values=jnp.inf)  # padding centers are infinitely far
 
         def add_block(b, min_d):
             c = jax.lax.dynamic_slice_in_dim(centers, b * block, block)
@@ -95,15 +93,15 @@ def _kcenter_shard(x, init, mean, centers, first, *, k: int, n_centers: int):
 
 
 @partial(jax.jit, static_argnames=("k", "n_centers", "mesh"))
-def _kcenter(x, init, mean, centers, first, *, k: int, n_centers: int, mesh: Mesh):
+def _kcenter(x, init, centers, first, *, k: int, n_centers: int, mesh: Mesh):
     body = partial(_kcenter_shard, k=k, n_centers=n_centers)
     return jax.shard_map(
         body,
         mesh=mesh,
-        in_specs=(P(AXIS, None), P(AXIS), P(), P(), P()),
+        in_specs=(P(AXIS, None), P(AXIS), P(), P()),
         out_specs=(P(), P()),
         check_vma=False,  # the outputs are replicated by construction (all_gather / psum)
-    )(x, init, mean, centers, first)
+    )(x, init, centers, first)
 
 
 def _coarse_mean(x: np.ndarray) -> np.ndarray:
@@ -153,16 +151,13 @@ def kcenter_greedy(
     init = np.full(n_pad, np.inf, dtype=np.float32)
     init[n:] = _TAKEN
     init[selected] = _TAKEN
-    if n_pad > n:
-        x_dev = np.concatenate([x, np.zeros((n_pad - n, x.shape[1]), np.float32)])
-    else:
-        x_dev = x
-    rows = NamedSharding(mesh, P(AXIS, None))
+    # Centre on the host into one padded buffer, so the devices hold N*d floats and no second copy.
+    centred = np.zeros((n_pad, x.shape[1]), dtype=np.float32)
+    np.subtract(x, _coarse_mean(x), out=centred[:n])
     indices, radii = _kcenter(
-        jax.device_put(x_dev, rows),
+        jax.device_put(centred, NamedSharding(mesh, P(AXIS, None))),
         jax.device_put(init, NamedSharding(mesh, P(AXIS))),
-        jnp.asarray(_coarse_mean(x)),
-        jnp.asarray(x[selected] if selected.size else np.zeros((1, x.shape[1]), np.float32)),
+        jnp.asarray(centred[selected] if selected.size else np.zeros((1, x.shape[1]), np.float32)),
         jnp.asarray(first, jnp.int32),
         k=k,
         n_centers=int(selected.size),

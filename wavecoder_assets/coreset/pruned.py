@@ -84,7 +84,7 @@ def kcenter_greedy_pruned(
     total = selected.size + k
     center_x = np.zeros((total, x.shape[1]), dtype=np.float32)
     center_xx = np.zeros(total, dtype=np.float32)
-    # Before the first center every row is "nearest" to a virtual center -1 at infinite distance: one block.
+    # Before the first center: one block of every row, at infinite distance, listing no center.
     blocks = _Blocks(x, xx, np.full(n, np.inf, np.float32), np.zeros(n, np.int64), 1)
     blocks.centers[:], blocks.n_listed[:] = SENTINEL, 0
     n_centers, regroup_at = 0, _FIRST_REGROUP

@@ -46,7 +46,7 @@ def read_codesearchnet(paths: list[str | Path], *, languages: tuple[str, ...] = 
     `max_rows_per_language` (0 = all) stops taking a language once it has that many rows.
     """
     skips = SkipLog(SOURCE, **({"logger": logger} if logger is not None else {}))
-    rows: list[dict] = []
+    frames = [rows_frame([])]  # one frame per file: 2M rows never sit in memory as Python dicts
     counts = dict.fromkeys(languages, 0)
     files = [f for p in paths for f in codesearchnet_files(p)]
     for file in files:
@@ -56,6 +56,7 @@ def read_codesearchnet(paths: list[str | Path], *, languages: tuple[str, ...] = 
             skips.add(str(file), "empty_file", "0 bytes")
             continue
         records = _parquet_records(file, skips) if file.suffix == ".parquet" else _jsonl_records(file, skips, max_line_bytes)
+        rows = []
         for line, record in records:
             row = _to_row(record, str(file), line, skips)
             if row is None or row["language"] not in counts:
@@ -64,7 +65,8 @@ def read_codesearchnet(paths: list[str | Path], *, languages: tuple[str, ...] = 
                 continue
             rows.append(row)
             counts[row["language"]] += 1
-    return rows_frame(rows), skips
+        frames.append(rows_frame(rows))
+    return pl.concat(frames), skips
 
 
 def _jsonl_records(file: Path, skips: SkipLog, max_line_bytes: int) -> Iterator[tuple[int, dict]]:

@@ -16,7 +16,6 @@ import re
 import sysconfig
 import textwrap
 import zipfile
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Callable, Iterator
@@ -43,14 +42,6 @@ GENERATED_HEADER = re.compile(rb"@generated|do not edit|auto-?generated|automati
 HEADER_BYTES = 1024
 
 
-@dataclass(frozen=True)
-class LanguageSpec:
-    grammar: object  # the tree-sitter language capsule
-    functions: str  # tree-sitter query capturing function nodes as @fn
-    doc: str  # "docstring" | "block" (/** */) | "line"
-    line_prefix: str = ""  # comment marker for doc="line"
-
-
 def _grammar(language: str):
     if language == "python":
         import tree_sitter_python as m
@@ -71,6 +62,8 @@ def _grammar(language: str):
     return m.language()
 
 
+# language -> (tree-sitter query capturing function nodes as @fn, doc kind, line-comment marker);
+# doc kind: "docstring" (Python), "block" (a /** */ comment in front), "line" (a run of line comments in front).
 SPECS = {
     "python": ("(function_definition) @fn", "docstring", ""),
     "java": ("[(method_declaration) (constructor_declaration)] @fn", "block", ""),
@@ -215,12 +208,20 @@ def source_files(root: Path, skips: SkipLog, languages: tuple[str, ...] = LANGUA
     wanted = {ext for ext, lang in EXTENSIONS.items() if lang in languages}
     if root.is_file() and zipfile.is_zipfile(root):
         with zipfile.ZipFile(root) as archive:
+            vendored = set()
             for name in sorted(archive.namelist()):
                 parts = name.split("/")
                 if os.path.splitext(name)[1] not in wanted or name.endswith("/"):
                     continue
-                if any(p in VENDORED_DIRS or p in NOT_SOURCE_DIRS for p in parts[:-1]):
-                    continue  # zip members are listed flat; a vendored dir is not walked at all
+                if any(p in NOT_SOURCE_DIRS for p in parts[:-1]):
+                    continue
+                hit = next((i for i, p in enumerate(parts[:-1]) if p in VENDORED_DIRS), None)
+                if hit is not None:  # members are listed flat: one record per vendored folder
+                    folder = "/".join(parts[:hit + 1])
+                    if folder not in vendored:
+                        vendored.add(folder)
+                        skips.add(folder, "vendored", "directory not read")
+                    continue
                 yield name, EXTENSIONS[os.path.splitext(name)[1]], lambda n=name: archive.read(n)
         return
     if root.is_file():  # a single source file

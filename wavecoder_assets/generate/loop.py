@@ -16,7 +16,7 @@ import polars as pl
 
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.examples import ExampleStore
-from wavecoder_assets.generate.tasks import (PAPER_TASK_MIX, PROMPT_VERSION, Rejected, assign_tasks, example_id,
+from wavecoder_assets.generate.tasks import (LANGUAGES, PAPER_TASK_MIX, PROMPT_VERSION, Rejected, assign_tasks, example_id,
                                              generator_messages, output_schema, parse_generation, pick_target_language,
                                              wants_tests)
 from wavecoder_assets.resources.llm import ChatRequest
@@ -59,6 +59,9 @@ def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
     if "rank" in sources.columns:
         sources = sources.sort("rank")
     rows = sources.select("id", "language", "code").to_dicts()
+    unknown = sorted({r["language"] for r in rows} - set(LANGUAGES))
+    if unknown:
+        raise ValueError(f"sources in languages without a task definition: {unknown}; known: {list(LANGUAGES)}")
     tasks = assign_tasks([r["id"] for r in rows], settings.task_mix, settings.seed)
     plan = []
     for i, (row, task) in enumerate(zip(rows, tasks)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from wavecoder_assets.resources.lake import DEFAULT_LAKE_DIR, DuckDBLakeResource, PolarsParquetIOManager
+from wavecoder_assets.resources.hub import hub_resource_for
 from wavecoder_assets.resources.llm import llm_resource_for
 
 
@@ -22,4 +23,5 @@ def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dic
         "io_manager": PolarsParquetIOManager(base_dir=lake_dir),
         "lake": DuckDBLakeResource(base_dir=lake_dir),
         "llm": llm_resource_for(env, lake_dir),
+        "hub": hub_resource_for(env),
     }

@@ -3,6 +3,7 @@ never logged or stored; dry_run stops after staging the folder (the offline defa
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import dagster as dg
@@ -24,3 +25,12 @@ class HubResource(dg.ConfigurableResource):
             raise RuntimeError("hub resource is in dry-run mode; nothing is pushed")
         return push_dataset(folder, self.repo_id, token=self.token, private=self.private,
                             commit_message=commit_message, endpoint=self.endpoint)
+
+
+def hub_resource_for(env: str) -> HubResource:
+    """local: dry-run (offline). production: push to WAVECODER_HUB_REPO with the token in HF_TOKEN."""
+    if env == "local":
+        return HubResource()
+    return HubResource(repo_id=os.environ.get("WAVECODER_HUB_REPO", "wavecoder/code-ocean"),
+                       private=os.environ.get("WAVECODER_HUB_PRIVATE", "1") != "0", dry_run=False,
+                       token=dg.EnvVar("HF_TOKEN"))

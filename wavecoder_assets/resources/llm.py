@@ -26,7 +26,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Literal, Optional
+from typing import Callable, Literal, Optional
 
 import dagster as dg
 import openai
@@ -66,7 +66,7 @@ class ChatResult:
     attempts: int = 0  # endpoint calls made for this item in this run
     system_fingerprint: str | None = None
     finish_reason: str | None = None
-    cost_usd: float = 0.0  # paid in this run; 0 for cached answers or without a price table
+    cost_usd: float | None = None  # paid in this run (0 when cached); None without a price table
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Usage:
     failures: int = 0
     prompt_tokens: int = 0  # paid in this run (cached answers excluded)
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = None  # None until a priced result comes in
     models: set[str] = field(default_factory=set)
 
     def add(self, results: list[ChatResult]) -> "Usage":
@@ -89,11 +89,13 @@ class Usage:
             if not r.cached:
                 self.prompt_tokens += r.prompt_tokens
                 self.completion_tokens += r.completion_tokens
-            self.cost_usd += r.cost_usd
+            if r.cost_usd is not None:
+                self.cost_usd = (self.cost_usd or 0.0) + r.cost_usd
             self.models.add(r.model)
         return self
 
     def as_metadata(self, prefix: str) -> dict:
+        cost = {} if self.cost_usd is None else {f"{prefix}_cost_usd": round(self.cost_usd, 6)}
         return {
             f"{prefix}_model": ", ".join(sorted(self.models)),
             f"{prefix}_requests": self.requests,
@@ -102,8 +104,7 @@ class Usage:
             f"{prefix}_failures": self.failures,
             f"{prefix}_prompt_tokens": self.prompt_tokens,
             f"{prefix}_completion_tokens": self.completion_tokens,
-            f"{prefix}_cost_usd": round(self.cost_usd, 6),
-        }
+        } | cost
 
 
 class _MalformedResponse(ValueError):
@@ -152,6 +153,21 @@ def _classify(error: Exception) -> tuple[bool, str]:
     return True, f"malformed response: {error}"  # openai.APIResponseValidationError, bad JSON, no choices
 
 
+def endpoint_response_format(response_format: dict | None, style: str | None) -> dict | None:
+    """A schema-carrying response_format in the dialect the endpoint speaks: "json_object" (llama-cpp-python:
+    {"type": "json_object", "schema": S}; its json_schema type answers HTTP 500) or "json_schema" (OpenAI, Azure,
+    vLLM, Ollama: {"type": "json_schema", "json_schema": {"name": ..., "schema": S}}). None: as given."""
+    if not response_format or style is None:
+        return response_format
+    named = response_format.get("json_schema") or {}
+    schema = response_format.get("schema") or named.get("schema")
+    if schema is None:  # plain JSON mode
+        return response_format
+    if style == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": named.get("name", "output"), "schema": schema}}
+
+
 def _run_coroutine(coro):
     """Run a coroutine to completion from sync code, also when the caller already runs an event loop."""
     try:
@@ -170,7 +186,8 @@ class ChatClient:
                  cache_model: str | None = None, max_in_flight: int = 4, timeout_s: float = 300.0,
                  max_retries: int = 5, backoff_base_s: float = 1.0, backoff_max_s: float = 60.0,
                  max_retry_after_s: float = 300.0, price_per_1k_prompt_tokens: float | None = None,
-                 price_per_1k_completion_tokens: float | None = None):
+                 price_per_1k_completion_tokens: float | None = None, response_format_style: str | None = None,
+                 on_connection_error: Callable[[], object] | None = None):
         self.base_url = base_url
         self.model = model
         self.cache_model = cache_model or model
@@ -182,7 +199,12 @@ class ChatClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.max_retry_after_s = max_retry_after_s
-        self.price = (price_per_1k_prompt_tokens or 0.0, price_per_1k_completion_tokens or 0.0)
+        priced = price_per_1k_prompt_tokens is not None or price_per_1k_completion_tokens is not None
+        self.price = (price_per_1k_prompt_tokens or 0.0, price_per_1k_completion_tokens or 0.0) if priced else None
+        if response_format_style not in (None, "json_object", "json_schema"):
+            raise ValueError(f"response_format_style: json_object, json_schema or None, not {response_format_style!r}")
+        self.response_format_style = response_format_style
+        self.on_connection_error = on_connection_error  # e.g. restart the embedded server if it died
         self.usage = Usage()
         self._paused_until = 0.0  # monotonic time; a 429's Retry-After pauses every request, not just its own
 
@@ -216,7 +238,7 @@ class ChatClient:
         return ChatResult(key=request_key, text=row["text"], error=None, model=row["response_model"] or row["model"],
                           prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
                           cached=True, attempts=0, system_fingerprint=row["system_fingerprint"],
-                          finish_reason=row["finish_reason"])
+                          finish_reason=row["finish_reason"], cost_usd=None if self.price is None else 0.0)
 
     async def _send_all(self, requests, pending, results, logger) -> None:
         in_flight = asyncio.Semaphore(self.max_in_flight)
@@ -236,7 +258,7 @@ class ChatClient:
                 results[indices[0]] = result
                 for i in indices[1:]:
                     results[i] = replace(result, key=requests[i].key, cached=result.error is None, attempts=0,
-                                         cost_usd=0.0)
+                                         cost_usd=None if result.cost_usd is None else 0.0)
                 done += 1
                 if done % report_every == 0 or done == len(pending):
                     logger.info(f"{self.model}: {done}/{len(pending)} requests answered")
@@ -246,7 +268,8 @@ class ChatClient:
     async def _send_one(self, client: openai.AsyncOpenAI, request: ChatRequest) -> ChatResult:
         body = {"model": self.model, "messages": request.messages, "temperature": request.temperature,
                 "max_tokens": request.max_tokens}
-        optional = {"seed": request.seed, "response_format": request.response_format, "stop": request.stop}
+        response_format = endpoint_response_format(request.response_format, self.response_format_style)
+        optional = {"seed": request.seed, "response_format": response_format, "stop": request.stop}
         body |= {name: value for name, value in optional.items() if value is not None}
         for attempt in range(1, self.max_retries + 2):
             if (pause := self._paused_until - time.monotonic()) > 0:
@@ -258,6 +281,11 @@ class ChatClient:
                 return self._parse(request.key, completion, attempt)
             except (openai.OpenAIError, ValueError) as error:  # ValueError: body not JSON or not a completion
                 retry, description = _classify(error)
+                if retry and self.on_connection_error and type(error) is openai.APIConnectionError:
+                    try:
+                        await asyncio.to_thread(self.on_connection_error)
+                    except Exception as hook_error:  # e.g. the server cannot start again: record it
+                        retry, description = False, f"{description}; then {hook_error}"
                 if not retry or attempt > self.max_retries:
                     return ChatResult(key=request.key, text=None, model=self.model, attempts=attempt,
                                       error=_redact(f"{description} (after {attempt} attempts)", self._api_key)[:1000])
@@ -281,7 +309,9 @@ class ChatClient:
             raise _MalformedResponse(f"not a chat completion ({error!r}): {str(completion)[:200]}") from None
         if not isinstance(text, str):
             raise _MalformedResponse(f"no text in the first choice: {str(choice)[:200]}")
-        cost = (prompt_tokens * self.price[0] + completion_tokens * self.price[1]) / 1000
+        cost = None
+        if self.price is not None:
+            cost = (prompt_tokens * self.price[0] + completion_tokens * self.price[1]) / 1000
         return ChatResult(key=request_key, text=text, error=None, model=completion.get("model") or self.model,
                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cached=False,
                           attempts=attempts, system_fingerprint=completion.get("system_fingerprint"),
@@ -305,6 +335,9 @@ class LLMEndpoint(dg.Config):
     max_in_flight: int = Field(default=2, description="Requests in flight (llama.cpp answers one at a time)")
     timeout_s: float = Field(default=300.0, description="Per-request timeout in seconds")
     max_retries: int = 5
+    response_format_style: Optional[str] = Field(
+        default=None, description="How this endpoint takes a JSON schema: json_object (llama-cpp-python server) or "
+        "json_schema (OpenAI, Azure, vLLM, Ollama); empty = as the caller wrote it (embedded: always json_object)")
     price_per_1k_prompt_tokens: Optional[float] = None
     price_per_1k_completion_tokens: Optional[float] = None
 
@@ -331,17 +364,20 @@ class LLMResource(dg.ConfigurableResource):
             if endpoint.base_url:
                 if not endpoint.model:
                     raise ValueError(f"llm.{role}: base_url is set, so model must be set too")
-                base_url, model = endpoint.base_url, endpoint.model
+                base_url, model, style = endpoint.base_url, endpoint.model, endpoint.response_format_style
+                restart = None
             else:  # one server per model, shared by both roles when they name the same one
                 name = endpoint.local_model or {"generator": GENERATOR_MODEL, "judge": JUDGE_MODEL}[role]
                 if name not in self._servers:
                     self._servers[name] = LocalLlamaServer(name, n_ctx=self.n_ctx, n_threads=self.n_threads)
-                base_url, model = self._servers[name].start().base_url, name
+                server = self._servers[name].start()
+                base_url, model, style, restart = server.base_url, name, "json_object", server.start
             self._clients[role] = ChatClient(
                 base_url, model, api_key=endpoint.api_key, cache=self._cache, max_in_flight=endpoint.max_in_flight,
                 timeout_s=endpoint.timeout_s, max_retries=endpoint.max_retries,
                 price_per_1k_prompt_tokens=endpoint.price_per_1k_prompt_tokens,
-                price_per_1k_completion_tokens=endpoint.price_per_1k_completion_tokens,
+                price_per_1k_completion_tokens=endpoint.price_per_1k_completion_tokens, response_format_style=style,
+                on_connection_error=restart,
             )
         return self._clients[role]
 
@@ -381,6 +417,7 @@ def llm_resource_for(env: str, lake_dir: str) -> LLMResource:
             model=os.environ.get(f"{env_name}_MODEL", default_model),
             api_key=dg.EnvVar(os.environ.get(f"{env_name}_API_KEY_ENV", "OPENAI_API_KEY")),
             max_in_flight=int(os.environ.get(f"{env_name}_MAX_IN_FLIGHT", "16")),
+            response_format_style=os.environ.get(f"{env_name}_RESPONSE_FORMAT_STYLE", "json_schema"),
             timeout_s=120.0,
         )
 

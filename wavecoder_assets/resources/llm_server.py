@@ -1,7 +1,11 @@
 """The embedded endpoint: llama-cpp-python's OpenAI-compatible server on a free loopback port.
 
-One subprocess per model, started on first use and stopped by `stop()`, at interpreter exit, and (Linux)
-by the kernel when the parent dies, so a killed run leaves no 1 GB server behind.
+One subprocess per model, started on first use, restarted if it dies, and stopped by `stop()`, at interpreter
+exit, and (Linux) by the kernel when the parent dies, so a killed run leaves no 1 GB server behind.
+
+Why not one server for both models (llama_cpp.server's --config_file with several models)? It keeps only one
+model loaded and reloads on every switch, and answers one request at a time anyway; a process per model costs
+only the second model's memory and never thrashes when generator and judge requests interleave.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class LocalLlamaServer:
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
         self._log_path: Path | None = None
+        self._lock = threading.Lock()
 
     @property
     def base_url(self) -> str:
@@ -58,16 +63,33 @@ class LocalLlamaServer:
             raise RuntimeError(f"llama.cpp server for {self.model_name} is not running")
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def start(self) -> "LocalLlamaServer":
-        if self._proc is not None and self._proc.poll() is None:
-            return self
-        gguf = embedded_gguf_path(self.model_name)
-        self.port = free_port()
+        """Start the server; after a crash, restart it on its old port so clients keep their base_url."""
+        with self._lock:
+            if self.running:
+                return self
+            gguf = embedded_gguf_path(self.model_name)
+            for _ in range(3):  # another process may bind a probed free port before the server does
+                self._spawn(gguf, self.port or free_port())
+                error = self._wait_ready()
+                if error is None:
+                    return self
+                self.stop()
+                if "address already in use" not in error.lower():
+                    break
+            raise RuntimeError(f"llama.cpp server for {self.model_name} did not start: {error}")
+
+    def _spawn(self, gguf: Path, port: int) -> None:
+        self.port = port
         fd, log = tempfile.mkstemp(prefix=f"llama-server-{self.model_name}-", suffix=".log")
         self._log_path = Path(log)
         argv = [
             sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", self.model_name,
-            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads), "--verbose", "False",
         ]
         # Spinning OpenMP threads starve everything else on a small machine.
@@ -77,24 +99,20 @@ class LocalLlamaServer:
             self._proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           env=env, preexec_fn=_die_with_parent if in_main_thread else None)
         _RUNNING.add(self)
-        self._wait_ready()
-        return self
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self) -> str | None:
+        """None once /v1/models answers, else why not."""
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                tail = self._log_path.read_text(errors="replace")[-2000:]
-                self.stop()
-                raise RuntimeError(f"llama.cpp server for {self.model_name} exited on start:\n{tail}")
+                return "exited on start:\n" + self._log_path.read_text(errors="replace")[-2000:]
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
-                    return
+                    return None
             except httpx.HTTPError:
                 pass
             time.sleep(0.25)
-        self.stop()
-        raise TimeoutError(f"llama.cpp server for {self.model_name} not ready after {self.start_timeout_s:.0f}s")
+        return f"not ready after {self.start_timeout_s:.0f}s"
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -65,14 +65,14 @@ merged: this folder loads with `AutoModelForCausalLM.from_pretrained`.
 
 ## Data
 - CodeOcean data version: `{data_version}`
-- rows trained on: {train_rows}; skipped: {dict(skipped) or "none"}
+- rows in the training set: {train_rows}; skipped: {dict(skipped) or "none"}
 
 | task | rows |
 |---|---|
 {tasks}
 
 ## Training
-Method `{hp.method}`, {len(result.losses)} optimizer steps, {sum(result.step_tokens)} tokens, {result.tokens_per_second:.1f} tokens/s,
+Method `{hp.method}`, {len(result.losses)} optimizer steps of {hp.global_batch_size} examples, {sum(result.step_tokens)} tokens, {result.tokens_per_second:.1f} tokens/s,
 final loss {result.losses[-1]:.4f}. Loss on response tokens only.
 
 ```json

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from wavecoder_assets.resources.models import EMBEDDED_GGUF, embedded_gguf_path
+from wavecoder_assets.resources.models import EMBEDDED_GGUF, embedded_gguf_path, model_cache_dir
 from wavecoder_assets.train.data import IGNORE_INDEX, TokenizedExample, collate
 
 
@@ -69,19 +69,27 @@ class BaseModel:
 def load_base_model(base_model: str, dtype: torch.dtype = torch.float32) -> BaseModel:
     """A hub id, a local folder, a local .gguf file, or the name of an embedded GGUF (e.g. qwen2.5-coder-0.5b-instruct)."""
     gguf = embedded_gguf_path(base_model) if base_model in EMBEDDED_GGUF else Path(base_model) if base_model.endswith(".gguf") else None
-    if gguf is None:
-        tokenizer = AutoTokenizer.from_pretrained(base_model)
-        model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
-    else:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
-        # The weights are dequantized into plain tensors; the leftover GGUF quantizer marks the model as
-        # untrainable and unsaveable, so drop it from the model and its config.
-        model.hf_quantizer = None
-        del model.config.quantization_config
+    path = dequantized_checkpoint(gguf) if gguf else base_model
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return BaseModel(model, tokenizer, gguf)
+
+
+def dequantized_checkpoint(gguf: Path) -> Path:
+    """transformers dequantizes a GGUF on every load (a minute or more here): do it once, and keep the fp32
+    checkpoint in the model cache."""
+    target = model_cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-dequantized"
+    if (target / "config.json").exists():
+        return target
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The weights are plain tensors now; the leftover GGUF quantizer marks the model untrainable and
+    # unsaveable, so drop it from the model and its config.
+    model.hf_quantizer = None
+    del model.config.quantization_config
+    return save_model_atomic(model, tokenizer, target, {})
 
 
 def weights_dtype(hp: Hyperparameters) -> torch.dtype:
@@ -158,14 +166,15 @@ def train(model: torch.nn.Module, tokenizer, examples: list[TokenizedExample], h
         for group in optimizer.param_groups:
             group["lr"] = lr
         micro = [collate(next(batches), tokenizer.pad_token_id) for _ in range(hp.grad_accum_steps)]
-        n_targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)  # response tokens in the global batch
+        n_targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)  # response tokens in the global batch; the loss is their mean
         step_loss = 0.0
         for batch in micro:
             batch = {k: v.to(device) for k, v in batch.items()}
             with autocast:
                 logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            # token t predicts token t+1; summed here, divided by the global batch's response-token count
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE_INDEX, reduction="sum") / n_targets
+            # token t predicts token t+1: shift the labels, not the (large) logits, to avoid copying them
+            targets = F.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum") / n_targets
             loss.backward()
             step_loss += loss.item()
         if hp.grad_clip > 0:

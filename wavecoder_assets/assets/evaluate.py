@@ -1,0 +1,130 @@
+"""eval_scores: the fine-tuned model and its base on HumanEval, MBPP and HumanEvalPack, pass@k per
+model x benchmark x language x k; a check warns where fine-tuning made a benchmark worse."""
+
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from wavecoder_assets import sandbox
+from wavecoder_assets.evaluate.completion import ChatCompleter, TransformersCompleter
+from wavecoder_assets.evaluate.run import BENCHMARKS, evaluate, load_problems, scores
+from wavecoder_assets.resources.llm import LLMResource
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # the copies this project's machines carry
+
+SCHEMA = {"model": pl.String, "role": pl.String, "benchmark": pl.String, "language": pl.String, "k": pl.Int64,
+          "pass_at_k": pl.Float64, "n_problems": pl.Int64, "n_samples": pl.Int64, "n_skipped": pl.Int64,
+          "skip_reason": pl.String, "n_per_problem": pl.Int64, "temperature": pl.Float64, "limit": pl.Int64,
+          "backend": pl.String, "finetuned_model": pl.String, "sandbox": pl.String}
+
+
+class EvalConfig(dg.Config):
+    """Defaults: a few problems per benchmark, greedy pass@1, minutes on 2 CPU cores. presets.PAPER: the paper's
+    benchmarks in full (HumanEval 164, MBPP 500, HumanEvalFix and HumanEvalExplain in six languages)."""
+
+    benchmarks: list[str] = Field(default=["humaneval", "mbpp", "humanevalfix"], description=f"any of {BENCHMARKS}")
+    languages: list[str] = Field(default=["python"], description="HumanEvalPack languages: python js go java cpp rust")
+    limit: int = Field(default=2, description="problems per benchmark and language; <= 0: all")
+    n_samples: int = Field(default=1, description="completions per problem (n > 1 needs temperature > 0)")
+    temperature: float = Field(default=0.0, description="0: greedy")
+    ks: list[int] = Field(default=[1], description="pass@k for these k (each <= n_samples)")
+    max_new_tokens: int = 256
+    batch_size: int = Field(default=4, description="prompts per generate() call (transformers backend)")
+    evaluate_base: bool = Field(default=True, description="also score the base model, for the comparison check")
+    base_backend: Literal["transformers", "llm"] = Field(
+        default="transformers", description="llm: query the base through the LLM resource's generator endpoint")
+    mbpp_path: str = Field(default=os.environ.get("WAVECODER_MBPP_PATH", str(SHARED_DATA / "mbpp")),
+                           description="mbpp.jsonl or its folder (google-research MBPP)")
+    humanevalpack_path: str = Field(default=os.environ.get("WAVECODER_HUMANEVALPACK_PATH", str(SHARED_DATA / "humanevalpack")),
+                                    description="folder with <language>/humanevalpack.jsonl (bigcode/humanevalpack)")
+    workers: int = Field(default=2, description="tests run in parallel")
+
+
+def _problems(config: EvalConfig) -> list:
+    problems = []
+    for benchmark in config.benchmarks:
+        for language in ["python"] if benchmark in ("humaneval", "mbpp") else config.languages:
+            problems += load_problems(benchmark, language, mbpp_path=config.mbpp_path,
+                                      humanevalpack_path=config.humanevalpack_path,
+                                      limit=config.limit if config.limit > 0 else None)
+    return problems
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    rows = [frame.columns] + [["" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in r] for r in frame.rows()]
+    return "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + ["| " + " | ".join(r) + " |" for r in rows[1:]])
+
+
+def _side_by_side(frame: pl.DataFrame) -> pl.DataFrame:
+    """benchmark, language, k, base, finetuned: one pass@k per role."""
+    wide = frame.pivot(on="role", index=["benchmark", "language", "k"], values="pass_at_k", aggregate_function="first")
+    for role in ("base", "finetuned"):
+        if role not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, pl.Float64).alias(role))
+    return wide.select("benchmark", "language", "k", "base", "finetuned").sort("benchmark", "language", "k")
+
+
+@dg.asset(group_name="evaluate", code_version="1", compute_kind="pytorch")
+def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned_model: pl.DataFrame,
+                llm: LLMResource) -> dg.Output[pl.DataFrame]:
+    """pass@k of the fine-tuned model and of its base, one row per model x benchmark x language x k. Answers are
+    tested in the sandbox; a language without its toolchain (or a problem needing a missing library) is a
+    counted skip with its reason, never a pass."""
+    if finetuned_model.height != 1:
+        raise ValueError(f"eval_scores expects one finetuned_model row, got {finetuned_model.height}")
+    if any(k > config.n_samples for k in config.ks):
+        raise ValueError(f"every k in {config.ks} must be <= n_samples={config.n_samples}")
+    model_row = finetuned_model.row(0, named=True)
+    problems = _problems(config)
+    models = [("finetuned", model_row["model_name"], model_row["model_dir"], "transformers")]
+    if config.evaluate_base:
+        models.append(("base", model_row["base_model"], model_row["base_model"], config.base_backend))
+
+    frames, samples_md, timings = [], [], {}
+    for role, name, location, backend in models:
+        started = time.perf_counter()
+        completer = (ChatCompleter(llm.client("generator"), max_new_tokens=config.max_new_tokens) if backend == "llm"
+                     else TransformersCompleter(location, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size))
+        samples = evaluate(completer, problems, n=config.n_samples, temperature=config.temperature, workers=config.workers)
+        del completer
+        timings[role] = time.perf_counter() - started
+        context.log.info(f"{role} {name}: {len(samples)} samples in {timings[role]:.0f}s")
+        frames.append(pl.DataFrame(scores(samples, config.ks), schema={c: SCHEMA[c] for c in
+                      ["benchmark", "language", "k", "pass_at_k", "n_problems", "n_samples", "n_skipped", "skip_reason"]})
+                      .with_columns(model=pl.lit(name), role=pl.lit(role), backend=pl.lit(backend)))
+        samples_md += [f"**{role}** `{s['task_id']}` ({s['benchmark']}/{s['language']}): {s['result'][:120]}\n"
+                       f"```\n{(s['completion'] or '')[:400]}\n```" for s in samples[:3]]
+
+    frame = (pl.concat(frames).with_columns(
+        n_per_problem=pl.lit(config.n_samples), temperature=pl.lit(config.temperature), limit=pl.lit(config.limit),
+        finetuned_model=pl.lit(model_row["model_name"]), sandbox=pl.lit(sandbox.isolation()))
+        .select(list(SCHEMA)).cast(SCHEMA))
+    skipped = frame.filter(pl.col("n_skipped") > 0).select("role", "benchmark", "language", "n_skipped", "skip_reason").unique()
+    return dg.Output(frame, metadata={
+        "rows": len(frame),
+        "problems": len(problems),
+        "scores": dg.MetadataValue.md(_markdown(_side_by_side(frame))),
+        "skipped": dg.MetadataValue.md(_markdown(skipped) if len(skipped) else "none"),
+        "sample_answers": dg.MetadataValue.md("\n\n".join(samples_md)),
+        "sandbox": sandbox.isolation(),
+        **{f"seconds_{role}": round(seconds, 1) for role, seconds in timings.items()},
+    })
+
+
+@dg.asset_check(asset=eval_scores, description="The fine-tuned model scores at least its base on every benchmark")
+def finetuned_not_worse_than_base(eval_scores: pl.DataFrame) -> dg.AssetCheckResult:
+    both = _side_by_side(eval_scores).drop_nulls(["base", "finetuned"])
+    worse = both.filter(pl.col("finetuned") < pl.col("base"))
+    return dg.AssetCheckResult(
+        passed=len(worse) == 0 and len(both) > 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(f"worse than the base on {len(worse)} of {len(both)} benchmark x language x k" if len(both)
+                     else "nothing to compare: no benchmark scored for both models"),
+        metadata={"comparison": dg.MetadataValue.md(_markdown(both) if len(both) else "none"),
+                  "worse": dg.MetadataValue.md(_markdown(worse) if len(worse) else "none")},
+    )
