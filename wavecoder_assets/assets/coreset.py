@@ -1,6 +1,5 @@
 """coreset: the diverse subset of filtered code picked by greedy k-center over the embeddings."""
-
-
+# No `from __future__ import annotations` here: Dagster reads the Config annotations when the asset is defined.
 import base64
 import io
 import time

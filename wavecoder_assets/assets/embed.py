@@ -1,6 +1,5 @@
 """code_embeddings: one vector per filtered code sample (transformers encoder, [CLS] or mean pooling)."""
-
-
+# No `from __future__ import annotations` here: Dagster reads the Config annotations when the asset is defined.
 import time
 from typing import Literal, Optional
 

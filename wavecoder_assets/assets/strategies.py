@@ -99,10 +99,10 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
     status ok | eliminated | failed."""
     if config.seed_file:
         seeds = seeds_from_alpaca(config.seed_file, max_seeds=config.max_seeds, seed=config.seed)
-    elif code_ocean.is_empty():
-        raise ValueError("evol_instructions: code_ocean is empty; materialize it or set seed_file")
     else:
         seeds = seeds_from_code_ocean(code_ocean, max_seeds=config.max_seeds, seed=config.seed)
+    if seeds.is_empty():
+        context.log.warning("evol_instructions: no seed instructions (code_ocean is empty); nothing to evolve")
     settings = EvolSettings(rounds=config.rounds, seed=config.seed, min_words=config.min_words,
                             judge_equality=config.judge_equality, evolve_max_tokens=config.evolve_max_tokens,
                             answer_max_tokens=config.answer_max_tokens, temperature=config.temperature)
@@ -145,7 +145,7 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
     self-contained problem and its solution. Seeded requests; the endpoint's system_fingerprint is kept.
     status ok | unparseable | failed."""
     if coreset.is_empty():
-        raise ValueError("oss_instructions: the coreset is empty")
+        context.log.warning("oss_instructions: the coreset is empty; no snippets to draw")
     settings = OssSettings(n_seeds=config.n_seeds, seed=config.seed, min_lines=config.min_lines,
                            max_lines=config.max_lines, max_tokens=config.max_tokens, temperature=config.temperature,
                            drop_truncated=config.drop_truncated)
@@ -211,6 +211,14 @@ def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportCon
         count_tokens.close()
     context.add_output_metadata({
         "report": dg.MetadataValue.md(compare.markdown_table(report)),
+        "how_to_read": dg.MetadataValue.md(
+            "- **judge_pass_rate**: share of judged rows the WaveCoder discriminator accepted; CodeOcean holds only "
+            "accepted rows (1.0 by construction), Evol/OSS rows are judged when their `judge_max_rows` allows.\n"
+            "- **sandbox_pass_rate**: Python solutions that parse and hold asserts, run in the sandbox.\n"
+            "- **coverage_radius**: largest distance from any strategy's instruction to this strategy's nearest one "
+            "(lower covers the pooled space better); **mean_nn_distance**: mean distance to the nearest other "
+            "instruction of the same strategy (higher is more diverse). Euclidean, one embedding space.\n"
+            f"- **benchmark_overlap**: rows sharing a word {config.ngram}-gram with a benchmark prompt or solution."),
         "benchmarks": ", ".join(benchmarks) or "none",
         "embedding_model": config.embedding_model,
         "tokenizer": config.tokenizer,

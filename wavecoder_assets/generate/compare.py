@@ -46,11 +46,12 @@ def judge_rows(rows: list[dict], judge, *, rule_ids: tuple[str, ...] = PORTABLE_
     todo = []
     for i, row in enumerate(rows):
         language = row.get("language") or fence_language(row.get("solution"))
-        if language not in LANGUAGE_NAMES or row.get("task_name") not in TASKS:
-            out[i] = {"verdict": "failed", "rule_verdicts": "{}", "reasons": "language or task unknown: not judged",
-                      "judge_model": None}
+        task_name = row.get("task_name") or "code_generation"  # e.g. Code Alpaca rows: a question, then code
+        if language not in LANGUAGE_NAMES or task_name not in TASKS:
+            out[i] = {"verdict": "failed", "rule_verdicts": "{}", "judge_model": None,
+                      "reasons": f"not judged: unknown language {language!r} or task {task_name!r}"}
         else:
-            todo.append((i, row | {"language": language, "code": row.get("code") or ""}))
+            todo.append((i, row | {"language": language, "task_name": task_name, "code": row.get("code") or ""}))
     requests = [ChatRequest(
         key=str(i), messages=J.judge_messages(row, rules, good=[], bad=[]), max_tokens=max_tokens, seed=seed,
         response_format={"type": "json_object", "schema": J.verdict_schema(J.applicable(rules, row["task_name"]))})
@@ -119,7 +120,7 @@ def python_checks(rows: list[dict], run_python, *, timeout_s: float = 10.0, max_
 # ---------------------------------------------------------------- diversity in one embedding space
 
 def nearest_distances(queries: np.ndarray, points: np.ndarray, *, exclude_self: bool = False,
-                      block: int = 1024) -> np.ndarray:
+                      block: int = 256) -> np.ndarray:
     """Euclidean distance from each query row to its nearest row of points (the coreset stage's metric).
     exclude_self: queries are points, and a row is not its own neighbour."""
     qq = (queries.astype(np.float64) ** 2).sum(1)
@@ -138,7 +139,8 @@ def diversity(embeddings: dict[str, np.ndarray]) -> dict[str, dict]:
     """Per strategy: coverage radius (the largest distance from any instruction of any strategy to this
     strategy's nearest one: lower covers the joint space better) and mean nearest-neighbour distance within the
     strategy (higher is more diverse; None with fewer than 2 rows)."""
-    pooled = np.concatenate([e for e in embeddings.values() if len(e)]) if any(len(e) for e in embeddings.values()) else None
+    nonempty = [e for e in embeddings.values() if len(e)]
+    pooled = np.concatenate(nonempty) if nonempty else None
     out = {}
     for name, e in embeddings.items():
         if not len(e):
@@ -219,6 +221,15 @@ class GGUFTokenCounter:
         self._llama.close()
 
 
+REPORT_SCHEMA = {
+    "strategy": pl.String, "rows": pl.Int64, "tokens": pl.Int64, "tokens_per_row": pl.Float64,
+    "judged_rows": pl.Int64, "judge_pass_rate": pl.Float64, "python_rows": pl.Int64, "python_parsed": pl.Int64,
+    "python_run": pl.Int64, "python_passed": pl.Int64, "python_parse_rate": pl.Float64,
+    "sandbox_pass_rate": pl.Float64, "benchmark_overlap_rows": pl.Int64, "benchmark_overlap": pl.String,
+    "coverage_radius": pl.Float64, "mean_nn_distance": pl.Float64, "embedded_rows": pl.Int64,
+}
+
+
 def build_report(frames: dict[str, pl.DataFrame], *, embed, count_tokens, run_python, overlap,
                  max_embed_rows: int | None = 2000, sandbox_max_runs: int | None = 200, sandbox_timeout_s: float = 10.0,
                  seed: int = 0) -> pl.DataFrame:
@@ -244,4 +255,4 @@ def build_report(frames: dict[str, pl.DataFrame], *, embed, count_tokens, run_py
         })
     for row, (name, measures) in zip(rows, diversity(embeddings).items()):
         row |= measures | {"embedded_rows": len(embeddings[name])}
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows, schema=REPORT_SCHEMA)

@@ -239,9 +239,9 @@ def _pick(frame: pl.DataFrame, max_seeds: int | None, seed: int) -> pl.DataFrame
 def seeds_from_code_ocean(code_ocean: pl.DataFrame, *, max_seeds: int | None, seed: int) -> pl.DataFrame:
     """Round-0 rows from CodeOcean: its instructions with their information and solutions."""
     picked = _pick(code_ocean, max_seeds, seed)
-    rows = [{k: r[k] for k in ("example_id", "source_id", "task_name", "language", "instruction", "information",
-                              "solution", "generator_model")} | {"prompt_version": r["prompt_version"]}
-            for r in picked.iter_rows(named=True)]
+    columns = ("example_id", "source_id", "task_name", "language", "instruction", "information", "solution",
+               "generator_model", "prompt_version")
+    rows = [{k: r[k] for k in columns} for r in picked.iter_rows(named=True)]
     return _seed_frame(rows)
 
 
@@ -252,17 +252,17 @@ def seeds_from_alpaca(path: str | Path, *, max_seeds: int | None, seed: int) -> 
         raise ValueError(f"{path}: expected a JSON list of {{instruction, input, output}} objects")
     rows = []
     for i, record in enumerate(records):
-        missing = {"instruction", "output"} - set(record or {})
+        missing = {"instruction", "output"} - (set(record) if isinstance(record, dict) else set())
         if missing or not str(record["instruction"]).strip():
             raise ValueError(f"{path}: record {i} lacks {sorted(missing) or ['a non-empty instruction']}")
         instruction, information = str(record["instruction"]), str(record.get("input") or "")
-        rows.append({"example_id": _id("alpaca", instruction, information), "source_id": f"{Path(path).name}:{i}",
+        rows.append({"example_id": _id("alpaca", i, instruction, information), "source_id": f"{Path(path).name}:{i}",
                      "task_name": None, "language": None, "instruction": instruction, "information": information,
                      "solution": str(record["output"]), "generator_model": None, "prompt_version": None})
-    frame = pl.DataFrame(rows, schema={k: EVOL_SCHEMA[k] for k in rows[0]} if rows else None)
-    if frame.is_empty():
+    if not rows:
         raise ValueError(f"{path}: no records")
-    return _seed_frame(_pick(frame.unique("example_id", keep="first"), max_seeds, seed).to_dicts())
+    frame = pl.DataFrame(rows, schema={k: EVOL_SCHEMA[k] for k in rows[0]})
+    return _seed_frame(_pick(frame, max_seeds, seed).to_dicts())
 
 
 # ---------------------------------------------------------------- the rounds

@@ -35,7 +35,7 @@ def cache_key(model: str, messages: list[dict], temperature: float, max_tokens: 
               response_format: dict | None, stop: list[str] | str | None) -> str:
     """sha256 of everything that determines an answer; the endpoint's URL and key are deliberately not in it."""
     payload = json.dumps(
-        [CACHE_KEY_VERSION, model, messages, temperature, max_tokens, seed, response_format, stop],
+        [CACHE_KEY_VERSION, model, messages, float(temperature), int(max_tokens), seed, response_format, stop],
         sort_keys=True, ensure_ascii=False, separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode()).hexdigest()

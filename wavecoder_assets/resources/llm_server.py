@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -27,6 +28,7 @@ import httpx
 from wavecoder_assets.resources.models import embedded_gguf_path
 
 _RUNNING: set["LocalLlamaServer"] = set()
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -72,6 +74,9 @@ class LocalLlamaServer:
         with self._lock:
             if self.running:
                 return self
+            if self._proc is not None:  # it died: say why, then restart it on the same port
+                log.warning(f"llama.cpp server for {self.model_name} died (exit {self._proc.wait()}), restarting; "
+                            f"its log ends: {self._log_tail()[-500:]}")
             gguf = embedded_gguf_path(self.model_name)
             for _ in range(3):  # another process may bind a probed free port before the server does
                 self._spawn(gguf, self.port or free_port())
@@ -83,8 +88,13 @@ class LocalLlamaServer:
                     break
             raise RuntimeError(f"llama.cpp server for {self.model_name} did not start: {error}")
 
+    def _log_tail(self) -> str:
+        return self._log_path.read_text(errors="replace")[-2000:] if self._log_path else ""
+
     def _spawn(self, gguf: Path, port: int) -> None:
         self.port = port
+        if self._log_path is not None:
+            self._log_path.unlink(missing_ok=True)
         fd, log = tempfile.mkstemp(prefix=f"llama-server-{self.model_name}-", suffix=".log")
         self._log_path = Path(log)
         argv = [
@@ -105,7 +115,7 @@ class LocalLlamaServer:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                return "exited on start:\n" + self._log_path.read_text(errors="replace")[-2000:]
+                return "exited on start:\n" + self._log_tail()
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
                     return None

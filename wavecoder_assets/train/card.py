@@ -22,9 +22,11 @@ def loss_curve_png(losses: list[float], title: str = "training loss") -> bytes:
 
     matplotlib.use("Agg")  # no display; render to memory
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax.plot(range(1, len(losses) + 1), losses, marker="o" if len(losses) <= 50 else None)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (response tokens)")
     ax.set_title(title)
