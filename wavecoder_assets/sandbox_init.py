@@ -1,13 +1,16 @@
-"""The sandbox's init: `python -I -S sandbox_init.py CONFIG`, started by sandbox.run_command.
+"""The sandbox's init, forked per run by a zygote: `python -I -S sandbox_init.py` started once (per harness
+thread) with a scrubbed environment, reading one hex-encoded marshal'd config per line on stdin; for each it
+forks a worker, answers the worker's pid, then its exit code. Forking a fresh, small interpreter is much
+cheaper than starting one, and the worker's memory holds nothing of the harness's.
 
-As root it enters new network, mount and pid namespaces, covers world-writable and unreachable dirs with
+The worker (`main`): as root it enters new network, mount and pid namespaces, covers world-writable and unreachable dirs with
 private tmpfs mounts, sets the rlimits and drops to the run's uid. Its first child is pid 1 of the new pid
 namespace: it runs the command as its own child and reaps every process until the command exits; when it
-exits, the kernel kills whatever is left in the namespace. This starts once per sandboxed run, so it imports
-little (the config comes marshal'd, hex-encoded), and a Python program runs in the forked child itself,
-which is already an isolated (-I -S) interpreter.
+exits, the kernel kills whatever is left in the namespace. A Python program runs in the forked child
+itself, which is already an isolated (-I -S) interpreter.
 """
 
+import ctypes  # loaded once in the zygote, used by every worker
 import marshal
 import os
 import resource
@@ -22,8 +25,6 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 
 
 
 def _libc_call(name: str, *args) -> None:
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     if getattr(libc, name)(*args) != 0:
         errno = ctypes.get_errno()
@@ -49,6 +50,23 @@ def _cover(top: str, keep: list[str], writable: str) -> None:
 
 def _exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def serve() -> str:
+    """The zygote loop; returns only in a worker's child that is to run a Python file (its path)."""
+    for line in sys.stdin:
+        config = marshal.loads(bytes.fromhex(line))
+        worker = os.fork()
+        if worker == 0:
+            os.setsid()  # the harness kills the worker's whole group on timeout
+            for fd, path, flags in [(0, os.devnull, os.O_RDONLY), (1, config["stdout"], os.O_WRONLY), (2, config["stderr"], os.O_WRONLY)]:
+                os.dup2(os.open(path, flags), fd)
+            os.environ.clear()
+            os.environ.update(config["env"])
+            return main(config)
+        print(worker, flush=True)
+        print(_exit_code(os.waitpid(worker, 0)[1]), flush=True)
+    sys.exit(0)
 
 
 def main(config: dict) -> str:
@@ -99,10 +117,10 @@ def main(config: dict) -> str:
 
 
 if __name__ == "__main__":
-    program = main(marshal.loads(bytes.fromhex(sys.argv[1])))
+    program = serve()
     # The child: run the program as `python -I -S program` would; exceptions and exits behave the same.
     sys.argv = [program]
     with open(program) as f:
         code = compile(f.read(), program, "exec")
-    del f, marshal, main
+    del f, marshal, main, serve
     exec(code, {"__name__": "__main__", "__file__": program, "__builtins__": __builtins__})

@@ -22,7 +22,8 @@ class CoresetConfig(dg.Config):
     algorithm: Literal["scan", "pruned"] = Field(
         default="scan",
         description="scan: every row per step in JAX (CPU or GPU, sharded over devices); "
-        "pruned: NumPy with triangle-inequality pruning, faster on clustered data on a CPU. Same selection.",
+        "pruned: NumPy with triangle-inequality pruning, which skips work only on tightly clustered data "
+        "(coverage radius below half the center-to-center distances; MiniLM code embeddings are not). Same selection.",
     )
 
 

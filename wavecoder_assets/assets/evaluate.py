@@ -29,11 +29,11 @@ class EvalConfig(dg.Config):
 
     benchmarks: list[str] = Field(default=["humaneval", "mbpp", "humanevalfix"], description=f"any of {BENCHMARKS}")
     languages: list[str] = Field(default=["python"], description="HumanEvalPack languages: python js go java cpp rust")
-    limit: int = Field(default=2, description="problems per benchmark and language; <= 0: all")
+    limit: int = Field(default=1, description="problems per benchmark and language; <= 0: all")
     n_samples: int = Field(default=1, description="completions per problem (n > 1 needs temperature > 0)")
     temperature: float = Field(default=0.0, description="0: greedy")
     ks: list[int] = Field(default=[1], description="pass@k for these k (each <= n_samples)")
-    max_new_tokens: int = 256
+    max_new_tokens: int = Field(default=160, description="per completion; a batch runs until its longest one stops")
     batch_size: int = Field(default=4, description="prompts per generate() call (transformers backend)")
     evaluate_base: bool = Field(default=True, description="also score the base model, for the comparison check")
     base_backend: Literal["transformers", "llm"] = Field(
@@ -45,14 +45,19 @@ class EvalConfig(dg.Config):
     workers: int = Field(default=2, description="tests run in parallel")
 
 
-def _problems(config: EvalConfig) -> list:
-    problems = []
+def _problems(config: EvalConfig) -> tuple[list, list[dict]]:
+    """The problems to run, and a score row (per k) for each benchmark x language whose data file is missing."""
+    problems, missing = [], []
     for benchmark in config.benchmarks:
         for language in ["python"] if benchmark in ("humaneval", "mbpp") else config.languages:
-            problems += load_problems(benchmark, language, mbpp_path=config.mbpp_path,
-                                      humanevalpack_path=config.humanevalpack_path,
-                                      limit=config.limit if config.limit > 0 else None)
-    return problems
+            try:
+                problems += load_problems(benchmark, language, mbpp_path=config.mbpp_path,
+                                          humanevalpack_path=config.humanevalpack_path,
+                                          limit=config.limit if config.limit > 0 else None)
+            except FileNotFoundError as e:
+                missing += [{"benchmark": benchmark, "language": language, "k": k, "pass_at_k": None, "n_problems": 0,
+                             "n_samples": 0, "n_skipped": 0, "skip_reason": f"no data file at {e.filename}"} for k in config.ks]
+    return problems, missing
 
 
 def _markdown(frame: pl.DataFrame) -> str:
@@ -80,7 +85,9 @@ def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned
     if any(k > config.n_samples for k in config.ks):
         raise ValueError(f"every k in {config.ks} must be <= n_samples={config.n_samples}")
     model_row = finetuned_model.row(0, named=True)
-    problems = _problems(config)
+    problems, missing = _problems(config)
+    if missing:
+        context.log.warning(f"benchmarks without data, recorded as skipped: {sorted({m['skip_reason'] for m in missing})}")
     models = [("finetuned", model_row["model_name"], model_row["model_dir"], "transformers")]
     if config.evaluate_base:
         models.append(("base", model_row["base_model"], model_row["base_model"], config.base_backend))
@@ -94,7 +101,7 @@ def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned
         del completer
         timings[role] = time.perf_counter() - started
         context.log.info(f"{role} {name}: {len(samples)} samples in {timings[role]:.0f}s")
-        frames.append(pl.DataFrame(scores(samples, config.ks), schema={c: SCHEMA[c] for c in
+        frames.append(pl.DataFrame(scores(samples, config.ks) + missing, schema={c: SCHEMA[c] for c in
                       ["benchmark", "language", "k", "pass_at_k", "n_problems", "n_samples", "n_skipped", "skip_reason"]})
                       .with_columns(model=pl.lit(name), role=pl.lit(role), backend=pl.lit(backend)))
         samples_md += [f"**{role}** `{s['task_id']}` ({s['benchmark']}/{s['language']}): {s['result'][:120]}\n"
@@ -104,7 +111,7 @@ def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned
         n_per_problem=pl.lit(config.n_samples), temperature=pl.lit(config.temperature), limit=pl.lit(config.limit),
         finetuned_model=pl.lit(model_row["model_name"]), sandbox=pl.lit(sandbox.isolation()))
         .select(list(SCHEMA)).cast(SCHEMA))
-    skipped = frame.filter(pl.col("n_skipped") > 0).select("role", "benchmark", "language", "n_skipped", "skip_reason").unique()
+    skipped = frame.filter(pl.col("skip_reason").is_not_null()).select("role", "benchmark", "language", "n_skipped", "skip_reason").unique()
     return dg.Output(frame, metadata={
         "rows": len(frame),
         "problems": len(problems),

@@ -52,10 +52,12 @@ class TransformersCompleter:
     @torch.inference_mode()
     def _generate(self, prompts: list[str], stop: tuple[str, ...], n: int, temperature: float) -> list[list[str]]:
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
-        sampling = dict(do_sample=True, temperature=temperature, top_p=0.95) if temperature > 0 else dict(do_sample=False)
+        # Sampling as in the Codex paper (top_p 0.95, no top_k); greedy ignores the model's own sampling defaults.
+        sampling = (dict(do_sample=True, temperature=temperature, top_p=0.95, top_k=0) if temperature > 0
+                    else dict(do_sample=False, temperature=None, top_p=None, top_k=None))
         output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, num_return_sequences=n,
                                      stop_strings=list(stop) or None, tokenizer=self.tokenizer,
-                                     pad_token_id=self.tokenizer.pad_token_id, top_k=None, top_p=None, **sampling)
+                                     pad_token_id=self.tokenizer.pad_token_id, **sampling)
         texts = self.tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 from wavecoder_assets.generate.tasks import LANGUAGE_NAMES, TASKS, extract_json_object, solution_language
 
-JUDGE_PROMPT_VERSION = "wavecoder-judge-v1"
-
 
 @dataclass(frozen=True)
 class Rule:
