@@ -13,6 +13,7 @@ import pytest
 
 from wavecoder_assets.assets.coreset import CoresetConfig, coreset
 from wavecoder_assets.coreset import kcenter_greedy
+from wavecoder_assets.coreset.projected import kcenter_greedy_projected
 from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
 from wavecoder_assets.resources import resources_for
 
@@ -160,6 +161,20 @@ def test_pruned_variant_picks_the_same_and_skips_work(seed):
     assert set(indices.tolist()) == set(ref_indices.tolist())
     np.testing.assert_allclose(radii, ref_radii, rtol=1e-4)
     assert scanned[60:].mean() < 0.5 * len(x)  # once every cluster has a center, most blocks are skipped
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_projected_bound_variant_picks_the_same_and_skips_work(seed):
+    grid = grid_with_duplicates(seed)
+    np.testing.assert_array_equal(kcenter_greedy_projected(grid, 40, first=4)[0], reference_kcenter(grid, 40, first=4)[0])
+    # unclustered, low-rank-ish data: most variance in a few directions, so the projected bound decides most rows
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(2000, 8)) @ rng.normal(size=(8, 48)) + 0.05 * rng.normal(size=(2000, 48))).astype(np.float32)
+    indices, radii, scanned = kcenter_greedy_projected(x, 100, seed=seed, already_selected=[5], dims=12)
+    ref_indices, ref_radii = reference_kcenter(x, 100, already_selected=[5])
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(radii, ref_radii, rtol=1e-4)
+    assert scanned[50:].mean() < 0.5 * len(x)
 
 
 def _lake_with_embeddings(lake_dir, n=60, d=8):

@@ -149,6 +149,17 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_model_dir):
     assert runs[1] == pytest.approx(runs[2], rel=1e-4)
 
 
+def test_lora_training_is_reproducible(tiny_model_dir):
+    """Same seed, same losses: adapter init and data order are seeded (the saved weights' hash is the data version)."""
+    runs = []
+    for _ in range(2):
+        base = load_base_model(tiny_model_dir)
+        examples, _ = tokenize_code_ocean(code_ocean_frame(), base.tokenizer, 256)
+        hp = tiny_hp(method="lora", max_steps=3, global_batch_size=2, learning_rate=1e-2)
+        runs.append(train(prepare_for_training(base.model, hp), base.tokenizer, examples, hp, log=lambda _: None).losses)
+    assert runs[0] == runs[1]
+
+
 def test_merged_lora_model_saves_loads_and_generates(tiny_model_dir, tmp_path):
     base = load_base_model(tiny_model_dir)
     examples, _ = tokenize_code_ocean(code_ocean_frame(), base.tokenizer, 256)

@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
-from wavecoder_assets.train.data import format_prompt
+from wavecoder_assets.train import format_prompt, load_base_model  # the fine-tuning's prompt and loader
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,6 @@ class TransformersCompleter:
     """Generation with a transformers causal LM: a checkpoint folder, hub id, .gguf file or embedded GGUF name."""
 
     def __init__(self, model_name_or_dir: str, *, max_new_tokens: int = 512, batch_size: int = 4):
-        from wavecoder_assets.train.finetune import load_base_model  # loads checkpoints and GGUFs alike
-
         loaded = load_base_model(model_name_or_dir)
         self.model, self.tokenizer = loaded.model.eval(), loaded.tokenizer
         self.tokenizer.padding_side = "left"  # generation continues every prompt at the same position
@@ -37,29 +36,36 @@ class TransformersCompleter:
     def complete(self, requests: list[Request], *, n: int = 1, temperature: float = 0.0) -> list[list[str]]:
         if n > 1 and temperature == 0:
             raise ValueError("n > 1 samples need temperature > 0 (greedy decoding gives n identical samples)")
-        out: list[list[str]] = [[] for _ in requests]
-        by_stop: dict[tuple, list[int]] = {}  # a batch shares its stop sequences
-        for i, request in enumerate(requests):
-            by_stop.setdefault(request.stop, []).append(i)
-        for stop, indices in by_stop.items():
-            for start in range(0, len(indices), self.batch_size):
-                batch = indices[start : start + self.batch_size]
-                prompts = [format_prompt(requests[i].instruction, requests[i].input) + requests[i].prefix for i in batch]
-                for i, texts in zip(batch, self._generate(prompts, stop, n, temperature)):
-                    out[i] = texts
+        out = []
+        for start in range(0, len(requests), self.batch_size):
+            out += self._generate(requests[start : start + self.batch_size], n, temperature)
         return out
 
     @torch.inference_mode()
-    def _generate(self, prompts: list[str], stop: tuple[str, ...], n: int, temperature: float) -> list[list[str]]:
+    def _generate(self, batch: list[Request], n: int, temperature: float) -> list[list[str]]:
+        prompts = [format_prompt(r.instruction, r.input) + r.prefix for r in batch]
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
+        stops = [r.stop for r in batch for _ in range(n)]  # output rows: n per prompt, in prompt order
         # Sampling as in the Codex paper (top_p 0.95, no top_k); greedy ignores the model's own sampling defaults.
         sampling = (dict(do_sample=True, temperature=temperature, top_p=0.95, top_k=0) if temperature > 0
                     else dict(do_sample=False, temperature=None, top_p=None, top_k=None))
+        stopping = StoppingCriteriaList([_StopPerRow(self.tokenizer, inputs["input_ids"].shape[1], stops)])
         output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, num_return_sequences=n,
-                                     stop_strings=list(stop) or None, tokenizer=self.tokenizer,
-                                     pad_token_id=self.tokenizer.pad_token_id, **sampling)
+                                     stopping_criteria=stopping, pad_token_id=self.tokenizer.pad_token_id, **sampling)
         texts = self.tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+
+class _StopPerRow(StoppingCriteria):
+    """A row is done once its new text holds one of its own stop sequences, so one batch can mix benchmarks
+    (transformers' stop_strings apply one list to the whole batch)."""
+
+    def __init__(self, tokenizer, prompt_length: int, stops: list[tuple[str, ...]]):
+        self.tokenizer, self.prompt_length, self.stops = tokenizer, prompt_length, stops
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
+        return torch.tensor([any(s in text for s in stops) for text, stops in zip(texts, self.stops)], device=input_ids.device)
 
 
 class ChatCompleter:

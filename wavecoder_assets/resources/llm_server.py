@@ -38,10 +38,11 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """Runs in the child before exec: ask the kernel for SIGTERM when the parent dies. The kernel watches
+    """Runs in the child before exec: ask the kernel for SIGKILL when the parent dies (uvicorn ignores SIGTERM
+    while a completion is in flight, and the server holds no state worth a graceful exit). The kernel watches
     the forking *thread*, so this is only used when the main thread starts the server."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass  # not Linux: atexit still stops it on a normal exit
 

@@ -100,6 +100,7 @@ def weights_dtype(hp: Hyperparameters) -> torch.dtype:
 
 def prepare_for_training(model: torch.nn.Module, hp: Hyperparameters) -> torch.nn.Module:
     """Full fine-tuning trains every weight; LoRA wraps the model in low-rank adapters (peft) and freezes the rest."""
+    torch.manual_seed(hp.seed)  # the adapters' random init
     if hp.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
