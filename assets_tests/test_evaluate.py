@@ -217,6 +217,19 @@ def test_sampling_n_per_problem(tiny_model_dir):
         evaluate(completer, problems, n=2, temperature=0.0)
 
 
+def test_each_row_of_a_batch_stops_at_its_own_stop_sequences(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from wavecoder_assets.evaluate.completion import _StopPerRow
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompt = tokenizer("def f():", return_tensors="pt")["input_ids"]
+    new = tokenizer("\n    return 1\nassert f() == 1", return_tensors="pt")["input_ids"]
+    ids = torch.cat([prompt, new], dim=1).repeat(2, 1)
+    stop = _StopPerRow(tokenizer, prompt.shape[1], [("\nassert",), ("\ndef", "\nclass")])
+    assert stop(ids, None).tolist() == [True, False]
+
+
 def test_eval_scores_materializes_for_both_models(tiny_model_dir, lake_dir, tmp_path):
     write_parquet_atomic(pl.DataFrame({
         "model_name": ["tiny-finetuned"], "model_dir": [tiny_model_dir], "base_model": [tiny_model_dir],

@@ -1,6 +1,5 @@
 """coreset: the diverse subset of filtered code picked by greedy k-center over the embeddings."""
 # No `from __future__ import annotations` here: Dagster reads the Config annotations when the asset is defined.
-import base64
 import io
 import time
 from typing import Literal
@@ -10,6 +9,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from wavecoder_assets.assets.metadata import png_md, samples_md, table_md
 from wavecoder_assets.coreset import kcenter_greedy
 from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
 
@@ -27,7 +27,7 @@ class CoresetConfig(dg.Config):
     )
 
 
-def _radius_plot(radii: np.ndarray) -> str:
+def _radius_plot(radii: np.ndarray) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,22 +41,13 @@ def _radius_plot(radii: np.ndarray) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    return f"![radius vs k](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
+    return buf.getvalue()
 
 
-def _before_after(candidates: pl.DataFrame, selected: pl.DataFrame) -> str:
+def _before_after(candidates: pl.DataFrame, selected: pl.DataFrame) -> pl.DataFrame:
     before = candidates.group_by("language").len("before")
     after = selected.group_by("language").len("after")
-    table = before.join(after, on="language", how="left").fill_null(0).sort("language")
-    lines = ["| language | before | after |", "|---|---:|---:|"]
-    lines += [f"| {lang} | {b} | {a} |" for lang, b, a in table.iter_rows()]
-    return "\n".join(lines)
-
-
-def _sample_table(rows: pl.DataFrame) -> str:
-    lines = ["| rank | language | func_name | radius | repo |", "|---:|---|---|---:|---|"]
-    lines += [f"| {r} | {lang} | `{fn}` | {rad:.4f} | {repo} |" for r, lang, fn, rad, repo in rows.select("rank", "language", "func_name", "radius", "repo").iter_rows()]
-    return "\n".join(lines)
+    return before.join(after, on="language", how="left").fill_null(0).sort("language")
 
 
 @dg.asset(group_name="coreset", code_version="1", compute_kind="jax")
@@ -93,9 +84,9 @@ def coreset(
             "final_radius": float(radii[-1]),
             "first_radius": float(radii[0]),
             "seconds": round(seconds, 2),
-            "radius_vs_k": dg.MetadataValue.md(_radius_plot(radii)),
-            "per_language": dg.MetadataValue.md(_before_after(candidates, selected)),
-            "sample": dg.MetadataValue.md(_sample_table(selected.head(5))),
+            "radius_vs_k": png_md(_radius_plot(radii), "radius vs k"),
+            "per_language": table_md(_before_after(candidates, selected)),
+            "sample": samples_md(selected, ["rank", "language", "func_name", "radius", "repo"], n=5),
         }
     )
     return selected

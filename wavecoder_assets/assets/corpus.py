@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from wavecoder_assets.assets.metadata import counts_md, table_md
 from wavecoder_assets.corpus import (BLACKLIST, LANGUAGES, apply_rules, blacklist_rule, default_roots, exact_dedup_rule,
                                      harvest_trees, length_rule, near_dedup_rule, read_codesearchnet)
 
@@ -36,12 +37,6 @@ class FilterConfig(dg.Config):
     near_dup_threshold: float = Field(default=0.85, description="MinHash-estimated Jaccard of token 5-grams")
     num_perm: int = 128
     ngram: int = 5
-
-
-def _md_table(frame: pl.DataFrame) -> str:
-    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
-                   tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=120, tbl_width_chars=10_000):
-        return str(frame)
 
 
 def _samples_md(frame: pl.DataFrame, per_group: int = 2, by: str = "language") -> str:
@@ -89,11 +84,11 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> pl.Dat
     skip_counts = skip_frame.group_by("reason").len("skipped").sort("reason")
     context.add_output_metadata({
         "rows": rows.height,
-        "per_language": dg.MetadataValue.md(_md_table(_language_counts(rows))),
-        "skipped": dg.MetadataValue.md(_md_table(skip_counts) if skip_frame.height else "nothing skipped"),
-        "skip_examples": dg.MetadataValue.md(
-            _md_table(skip_frame.group_by("reason", maintain_order=True).head(3).select("reason", "path", "line", "detail"))
-            if skip_frame.height else "nothing skipped"),
+        "per_language": table_md(_language_counts(rows)),
+        "skipped": table_md(skip_counts) if skip_frame.height else dg.MetadataValue.md("nothing skipped"),
+        "skip_examples": table_md(skip_frame.group_by("reason", maintain_order=True).head(3)
+                                  .select("reason", "path", "line", "detail"))
+        if skip_frame.height else dg.MetadataValue.md("nothing skipped"),
         "sources": dg.MetadataValue.md("\n".join(f"- `{r}`" for r in roots)),
         "samples": dg.MetadataValue.md(_samples_md(rows)),
         "seconds": round(time.perf_counter() - started, 2),
@@ -135,14 +130,14 @@ def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_cod
 
     yield dg.Output(kept, output_name="filtered_code", metadata={
         "rows": kept.height,
-        "funnel": dg.MetadataValue.md(_md_table(result.funnel)),
-        "per_language": dg.MetadataValue.md(_md_table(_language_counts(kept))),
+        "funnel": table_md(result.funnel),
+        "per_language": table_md(_language_counts(kept)),
         "samples": dg.MetadataValue.md(_samples_md(kept)),
         "seconds": seconds,
     })
     yield dg.Output(removed, output_name="filtered_out", metadata={
         "rows": removed.height,
-        "per_rule": dg.MetadataValue.md(_md_table(removed.group_by("rule", "language").len("rows").sort("rule", "language"))),
+        "per_rule": counts_md(removed, ["rule", "language"]),
         "samples": dg.MetadataValue.md(_samples_md(removed, per_group=1, by="rule")),
     })
 

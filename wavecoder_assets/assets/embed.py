@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from wavecoder_assets.assets.metadata import counts_md
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder, embed_resumable
 from wavecoder_assets.resources.lake import DuckDBLakeResource, lake_root
 
@@ -26,11 +27,6 @@ class CodeEmbeddingsConfig(dg.Config):
     chunk_rows: int = Field(default=512, description="rows per resumable chunk written under <lake>/.work/code_embeddings")
     allow_download: bool = Field(default=False, description="let transformers download the model from the Hub")
     device: Optional[str] = Field(default=None, description="torch device; None: cuda when available, else cpu")
-
-
-def _language_table(counts: pl.DataFrame) -> str:
-    lines = ["| language | rows |", "|---|---:|"] + [f"| {lang} | {n} |" for lang, n in counts.iter_rows()]
-    return "\n".join(lines)
 
 
 @dg.asset(group_name="embed", code_version="1", compute_kind="transformers")
@@ -89,7 +85,7 @@ def code_embeddings(
             "device": str(encoder.device),
             "seconds": round(seconds, 2),
             "snippets_per_s": round(embedded / seconds, 1) if embedded and seconds > 0 else 0.0,
-            "per_language": dg.MetadataValue.md(_language_table(out.group_by("language").len().sort("language"))),
+            "per_language": counts_md(out, ["language"]),
         }
     )
     return out

@@ -10,8 +10,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from wavecoder_assets.assets.metadata import counts_md, markdown_table, samples_md, table_md
 from wavecoder_assets.generate import judge as J
-from wavecoder_assets.generate.compare import markdown_table
 from wavecoder_assets.generate.decontaminate import build_index, humaneval_texts, mbpp_texts
 from wavecoder_assets.generate.loop import LoopSettings, run_generator_discriminator
 from wavecoder_assets.generate.ocean import build_code_ocean, content_version, outcome_counts
@@ -62,18 +62,8 @@ class GenerateConfig(dg.Config):
             judge_max_tokens=self.judge_max_tokens, temperature=self.temperature, max_code_chars=self.max_code_chars)
 
 
-def _sample_md(frame: pl.DataFrame, columns: list[str], n: int = 4, width: int = 140) -> str:
-    def cell(v) -> str:
-        text = "" if v is None else str(v)
-        text = text if len(text) <= width else text[:width] + "…"
-        return text.replace("|", "\\|").replace("\n", "⏎ ")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.select(columns).head(n).iter_rows()]
-    return "\n".join(lines)
 
 
-def _by(frame: pl.DataFrame, by: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md(markdown_table(frame.group_by(by).len("rows").sort(by)))
 
 
 @dg.multi_asset(
@@ -108,20 +98,20 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
     usage = llm.usage_metadata()
     yield dg.Output(generated, output_name="generated_instructions", metadata={
         "sources": sources.height,
-        "by_task_and_status": _by(generated, ["task_name", "status"]),
+        "by_task_and_status": counts_md(generated, ["task_name", "status"]),
         "prompt_version": PROMPT_VERSION,
-        "sample_rows": dg.MetadataValue.md(_sample_md(generated, ["task_name", "status", "instruction", "error"])),
+        "sample_rows": samples_md(generated, ["task_name", "status", "instruction", "error"]),
         "seconds": round(seconds, 1),
         **{k: v for k, v in usage.items() if k.startswith("llm_generator")},
     })
     accepted = judged.filter(pl.col("verdict") == "accepted").height
     yield dg.Output(judged, output_name="judged_instructions", metadata={
-        "by_task_and_verdict": _by(judged, ["task_name", "verdict"]),
+        "by_task_and_verdict": counts_md(judged, ["task_name", "verdict"]),
         "acceptance_rate": round(accepted / max(1, judged.height), 3),
         "failed_rules": dg.MetadataValue.md(_failed_rules_md(judged)),
-        "sandbox_status": _by(judged.filter(pl.col("sandbox_status").is_not_null()), ["sandbox_status"]),
+        "sandbox_status": counts_md(judged.filter(pl.col("sandbox_status").is_not_null()), ["sandbox_status"]),
         "rules": dg.MetadataValue.md("\n".join(f"- step {r.step} `{r.id}`: {r.text}" for r in config.rules)),
-        "sample_verdicts": dg.MetadataValue.md(_sample_md(judged, ["task_name", "verdict", "instruction", "reasons"])),
+        "sample_verdicts": samples_md(judged, ["task_name", "verdict", "instruction", "reasons"]),
         "seconds_per_example": round(seconds / max(1, judged.height), 1),
         **usage,
     })
@@ -178,18 +168,18 @@ def code_ocean_tables(context: dg.AssetExecutionContext, config: CodeOceanConfig
                        + "".join(f"; {n}" for n in notes))
     version = content_version(ocean)
     yield dg.Output(ocean, output_name="code_ocean", data_version=dg.DataVersion(version), metadata={
-        "outcomes_per_task": dg.MetadataValue.md(markdown_table(counts)),
-        "by_task_and_language": _by(ocean, ["task_name", "language"]),
+        "outcomes_per_task": table_md(counts),
+        "by_task_and_language": counts_md(ocean, ["task_name", "language"]),
         "decontamination": decontamination,
         "balance_to_mix": json.dumps(config.balance_to_mix) if config.balance_to_mix else "off",
         "content_version": version,
-        "sample_rows": dg.MetadataValue.md(_sample_md(ocean, ["task_name", "language", "instruction", "solution"])),
+        "sample_rows": samples_md(ocean, ["task_name", "language", "instruction", "solution"]),
     })
     yield dg.Output(rejected, output_name="code_ocean_rejected", metadata={
-        "by_outcome_and_stage": _by(rejected, ["outcome", "stage"]),
+        "by_outcome_and_stage": counts_md(rejected, ["outcome", "stage"]),
         "decontaminated": rejected.filter(pl.col("stage") == "decontamination").height,
         "decontamination": decontamination,
-        "sample_rows": dg.MetadataValue.md(_sample_md(rejected, ["task_name", "outcome", "stage", "reasons", "error"])),
+        "sample_rows": samples_md(rejected, ["task_name", "outcome", "stage", "reasons", "error"]),
     })
 
 
@@ -200,4 +190,4 @@ def candidates_accounted(lake: DuckDBLakeResource) -> dg.AssetCheckResult:
                                for name in ("judged_instructions", "code_ocean", "code_ocean_rejected"))
     counts = outcome_counts(judged, ocean, rejected)
     return dg.AssetCheckResult(passed=bool(counts["adds_up"].all()),
-                               metadata={"outcomes_per_task": dg.MetadataValue.md(markdown_table(counts))})
+                               metadata={"outcomes_per_task": table_md(counts)})

@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from wavecoder_assets.assets.metadata import counts_md, samples_md, table_md
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
 from wavecoder_assets.generate import compare
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
@@ -55,18 +56,8 @@ class OssInstructionsConfig(dg.Config):
                                "0: none, None: all; ~15 s a row for the local judge)")
 
 
-def _sample_md(frame: pl.DataFrame, columns: list[str], n: int = 3, width: int = 160) -> str:
-    def cell(v):
-        text = "" if v is None else str(v)
-        text = text if len(text) <= width else text[:width] + "…"
-        return text.replace("|", "\\|").replace("\n", "⏎ ")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.select(columns).head(n).iter_rows()]
-    return "\n".join(lines)
 
 
-def _counts_md(frame: pl.DataFrame, by: list[str]) -> str:
-    return compare.markdown_table(frame.group_by(by).len("rows").sort(by, nulls_last=True))
 
 
 def _usage_since(before: dict, llm: LLMResource) -> dict:
@@ -126,12 +117,12 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
         "eliminated": out.filter(pl.col("status") == "eliminated").height,
         "failed": out.filter(pl.col("status") == "failed").height,
         "evolutions_judge_pass_rate": pass_rate if pass_rate is not None else float("nan"),
-        "funnel_per_round": dg.MetadataValue.md(_counts_md(out, ["round", "status"])),
-        "heuristics": dg.MetadataValue.md(_counts_md(out.filter(pl.col("round") > 0), ["heuristic", "status"])),
+        "funnel_per_round": counts_md(out, ["round", "status"]),
+        "heuristics": counts_md(out.filter(pl.col("round") > 0), ["heuristic", "status"]),
         "heuristic_texts": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in HEURISTICS.items())),
-        "eliminations": dg.MetadataValue.md(_counts_md(out.filter(pl.col("status") != "ok"), ["rule", "status"])),
-        "sample_evolutions": dg.MetadataValue.md(_sample_md(
-            out.filter(pl.col("round") > 0), ["round", "heuristic", "status", "rule", "instruction"])),
+        "eliminations": counts_md(out.filter(pl.col("status") != "ok"), ["rule", "status"]),
+        "sample_evolutions": samples_md(
+            out.filter(pl.col("round") > 0), ["round", "heuristic", "status", "rule", "instruction"]),
         "seconds": round(time.perf_counter() - started, 1),
         **_usage_since(usage, llm),
     })
@@ -161,8 +152,8 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
         "judge_pass_rate": pass_rate if pass_rate is not None else float("nan"),
         "snippet_lines_mean": float(out["seed_n_lines"].mean()) if out.height else 0.0,
         "system_fingerprints": ", ".join(sorted({f for f in out["system_fingerprint"] if f})) or "none given",
-        "per_language": dg.MetadataValue.md(_counts_md(out, ["language", "status"])),
-        "sample": dg.MetadataValue.md(_sample_md(out, ["language", "seed_n_lines", "status", "instruction", "error"])),
+        "per_language": counts_md(out, ["language", "status"]),
+        "sample": samples_md(out, ["language", "seed_n_lines", "status", "instruction", "error"]),
         "seconds": round(time.perf_counter() - started, 1),
         **_usage_since(usage, llm),
     })
@@ -210,7 +201,7 @@ def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportCon
     finally:
         count_tokens.close()
     context.add_output_metadata({
-        "report": dg.MetadataValue.md(compare.markdown_table(report)),
+        "report": table_md(report),
         "how_to_read": dg.MetadataValue.md(
             "- **judge_pass_rate**: share of judged rows the WaveCoder discriminator accepted; CodeOcean holds only "
             "accepted rows (1.0 by construction), Evol/OSS rows are judged when their `judge_max_rows` allows.\n"

@@ -1,7 +1,6 @@
 """finetuned_model: a causal LM fine-tuned on CodeOcean (Alpaca prompts, response-only loss, full or LoRA),
 saved merged under <lake>/models/<model_name>/ with a model card, the loss curve and the data version it saw."""
 
-import base64
 import hashlib
 import re
 import time
@@ -12,6 +11,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from wavecoder_assets.assets.metadata import counts_md, png_md, table_md
 from wavecoder_assets.generate.ocean import content_version
 from wavecoder_assets.resources.lake import DuckDBLakeResource, lake_root
 from wavecoder_assets.train import (
@@ -84,14 +84,6 @@ def weights_version(model_dir) -> dg.DataVersion:
     return dg.DataVersion(digest.hexdigest()[:32])
 
 
-def _png_md(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
-
-
-def _count_table(counts: dict[str, int], key: str) -> str:
-    return "\n".join([f"| {key} | rows |", "|---|---:|"] + [f"| {k} | {n} |" for k, n in sorted(counts.items())])
-
-
 @dg.asset(group_name="train", code_version="1", compute_kind="pytorch")
 def finetuned_model(
     context: dg.AssetExecutionContext, config: FinetuneConfig, code_ocean: pl.DataFrame, lake: DuckDBLakeResource
@@ -157,7 +149,7 @@ def finetuned_model(
         "steps": len(result.losses),
         "first_loss": result.losses[0],
         "final_loss": result.losses[-1],
-        "loss_curve": dg.MetadataValue.md(_png_md(png, "training loss")),
+        "loss_curve": png_md(png, "training loss"),
         "tokens_trained": sum(result.step_tokens),
         "tokens_per_second": round(result.tokens_per_second, 2),
         "seconds_per_step": round(sum(result.step_seconds) / len(result.step_seconds), 2),
@@ -167,10 +159,10 @@ def finetuned_model(
         "trainable_parameters": n_trainable,
         "code_ocean_data_version": data_version,
         "code_ocean_data_version_source": data_version_source,
-        "per_task": dg.MetadataValue.md(_count_table(task_counts, "task_name")),
+        "per_task": counts_md(code_ocean, ["task_name"]),
         "hyperparameters": dg.MetadataValue.json(asdict(hp)),
         "sample_prompt": dg.MetadataValue.md(f"```\n{format_prompt(sample['instruction'], sample['information'])}\n```"),
     }
     if skipped:
-        metadata["skipped"] = dg.MetadataValue.md(_count_table(dict(skipped), "reason"))
+        metadata["skipped"] = table_md(pl.DataFrame({"reason": list(skipped), "rows": list(skipped.values())}).sort("reason"))
     return dg.Output(row, data_version=weights_version(model_dir), metadata=metadata)

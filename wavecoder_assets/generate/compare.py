@@ -190,16 +190,6 @@ def judge_pass(frame: pl.DataFrame) -> tuple[int, float | None]:
     return judged.height, judged.filter(pl.col("verdict") == "accepted").height / judged.height
 
 
-def markdown_table(frame: pl.DataFrame) -> str:
-    def cell(v):
-        if v is None:
-            return "–"
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------- tokens and the report
 
 class GGUFTokenCounter:
