@@ -33,7 +33,7 @@ class EvalConfig(dg.Config):
     n_samples: int = Field(default=1, description="completions per problem (n > 1 needs temperature > 0)")
     temperature: float = Field(default=0.0, description="0: greedy")
     ks: list[int] = Field(default=[1], description="pass@k for these k (each <= n_samples)")
-    max_new_tokens: int = Field(default=160, description="per completion; a batch runs until its longest one stops")
+    max_new_tokens: int = Field(default=128, description="per completion; a batch runs until its longest one stops")
     batch_size: int = Field(default=4, description="prompts per generate() call (transformers backend)")
     evaluate_base: bool = Field(default=True, description="also score the base model, for the comparison check")
     base_backend: Literal["transformers", "llm"] = Field(

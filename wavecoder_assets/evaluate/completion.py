@@ -1,6 +1,6 @@
-"""Completion backends. A request is (instruction, input, prefix, stop): the model answers the Alpaca-style
-instruction prompt the fine-tuning used, its answer starting with `prefix`; a backend returns the text after
-the prefix. In-process transformers continues the prefix itself; a chat endpoint (the LLM resource) writes a
+"""Completion backends. A request is (instruction, input, prefix, stop, language): the model answers the
+Alpaca-style instruction prompt the fine-tuning used, its answer starting with `prefix` in a code block; a
+backend returns the text after the prefix. In-process transformers continues the prefix itself; a chat endpoint (the LLM resource) writes a
 whole answer, from which the part after the prefix is taken.
 """
 
@@ -22,6 +22,16 @@ class Request:
     input: str | None
     prefix: str
     stop: tuple[str, ...]
+    language: str
+
+
+FENCE_NAMES = {"python": "python", "js": "javascript", "go": "go", "java": "java", "cpp": "cpp", "rust": "rust"}
+
+
+def response_start(request: Request) -> str:
+    """Where the model's answer starts: the prefix, inside a Markdown code block as instruction-tuned models
+    write code (the block's end stops the generation); a plain-text answer (no prefix) starts empty."""
+    return f"```{FENCE_NAMES[request.language]}\n{request.prefix}" if request.prefix else ""
 
 
 class TransformersCompleter:
@@ -43,9 +53,10 @@ class TransformersCompleter:
 
     @torch.inference_mode()
     def _generate(self, batch: list[Request], n: int, temperature: float) -> list[list[str]]:
-        prompts = [format_prompt(r.instruction, r.input) + r.prefix for r in batch]
+        prompts = [format_prompt(r.instruction, r.input) + response_start(r) for r in batch]
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
-        stops = [r.stop for r in batch for _ in range(n)]  # output rows: n per prompt, in prompt order
+        # output rows: n per prompt, in prompt order; a code answer also ends with its code block
+        stops = [r.stop + ("\n```",) * bool(r.prefix) for r in batch for _ in range(n)]
         # Sampling as in the Codex paper (top_p 0.95, no top_k); greedy ignores the model's own sampling defaults.
         sampling = (dict(do_sample=True, temperature=temperature, top_p=0.95, top_k=0) if temperature > 0
                     else dict(do_sample=False, temperature=None, top_p=None, top_k=None))

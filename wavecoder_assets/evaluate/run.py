@@ -41,11 +41,11 @@ def generate(completer, problems: list[Problem], *, n: int = 1, temperature: flo
     plain = [p for p in problems if p.benchmark != "humanevalexplain"]
     explain = [p for p in problems if p.benchmark == "humanevalexplain"]
     answers = dict(zip(map(key, plain), completer.complete(
-        [Request(key(p), p.instruction, p.input, p.prefix, p.stop) for p in plain], n=n, temperature=temperature)))
+        [Request(key(p), p.instruction, p.input, p.prefix, p.stop, p.language) for p in plain], n=n, temperature=temperature)))
     if explain:
-        asks = [Request(key(p), *describe_instruction(p), prefix="", stop=()) for p in explain]
+        asks = [Request(key(p), *describe_instruction(p), prefix="", stop=(), language=p.language) for p in explain]
         descriptions = completer.complete(asks, n=n, temperature=temperature)
-        synthesize = [Request(key(p), p.instruction, clean_description(d, p), p.prefix, p.stop)
+        synthesize = [Request(key(p), p.instruction, clean_description(d, p), p.prefix, p.stop, p.language)
                       for p, ds in zip(explain, descriptions) for d in ds]
         codes = [texts[0] for texts in completer.complete(synthesize, n=1, temperature=temperature)]
         answers.update({key(p): codes[i * n : (i + 1) * n] for i, p in enumerate(explain)})
