@@ -36,6 +36,7 @@ def test_materialize_writes_parquet_and_duckdb_sees_views(lake_dir):
     assert result.success
     assert pl.read_parquet(asset_path(lake_dir, "doubled"))["n"].to_list() == [2, 4, 6]
     assert pl.read_parquet(asset_path(lake_dir, "lazily_read")).height == 1
+    assert asset_path(lake_dir, "doubled").stat().st_mode & 0o044 == 0o044, "others can read the lake"
     meta = result.asset_materializations_for_node("doubled")[0].metadata
     assert meta["dagster/row_count"].value == 3
 

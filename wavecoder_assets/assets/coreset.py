@@ -1,6 +1,5 @@
 """coreset: the diverse subset of filtered code picked by greedy k-center over the embeddings."""
 # No `from __future__ import annotations` here: Dagster reads the Config annotations when the asset is defined.
-import io
 import time
 from typing import Literal
 
@@ -12,6 +11,7 @@ from pydantic import Field
 from wavecoder_assets.assets.metadata import png_md, samples_md, table_md
 from wavecoder_assets.coreset import kcenter_greedy
 from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
+from wavecoder_assets.plots import line_plot_png
 
 CODE_COLUMNS = ["id", "language", "code", "docstring", "repo", "path", "func_name"]
 
@@ -25,23 +25,6 @@ class CoresetConfig(dg.Config):
         "pruned: NumPy with triangle-inequality pruning, which skips work only on tightly clustered data "
         "(coverage radius below half the center-to-center distances; MiniLM code embeddings are not). Same selection.",
     )
-
-
-def _radius_plot(radii: np.ndarray) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    ax.plot(np.arange(1, len(radii) + 1), radii)
-    ax.set(xlabel="k (centers chosen)", ylabel="coverage radius", title="KCenterGreedy: radius vs k")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _before_after(candidates: pl.DataFrame, selected: pl.DataFrame) -> pl.DataFrame:
@@ -84,7 +67,7 @@ def coreset(
             "final_radius": float(radii[-1]),
             "first_radius": float(radii[0]),
             "seconds": round(seconds, 2),
-            "radius_vs_k": png_md(_radius_plot(radii), "radius vs k"),
+            "radius_vs_k": png_md(line_plot_png(radii, xlabel="k (centers chosen)", ylabel="coverage radius", title="KCenterGreedy: radius vs k"), "radius vs k"),
             "per_language": table_md(_before_after(candidates, selected)),
             "sample": samples_md(selected, ["rank", "language", "func_name", "radius", "repo"], n=5),
         }

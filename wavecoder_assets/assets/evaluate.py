@@ -11,6 +11,7 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets import sandbox
+from wavecoder_assets.assets.metadata import table_md
 from wavecoder_assets.evaluate.completion import ChatCompleter, TransformersCompleter
 from wavecoder_assets.evaluate.run import BENCHMARKS, evaluate, load_problems, scores
 from wavecoder_assets.resources.llm import LLMResource
@@ -58,11 +59,6 @@ def _problems(config: EvalConfig) -> tuple[list, list[dict]]:
                 missing += [{"benchmark": benchmark, "language": language, "k": k, "pass_at_k": None, "n_problems": 0,
                              "n_samples": 0, "n_skipped": 0, "skip_reason": f"no data file at {e.filename}"} for k in config.ks]
     return problems, missing
-
-
-def _markdown(frame: pl.DataFrame) -> str:
-    rows = [frame.columns] + [["" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in r] for r in frame.rows()]
-    return "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + ["| " + " | ".join(r) + " |" for r in rows[1:]])
 
 
 def _side_by_side(frame: pl.DataFrame) -> pl.DataFrame:
@@ -115,8 +111,8 @@ def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned
     return dg.Output(frame, metadata={
         "rows": len(frame),
         "problems": len(problems),
-        "scores": dg.MetadataValue.md(_markdown(_side_by_side(frame))),
-        "skipped": dg.MetadataValue.md(_markdown(skipped) if len(skipped) else "none"),
+        "scores": table_md(_side_by_side(frame)),
+        "skipped": table_md(skipped) if len(skipped) else dg.MetadataValue.md("none"),
         "sample_answers": dg.MetadataValue.md("\n\n".join(samples_md)),
         "sandbox": sandbox.isolation(),
         **{f"seconds_{role}": round(seconds, 1) for role, seconds in timings.items()},
@@ -132,6 +128,6 @@ def finetuned_not_worse_than_base(eval_scores: pl.DataFrame) -> dg.AssetCheckRes
         severity=dg.AssetCheckSeverity.WARN,
         description=(f"worse than the base on {len(worse)} of {len(both)} benchmark x language x k" if len(both)
                      else "nothing to compare: no benchmark scored for both models"),
-        metadata={"comparison": dg.MetadataValue.md(_markdown(both) if len(both) else "none"),
-                  "worse": dg.MetadataValue.md(_markdown(worse) if len(worse) else "none")},
+        metadata={"comparison": table_md(both) if len(both) else dg.MetadataValue.md("none"),
+                  "worse": table_md(worse) if len(worse) else dg.MetadataValue.md("none")},
     )

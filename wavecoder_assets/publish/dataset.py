@@ -10,14 +10,9 @@ from pathlib import Path
 import polars as pl
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
+from wavecoder_assets import CITATION
+
 DATA_FILE = "data/train-00000-of-00001.parquet"
-CITATION = """@article{yu2023wavecoder,
-  title   = {WaveCoder: Widespread And Versatile Enhancement For Code Large Language Models By Instruction Tuning},
-  author  = {Yu, Zhaojian and Zhang, Xin and Shang, Ning and Huang, Yangyu and Xu, Can and Zhao, Yishujie and
-             Hu, Wenxiang and Yin, Qiufeng},
-  journal = {arXiv preprint arXiv:2312.14187},
-  year    = {2023}
-}"""
 
 
 @dataclass

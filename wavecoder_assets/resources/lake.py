@@ -15,6 +15,8 @@ from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, O
 
 DEFAULT_LAKE_DIR = "data_lake"
 _VIEW_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def lake_root(base_dir: str) -> Path:
@@ -31,6 +33,7 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the lake is for every user's DuckDB queries
     try:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
         os.replace(tmp, path)

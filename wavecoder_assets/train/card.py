@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict
 
+from wavecoder_assets import CITATION
+from wavecoder_assets.plots import line_plot_png
 from wavecoder_assets.train.data import PROMPT_NO_INPUT, PROMPT_WITH_INPUT
 from wavecoder_assets.train.finetune import Hyperparameters, TrainResult
 
-CITATION = """@article{yu2023wavecoder,
-  title={WaveCoder: Widespread And Versatile Enhanced Instruction Tuning with Refined Data Generation},
-  author={Yu, Zhaojian and Zhang, Xin and Shang, Ning and Huang, Yangyu and Xu, Can and Zhao, Yishujie and Hu, Wenxiang and Yin, Qiufeng},
-  journal={arXiv preprint arXiv:2312.14187},
-  year={2023}
-}"""
-
 
 def loss_curve_png(losses: list[float], title: str = "training loss") -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display; render to memory
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(range(1, len(losses) + 1), losses, marker="o" if len(losses) <= 50 else None)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (response tokens)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return line_plot_png(losses, xlabel="optimizer step", ylabel="loss (response tokens)", title=title)
 
 
 def model_card(
