@@ -92,7 +92,8 @@ def test_writing_and_deleting_outside_the_temp_dir_fails():
     delete = run_python(f"import os\nos.remove({str(SANDBOX_SOURCE)!r})")
     new_file = run_python(f"open({str(SANDBOX_SOURCE.parent / 'pwned.py')!r}, 'w')")
     for result in (write, delete, new_file):
-        assert result.status == "failed" and result.reason.startswith("PermissionError"), result
+        # Read-only to the run's uid, or hidden by the private /tmp when the repo lies under /tmp.
+        assert result.status == "failed" and result.reason.startswith(("PermissionError", "FileNotFoundError")), result
     assert sha256(SANDBOX_SOURCE) == before and not (SANDBOX_SOURCE.parent / "pwned.py").exists()
     still_works()
 

@@ -179,11 +179,17 @@ def _rustup_home() -> str:
 def _masks(workdir: str, path: str) -> dict[str, list[str]]:
     """Dirs to cover with a private tmpfs -> the paths under each to keep visible (bind-mounted back).
 
-    World-writable dirs are covered (keeping only the run's own workdir); a dir the run's uid cannot enter
-    (mode without o+x, like /root) is covered keeping only the toolchains under it."""
+    World-writable dirs are covered keeping only the run's own workdir and the toolchains under them (a checkout
+    and its venv under /tmp); a dir the run's uid cannot enter (mode without o+x, like /root) is covered keeping
+    only the toolchains under it."""
     masks = {d: [workdir] if workdir.startswith(d + "/") else [] for d in WORLD_WRITABLE if os.path.isdir(d)}
-    for needed in [p for p in [sys.base_prefix, _rustup_home(), *path.split(":")] if os.path.isdir(p)]:
-        parts = os.path.realpath(needed).split("/")[1:]
+    toolchains = [os.path.realpath(p) for p in [sys.base_prefix, sys.prefix, _rustup_home(), *path.split(":")] if os.path.isdir(p)]
+    for toolchain in toolchains:
+        top = next((d for d in masks if toolchain.startswith(d + "/")), None)
+        if top and not any(toolchain == k or toolchain.startswith(k + "/") for k in masks[top]):
+            masks[top].append(toolchain)
+    for toolchain in toolchains:
+        parts = toolchain.split("/")[1:]
         for depth in range(1, len(parts)):
             top = "/" + "/".join(parts[:depth])
             if not os.stat(top).st_mode & stat.S_IXOTH:
