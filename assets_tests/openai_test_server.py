@@ -102,7 +102,7 @@ class ThreadedServer:
 
         return httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=10).json()
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> ThreadedServer:
         self._thread.start()
         while not self._server.started:
             time.sleep(0.01)

@@ -15,8 +15,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from wavecoder_assets.assets import corpus as corpus_assets
-from wavecoder_assets.corpus import (apply_rules, blacklist_rule, default_roots, exact_dedup_rule, harvest_trees,
-                                     length_rule, near_dedup_rule, read_codesearchnet)
+from wavecoder_assets.corpus import (
+    apply_rules,
+    blacklist_rule,
+    default_roots,
+    exact_dedup_rule,
+    harvest_trees,
+    length_rule,
+    near_dedup_rule,
+    read_codesearchnet,
+)
 from wavecoder_assets.corpus.records import RAW_CODE_SCHEMA, make_row, rows_frame
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource
@@ -250,7 +258,7 @@ def write_jsonl_gz(path: Path, lines: list[bytes]) -> None:
 
 
 def test_codesearchnet_original_layout_with_bad_lines(tmp_path):
-    enc = lambda r: json.dumps(r).encode()  # noqa: E731
+    enc = lambda r: json.dumps(r).encode()
     train = tmp_path / "python" / "final" / "jsonl" / "train" / "python_train_0.jsonl.gz"
     write_jsonl_gz(train, [
         enc(csn_record(0)),

@@ -3,12 +3,11 @@ the CLI, and an eval_scores materialization on a tiny random model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
 import sys
-
-import dataclasses
 
 import dagster as dg
 import polars as pl

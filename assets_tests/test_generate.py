@@ -26,8 +26,14 @@ from wavecoder_assets.generate.decontaminate import build_index, decontaminate, 
 from wavecoder_assets.generate.examples import ExampleStore
 from wavecoder_assets.generate.loop import JUDGED_SCHEMA, LoopSettings, run_generator_discriminator
 from wavecoder_assets.generate.ocean import build_code_ocean, content_version, outcome_counts
-from wavecoder_assets.generate.tasks import (PAPER_TASK_MIX, Rejected, assign_tasks, generator_messages,
-                                             parse_generation, pick_target_language)
+from wavecoder_assets.generate.tasks import (
+    PAPER_TASK_MIX,
+    Rejected,
+    assign_tasks,
+    generator_messages,
+    parse_generation,
+    pick_target_language,
+)
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import asset_path, write_parquet_atomic
 from wavecoder_assets.resources.llm import ChatClient, LLMEndpoint, LLMResource

@@ -14,8 +14,16 @@ import time
 
 import polars as pl
 
-from wavecoder_assets.corpus import (BLACKLIST, apply_rules, blacklist_rule, default_roots, exact_dedup_rule,
-                                     harvest_trees, length_rule, near_dedup_rule)
+from wavecoder_assets.corpus import (
+    BLACKLIST,
+    apply_rules,
+    blacklist_rule,
+    default_roots,
+    exact_dedup_rule,
+    harvest_trees,
+    length_rule,
+    near_dedup_rule,
+)
 from wavecoder_assets.corpus.filters import blacklist_pattern
 
 TARGET_S = 60.0

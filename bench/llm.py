@@ -22,12 +22,11 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from wavecoder_assets.resources.llm import ChatClient, ChatRequest
+from wavecoder_assets.resources.llm_cache import RequestCache
+from wavecoder_assets.resources.llm_server import LocalLlamaServer, free_port
 
-from wavecoder_assets.resources.llm import ChatClient, ChatRequest  # noqa: E402
-from wavecoder_assets.resources.llm_cache import RequestCache  # noqa: E402
-from wavecoder_assets.resources.llm_server import LocalLlamaServer, free_port  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def server_calls(port: int) -> int:

@@ -19,7 +19,15 @@ import time
 
 import torch
 
-from wavecoder_assets.train import Hyperparameters, TokenizedExample, collate, load_base_model, prepare_for_training, train, weights_dtype
+from wavecoder_assets.train import (
+    Hyperparameters,
+    TokenizedExample,
+    collate,
+    load_base_model,
+    prepare_for_training,
+    train,
+    weights_dtype,
+)
 
 
 def bare_loop(model, batches: list[dict], hp: Hyperparameters, steps: int) -> list[float]:

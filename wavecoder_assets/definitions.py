@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from wavecoder_assets import presets
-from wavecoder_assets.assets import corpus, coreset, embed, evaluate, generate, publish, strategies, train
+from wavecoder_assets.assets import coreset, corpus, embed, evaluate, generate, publish, strategies, train
 from wavecoder_assets.resources import resources_for
 
 # One module per stage, in pipeline order; each holds thin @asset / @asset_check wiring.

@@ -1,7 +1,7 @@
 """Line plots as PNG bytes, for asset metadata and model cards (radius vs k, loss curves)."""
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def line_plot_png(values: Sequence[float], *, xlabel: str, ylabel: str, title: str) -> bytes:

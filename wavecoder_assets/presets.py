@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from wavecoder_assets.assets.corpus import FilterConfig, RawCodeConfig
 from wavecoder_assets.assets.coreset import CoresetConfig
+from wavecoder_assets.assets.corpus import FilterConfig, RawCodeConfig
 from wavecoder_assets.assets.embed import CodeEmbeddingsConfig
 from wavecoder_assets.assets.evaluate import EvalConfig
 from wavecoder_assets.assets.generate import CodeOceanConfig, GenerateConfig

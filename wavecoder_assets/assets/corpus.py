@@ -9,8 +9,18 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, table_md
-from wavecoder_assets.corpus import (BLACKLIST, LANGUAGES, apply_rules, blacklist_rule, default_roots, exact_dedup_rule,
-                                     harvest_trees, length_rule, near_dedup_rule, read_codesearchnet)
+from wavecoder_assets.corpus import (
+    BLACKLIST,
+    LANGUAGES,
+    apply_rules,
+    blacklist_rule,
+    default_roots,
+    exact_dedup_rule,
+    harvest_trees,
+    length_rule,
+    near_dedup_rule,
+    read_codesearchnet,
+)
 
 
 class RawCodeConfig(dg.Config):

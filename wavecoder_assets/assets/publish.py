@@ -3,7 +3,6 @@
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 import duckdb
@@ -22,7 +21,7 @@ _CHECKS = {"python_syntax": "The Python solution parses (ast).", "tests_pass": "
 
 class CodeOceanHubConfig(dg.Config):
     license: str = Field(default="other", description="the card's licence id; the code keeps its sources' licences")
-    staging_dir: Optional[str] = Field(default=None, description="folder to stage in; empty: <lake>/hub/code_ocean")
+    staging_dir: str | None = Field(default=None, description="folder to stage in; empty: <lake>/hub/code_ocean")
 
 
 def _counts(conn, sql: str) -> dict:

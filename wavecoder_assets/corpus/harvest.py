@@ -16,9 +16,9 @@ import re
 import sysconfig
 import textwrap
 import zipfile
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterator
 
 import polars as pl
 import tree_sitter as ts
@@ -38,7 +38,7 @@ VENDORED_DIRS = {"node_modules", "vendor", "third_party", "thirdparty", "site-pa
 NOT_SOURCE_DIRS = {".git", ".hg", ".svn", "__pycache__", ".tox", ".venv", ".mypy_cache", ".pytest_cache"}
 GENERATED_NAME = re.compile(r"(\.min\.js|[._-]pb2?\.(py|go)|_pb2_grpc\.py|\.generated\.\w+|_generated\.\w+|\.bundle\.js)$")
 GENERATED_HEADER = re.compile(rb"@generated|do not edit|auto-?generated|automatically generated|(file|code) (is |was )?generated",
-                              re.I)
+                              re.IGNORECASE)
 HEADER_BYTES = 1024
 
 

@@ -6,8 +6,15 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from wavecoder_assets.evaluate.benchmarks import (Problem, clean_description, cut_completion, describe_instruction,
-                                                  load_humaneval, load_humanevalpack, load_mbpp)
+from wavecoder_assets.evaluate.benchmarks import (
+    Problem,
+    clean_description,
+    cut_completion,
+    describe_instruction,
+    load_humaneval,
+    load_humanevalpack,
+    load_mbpp,
+)
 from wavecoder_assets.evaluate.completion import Request
 from wavecoder_assets.evaluate.execution import check, missing_toolchain
 from wavecoder_assets.evaluate.passk import mean_pass_at_k
@@ -37,7 +44,7 @@ def load_problems(benchmark: str, language: str = "python", *, mbpp_path: str | 
 
 def generate(completer, problems: list[Problem], *, n: int = 1, temperature: float = 0.0) -> list[list[str]]:
     """n completions per problem, cut to the answer. HumanEvalExplain: n descriptions, then code from each."""
-    key = lambda p: f"{p.benchmark}/{p.task_id}"  # noqa: E731 (task ids repeat across HumanEvalPack's benchmarks)
+    key = lambda p: f"{p.benchmark}/{p.task_id}"
     plain = [p for p in problems if p.benchmark != "humanevalexplain"]
     explain = [p for p in problems if p.benchmark == "humanevalexplain"]
     answers = dict(zip(map(key, plain), completer.complete(

@@ -16,9 +16,19 @@ import polars as pl
 
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.examples import ExampleStore
-from wavecoder_assets.generate.tasks import (LANGUAGES, PAPER_TASK_MIX, PROMPT_VERSION, Rejected, assign_tasks, example_id,
-                                             generator_messages, output_schema, parse_generation, pick_target_language,
-                                             wants_tests)
+from wavecoder_assets.generate.tasks import (
+    LANGUAGES,
+    PAPER_TASK_MIX,
+    PROMPT_VERSION,
+    Rejected,
+    assign_tasks,
+    example_id,
+    generator_messages,
+    output_schema,
+    parse_generation,
+    pick_target_language,
+    wants_tests,
+)
 from wavecoder_assets.resources.llm import ChatRequest
 
 log = logging.getLogger(__name__)

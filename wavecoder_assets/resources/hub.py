@@ -4,7 +4,6 @@ never logged or stored; dry_run stops after staging the folder (the offline defa
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 import dagster as dg
 from pydantic import Field
@@ -16,8 +15,8 @@ class HubResource(dg.ConfigurableResource):
     repo_id: str = Field(default="wavecoder/code-ocean", description="dataset repo, owner/name")
     private: bool = Field(default=True, description="create the repo private")
     dry_run: bool = Field(default=True, description="stage the folder only; push nothing")
-    token: Optional[str] = Field(default=None, description='set with dagster.EnvVar("HF_TOKEN"), never as a literal')
-    endpoint: Optional[str] = Field(default=None, description="Hub URL; empty: huggingface_hub's default (HF_ENDPOINT)")
+    token: str | None = Field(default=None, description='set with dagster.EnvVar("HF_TOKEN"), never as a literal')
+    endpoint: str | None = Field(default=None, description="Hub URL; empty: huggingface_hub's default (HF_ENDPOINT)")
 
     def push(self, folder: str, commit_message: str) -> str:
         """Create the repo if needed and upload the folder in one commit; returns the commit URL."""

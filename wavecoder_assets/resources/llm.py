@@ -24,9 +24,10 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal, Optional
+from typing import Literal
 
 import dagster as dg
 import openai
@@ -80,7 +81,7 @@ class Usage:
     cost_usd: float | None = None  # None until a priced result comes in
     models: set[str] = field(default_factory=set)
 
-    def add(self, results: list[ChatResult]) -> "Usage":
+    def add(self, results: list[ChatResult]) -> Usage:
         for r in results:
             self.requests += 1
             self.cache_hits += r.cached
@@ -326,20 +327,20 @@ def summarize_usage(results: list[ChatResult], prefix: str = "llm") -> dict:
 class LLMEndpoint(dg.Config):
     """Where one role's requests go. No base_url: the embedded llama.cpp server with `local_model`."""
 
-    base_url: Optional[str] = Field(default=None, description="OpenAI-compatible base URL; empty = embedded server")
-    model: Optional[str] = Field(default=None, description="Model name at base_url (embedded: local_model)")
-    api_key: Optional[str] = Field(default=None, repr=False, description="Set with dagster.EnvVar, never a literal")
-    local_model: Optional[str] = Field(
+    base_url: str | None = Field(default=None, description="OpenAI-compatible base URL; empty = embedded server")
+    model: str | None = Field(default=None, description="Model name at base_url (embedded: local_model)")
+    api_key: str | None = Field(default=None, repr=False, description="Set with dagster.EnvVar, never a literal")
+    local_model: str | None = Field(
         default=None, description=f"Embedded GGUF model when base_url is empty; empty = {GENERATOR_MODEL} for the "
         f"generator, {JUDGE_MODEL} for the judge (name the same model in both to run one server)")
     max_in_flight: int = Field(default=2, description="Requests in flight (llama.cpp answers one at a time)")
     timeout_s: float = Field(default=300.0, description="Per-request timeout in seconds")
     max_retries: int = 5
-    response_format_style: Optional[str] = Field(
+    response_format_style: str | None = Field(
         default=None, description="How this endpoint takes a JSON schema: json_object (llama-cpp-python server) or "
         "json_schema (OpenAI, Azure, vLLM, Ollama); empty = as the caller wrote it (embedded: always json_object)")
-    price_per_1k_prompt_tokens: Optional[float] = None
-    price_per_1k_completion_tokens: Optional[float] = None
+    price_per_1k_prompt_tokens: float | None = None
+    price_per_1k_completion_tokens: float | None = None
 
 
 class LLMResource(dg.ConfigurableResource):
@@ -347,14 +348,14 @@ class LLMResource(dg.ConfigurableResource):
 
     generator: LLMEndpoint = LLMEndpoint()
     judge: LLMEndpoint = LLMEndpoint()
-    cache_path: Optional[str] = Field(default=None, description="sqlite request cache; empty = no cache")
+    cache_path: str | None = Field(default=None, description="sqlite request cache; empty = no cache")
     n_ctx: int = Field(default=4096, description="Embedded server context length")
     # Half the cores: on a 2-core machine one thread, so the server never starves the rest of the run.
     n_threads: int = Field(default=max(1, (os.cpu_count() or 2) // 2), description="Embedded server CPU threads")
 
     _servers: dict = PrivateAttr(default_factory=dict)  # local model name -> LocalLlamaServer
     _clients: dict = PrivateAttr(default_factory=dict)  # role -> ChatClient
-    _cache: Optional[RequestCache] = PrivateAttr(default=None)
+    _cache: RequestCache | None = PrivateAttr(default=None)
 
     def client(self, role: Role) -> ChatClient:
         if role not in self._clients:

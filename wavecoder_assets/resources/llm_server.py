@@ -27,7 +27,7 @@ import httpx
 
 from wavecoder_assets.resources.models import embedded_gguf_path
 
-_RUNNING: set["LocalLlamaServer"] = set()
+_RUNNING: set[LocalLlamaServer] = set()
 log = logging.getLogger(__name__)
 
 
@@ -70,7 +70,7 @@ class LocalLlamaServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> "LocalLlamaServer":
+    def start(self) -> LocalLlamaServer:
         """Start the server; after a crash, restart it on its old port so clients keep their base_url."""
         with self._lock:
             if self.running:
@@ -140,7 +140,7 @@ class LocalLlamaServer:
             self._log_path = None
         self.port = None
 
-    def __enter__(self) -> "LocalLlamaServer":
+    def __enter__(self) -> LocalLlamaServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -4,7 +4,14 @@ No Dagster here; `wavecoder_assets.assets.train` wires it to the lake.
 """
 
 from wavecoder_assets.train.card import loss_curve_png, model_card
-from wavecoder_assets.train.data import IGNORE_INDEX, TokenizedExample, collate, format_prompt, tokenize_code_ocean, tokenize_example
+from wavecoder_assets.train.data import (
+    IGNORE_INDEX,
+    TokenizedExample,
+    collate,
+    format_prompt,
+    tokenize_code_ocean,
+    tokenize_example,
+)
 from wavecoder_assets.train.finetune import (
     BaseModel,
     Hyperparameters,
