@@ -16,11 +16,16 @@ profile=$(mktemp -d)
 trap 'kill -- -$server 2>/dev/null || kill $server; rm -rf "$profile"' EXIT
 for _ in $(seq 120); do curl -sf "http://127.0.0.1:$port/server_info" >/dev/null && break; sleep 1; done
 
-shoot() {  # url, png
+shoot() {  # url, png, window size
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
     --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars \
-    --window-size=1800,1100 --virtual-time-budget=20000 --screenshot="$2" "$1" 2>/dev/null
+    --window-size="$3" --virtual-time-budget=20000 --screenshot="$2" "$1" 2>/dev/null
   echo "saved $2"
 }
-shoot "http://127.0.0.1:$port/asset-groups" "$out/asset_graph.png"
-shoot "http://127.0.0.1:$port/assets/$asset" "$out/asset_$asset.png"
+# Groups start collapsed; `expanded` lists the group ids to open (the UI's two id forms: global, per location).
+groups=$(.venv/bin/python -c 'from wavecoder_assets.definitions import all_assets
+names = sorted({spec.group_name for a in all_assets for spec in a.specs})
+print(",".join(f"global@global:{g},__repository__@wavecoder_assets.definitions:{g}" for g in names))')
+shoot "http://127.0.0.1:$port/asset-groups?expanded=$groups" "$out/asset_graph.png" 1800,1100
+# Tall: the metadata (funnel, samples) sits below the columns table.
+shoot "http://127.0.0.1:$port/assets/$asset" "$out/asset_$asset.png" 1800,2000
