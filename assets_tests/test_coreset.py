@@ -206,7 +206,7 @@ def _lake_with_embeddings(lake_dir, n=60, d=8):
     return code, vectors
 
 
-@pytest.mark.parametrize("algorithm", ["scan", "pruned"])
+@pytest.mark.parametrize("algorithm", ["scan", "projected", "pruned"])
 def test_coreset_asset_materializes_selected_rows(lake_dir, algorithm):
     code, vectors = _lake_with_embeddings(lake_dir)
     result = dg.materialize(
