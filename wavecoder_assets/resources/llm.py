@@ -350,8 +350,10 @@ class LLMResource(dg.ConfigurableResource):
     judge: LLMEndpoint = LLMEndpoint()
     cache_path: str | None = Field(default=None, description="sqlite request cache; empty = no cache")
     n_ctx: int = Field(default=4096, description="Embedded server context length")
-    # Half the cores: on a 2-core machine one thread, so the server never starves the rest of the run.
-    n_threads: int = Field(default=max(1, (os.cpu_count() or 2) // 2), description="Embedded server CPU threads")
+    # All cores: the job runs one step at a time (in-process executor) and the generator and judge take turns, so
+    # one server computes at a time; its OpenMP threads wait passively (OMP_WAIT_POLICY), never spinning.
+    # Measured on 2 cores: 1.56x the tokens/s of one thread.
+    n_threads: int = Field(default=os.cpu_count() or 1, description="Embedded server CPU threads")
 
     _servers: dict = PrivateAttr(default_factory=dict)  # local model name -> LocalLlamaServer
     _clients: dict = PrivateAttr(default_factory=dict)  # role -> ChatClient
