@@ -32,7 +32,7 @@ class RuleConfig(dg.Config):
 class GenerateConfig(dg.Config):
     max_sources: int | None = Field(
         default=10, description="coreset rows used, best rank first; None: all (the paper: the whole coreset). "
-                                 "~40 s each with the embedded models on 2 cores: 10 take ~7 min")
+                                 "~35 s each with the embedded models on 2 cores: 10 take ~6 min")
     rounds: int = Field(default=1, description="generator-discriminator rounds; later rounds draw few-shot "
                                                "examples (good and bad) from the judged ones")
     task_mix: dict[str, float] = Field(default=dict(PAPER_TASK_MIX), description="task -> share of the sources")
