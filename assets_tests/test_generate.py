@@ -18,9 +18,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets_tests.conftest import REPO_ROOT, SHARED_DATA
+from assets_tests.conftest import REPO_ROOT
 from assets_tests.openai_test_server import ThreadedServer
 from wavecoder_assets.assets import generate as gen_assets
+from wavecoder_assets.benchmark_data import MBPP_DIR
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
 from wavecoder_assets.generate.examples import ExampleStore
@@ -34,10 +35,11 @@ from wavecoder_assets.generate.tasks import (
     parse_generation,
     pick_target_language,
 )
+from wavecoder_assets.lakefiles import asset_path, write_parquet_atomic
+from wavecoder_assets.llm import ChatClient
+from wavecoder_assets.llm.cache import RequestCache
 from wavecoder_assets.resources import resources_for
-from wavecoder_assets.resources.lake import asset_path, write_parquet_atomic
-from wavecoder_assets.resources.llm import ChatClient, LLMEndpoint, LLMResource
-from wavecoder_assets.resources.llm_cache import RequestCache
+from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
 from wavecoder_assets.sandbox import run_python
 
 CODE = "def area(r):\n    \"\"\"Area of a circle.\"\"\"\n    import math\n    return math.pi * r * r"
@@ -198,7 +200,7 @@ def test_store_samples_whole_good_and_bad_examples_preferring_the_task():
 
 def test_decontamination_catches_a_humaneval_prompt_copy_and_an_mbpp_solution():
     humaneval = dict(humaneval_texts())
-    mbpp = mbpp_texts(SHARED_DATA / "mbpp")
+    mbpp = mbpp_texts(MBPP_DIR)
     index = build_index({"HumanEval": list(humaneval.items()), "MBPP": mbpp}, 13)
     copied = humaneval["HumanEval/0"].split('"""')[1]  # the docstring of has_close_elements
     mbpp_code = next(text for task, text in mbpp if task == "MBPP/11" and "def" in text)

@@ -16,9 +16,10 @@ import pytest
 
 from assets_tests.conftest import REPO_ROOT
 from assets_tests.openai_test_server import ThreadedServer
+from wavecoder_assets.llm import ChatClient, ChatRequest
+from wavecoder_assets.llm.cache import RequestCache
 from wavecoder_assets.resources import resources_for
-from wavecoder_assets.resources.llm import ChatClient, ChatRequest, LLMEndpoint, LLMResource
-from wavecoder_assets.resources.llm_cache import RequestCache
+from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
 
 
 def user(text: str) -> list[dict]:
@@ -102,7 +103,7 @@ def test_schema_is_sent_in_the_endpoints_dialect():
 
 
 def test_unreachable_endpoint_is_recorded_not_raised():
-    from wavecoder_assets.resources.llm_server import free_port
+    from wavecoder_assets.llm.server import free_port
 
     client = fast_client(f"http://127.0.0.1:{free_port()}/v1", max_retries=2)
     [result] = client.run([ChatRequest("x", user("anyone?"))])
@@ -143,8 +144,8 @@ def test_cache_unchanged_rerun_makes_zero_calls_and_changes_pay_only_for_themsel
 
 _CLIENT_SCRIPT = """
 import sys
-from wavecoder_assets.resources.llm import ChatClient, ChatRequest
-from wavecoder_assets.resources.llm_cache import RequestCache
+from wavecoder_assets.llm import ChatClient, ChatRequest
+from wavecoder_assets.llm.cache import RequestCache
 base_url, cache_path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 requests = [ChatRequest(f"r{i}", [{"role": "user", "content": f"item {i}"}]) for i in range(n)]
 ChatClient(base_url, "test-model", cache=RequestCache(cache_path), max_in_flight=2).run(requests)

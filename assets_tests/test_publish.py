@@ -1,12 +1,15 @@
-"""Publishing CodeOcean: the staged Hub folder loads with `datasets`, the card parses with huggingface_hub, and
-the push speaks the Hub's HTTP protocol to a local server at the client's endpoint: create-repo, then one
-commit whose message names the data version."""
+"""Publishing CodeOcean: the card's facts are counted from small frames by plain functions; the staged Hub folder
+loads with `datasets`, the card's YAML header parses with huggingface_hub (a licence the Hub accepts), and the
+push speaks the Hub's HTTP protocol to a local server at the client's endpoint: create-repo, then one commit
+whose message names the data version."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,49 +22,204 @@ import yaml
 from huggingface_hub import DatasetCard
 
 from wavecoder_assets.assets import publish as publish_assets
+from wavecoder_assets.corpus import RAW_CODE_SCHEMA
+from wavecoder_assets.generate.loop import JUDGED_SCHEMA
 from wavecoder_assets.generate.ocean import OCEAN_COLUMNS, REJECTED_SCHEMA, content_version
-from wavecoder_assets.publish.dataset import DATA_FILE, CardFacts, push_dataset, size_category, stage_dataset
+from wavecoder_assets.lakefiles import asset_path, write_parquet_atomic
+from wavecoder_assets.publish import facts as F
+from wavecoder_assets.publish.dataset import (
+    DATA_FILE,
+    DEFAULT_LICENSE_LINK,
+    DEFAULT_LICENSE_NAME,
+    LICENSE_TEXT,
+    CardFacts,
+    check_license,
+    push_dataset,
+    size_category,
+    stage_dataset,
+)
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.hub import HubResource
-from wavecoder_assets.resources.lake import asset_path, write_parquet_atomic
 
 REPO = "someone/code-ocean"
 
 
+MODELS = {"generator_model": "qwen2.5-coder-0.5b-instruct", "judge_model": "qwen2.5-coder-1.5b-instruct",
+          "prompt_version": "wavecoder-gen-v1"}
+TASKS = ["code_generation", "code_summarization", "code_repair", "code_translation"]
+
+
 def ocean(n: int = 5) -> pl.DataFrame:
-    tasks = ["code_generation", "code_summarization", "code_repair", "code_translation"]
     return pl.DataFrame([{
-        "example_id": f"e{i}", "source_id": f"s{i}", "task_name": tasks[i % 4], "language": "python",
+        "example_id": f"e{i}", "source_id": f"s{i}", "task_name": TASKS[i % 4], "language": "python",
         "instruction": f"Write a Python function number {i}.", "information": "", "solution": f"def f{i}():\n    return {i}",
-        "generator_model": "qwen2.5-coder-0.5b-instruct", "judge_model": "qwen2.5-coder-1.5b-instruct",
-        "prompt_version": "wavecoder-gen-v1"} for i in range(n)], schema={c: pl.String for c in OCEAN_COLUMNS})
+        **MODELS} for i in range(n)], schema={c: pl.String for c in OCEAN_COLUMNS})
+
+
+def _verdicts(*failed: str) -> str:
+    rules = ["input_is_code", "names_language", "my_rule"]
+    return json.dumps({r: {"answer": "no" if r in failed else "yes", "reason": "."} for r in rules})
+
+
+def judged() -> pl.DataFrame:
+    """10 candidates from 10 coreset sources: e0..e4 accepted (CodeOcean), d0 accepted and then decontaminated,
+    j0..j2 rejected by the judge, g0 failed at the generator."""
+    rows = [(f"e{i}", "accepted", _verdicts()) for i in range(5)] + [("d0", "accepted", _verdicts())]
+    rows += [(f"j{i}", "rejected", _verdicts("names_language")) for i in range(3)] + [("g0", "failed", None)]
+    return pl.DataFrame([{"example_id": eid, "source_id": f"s{i}", "task_name": TASKS[i % 4], "language": "python",
+                          "verdict": verdict, "rule_verdicts": verdicts, "round": 0,
+                          "status": "failed" if verdict == "failed" else "ok", **MODELS}
+                         for i, (eid, verdict, verdicts) in enumerate(rows)], schema=JUDGED_SCHEMA)
+
+
+def rejected() -> pl.DataFrame:
+    rows = [{"example_id": "d0", "source_id": "s5", "outcome": "rejected", "stage": "decontamination",
+             "matched_benchmark": "HumanEval", "matched_task_id": "HumanEval/0"}]
+    rows += [{"example_id": f"j{i}", "source_id": f"s{6 + i}", "outcome": "rejected", "stage": "judge"}
+             for i in range(3)]
+    rows += [{"example_id": "g0", "source_id": "s9", "outcome": "failed", "stage": "generator"}]
+    return pl.DataFrame([{"task_name": "code_generation", "language": "python"} | r for r in rows],
+                        schema=REJECTED_SCHEMA)
+
+
+def raw_code() -> pl.DataFrame:
+    return pl.DataFrame([{"id": f"c{i}", "source": "stdlib" if i < 50 else "site-packages", "language": "python",
+                          "code": f"def f{i}(): pass"} for i in range(60)], schema=RAW_CODE_SCHEMA)
+
+
+def filtered_out() -> pl.DataFrame:
+    rules = ["length"] * 6 + ["exact_dup"] * 3 + ["near_dup"]
+    return raw_code().head(len(rules)).with_columns(rule=pl.Series(rules))
+
+
+def coreset(n: int = 40) -> pl.DataFrame:
+    return pl.DataFrame({"id": [f"c{i}" for i in range(n)], "rank": list(range(n)), "radius": [1.0] * n})
+
+
+# --- the card's facts, as plain functions on small frames
+
+
+def test_fact_functions_count_small_frames():
+    assert F.source_counts(raw_code()) == {"stdlib": 50, "site-packages": 10}
+    assert F.filter_counts(filtered_out()) == {"length": 6, "exact_dup": 3, "near_dup": 1}
+    assert F.row_count(coreset()) == 40
+    repeated = pl.concat([judged(), judged().with_columns(example_id=pl.col("example_id") + "_r1")])
+    assert F.generation_counts(judged()) == (10, 10) and F.generation_counts(repeated) == (10, 20)
+    assert F.outcome_counts(ocean(), rejected()) == {"accepted": 5, "rejected": 4, "failed": 1}
+    assert F.outcome_counts(ocean(0), rejected().clear()) == {"accepted": 0, "rejected": 0, "failed": 0}
+    assert F.stage_counts(rejected()) == {"rejected at decontamination": 1, "rejected at judge": 3,
+                                          "failed at generator": 1}
+    assert F.decontamination_counts(rejected()) == {"HumanEval": 1}
+    unmatched = rejected().with_columns(matched_benchmark=pl.lit(None, pl.String))
+    assert F.decontamination_counts(unmatched) == {"unknown": 1}
+    assert F.decontamination_counts(rejected().filter(pl.col("stage") != "decontamination")) == {}
+    assert F.rule_ids(judged()) == ["input_is_code", "my_rule", "names_language"]
+    texts = F.rule_texts(["names_language", "tests_pass", "my_rule"])
+    assert texts["names_language"].startswith("The instruction names") and "sandbox" in texts["tests_pass"]
+    assert texts["my_rule"] == "(custom rule)"
+    assert F.distinct(judged(), "judge_model") == ["qwen2.5-coder-1.5b-instruct"]
+
+
+def test_gather_facts_reads_lazy_scans_and_frames_alike(tmp_path):
+    tables = {"raw_code": raw_code(), "filtered_out": filtered_out(), "coreset": coreset(),
+              "judged_instructions": judged(), "code_ocean_rejected": rejected()}
+    for name, frame in tables.items():
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+    scans = {name: pl.scan_parquet(tmp_path / f"{name}.parquet") for name in tables}
+    eager = F.gather_facts(ocean(), repo_id=REPO, **tables)
+    lazy = F.gather_facts(ocean(), repo_id=REPO, **scans)
+    assert eager == lazy
+    assert (lazy.coreset_size, lazy.sent_to_generator, lazy.candidates) == (40, 10, 10)
+    assert lazy.outcomes == {"accepted": 5, "rejected": 4, "failed": 1} and lazy.decontaminated == {"HumanEval": 1}
+    assert lazy.sources == {"stdlib": 50, "site-packages": 10} and lazy.filters["length"] == 6
+    assert lazy.generator_models == ["qwen2.5-coder-0.5b-instruct"] and lazy.prompt_versions == ["wavecoder-gen-v1"]
+    assert set(lazy.rules) == {"input_is_code", "my_rule", "names_language"}
+    assert lazy.data_version == content_version(ocean()) and lazy.repo_id == REPO
+    assert (lazy.license, lazy.license_name, lazy.license_link) == ("other", DEFAULT_LICENSE_NAME, DEFAULT_LICENSE_LINK)
+    with pytest.raises(ValueError, match="license_link"):
+        F.gather_facts(ocean(), repo_id=REPO, license_link="", **scans)
+
+
+def test_the_publish_stage_does_not_import_dagster():
+    code = ("import sys, wavecoder_assets.publish.dataset, wavecoder_assets.publish.facts; "
+            "sys.exit('dagster' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# --- the staged folder and its card
+
+
+def facts(**overrides) -> CardFacts:
+    return CardFacts(**{
+        "repo_id": REPO, "data_version": content_version(ocean()), "sources": {"stdlib": 1200},
+        "filters": {"length": 40}, "coreset_size": 40, "sent_to_generator": 10, "candidates": 10,
+        "generator_models": ["qwen2.5-coder-0.5b-instruct"], "judge_models": ["qwen2.5-coder-1.5b-instruct"],
+        "prompt_versions": ["wavecoder-gen-v1"], "rules": {"names_language": "The instruction names it."},
+        "outcomes": {"accepted": 5, "rejected": 4, "failed": 1},
+        "stages": {"rejected at judge": 3, "rejected at decontamination": 1, "failed at generator": 1},
+        "decontaminated": {"HumanEval": 1}} | overrides)
 
 
 def test_staged_folder_loads_with_datasets_and_the_card_parses(tmp_path):
     import datasets
 
     frame = ocean()
-    facts = CardFacts(repo_id=REPO, data_version=content_version(frame), sources={"stdlib": 1200},
-                      filters={"length": 40}, coreset_size=40, generator_models=["qwen2.5-coder-0.5b-instruct"],
-                      judge_models=["qwen2.5-coder-1.5b-instruct"], rules={"names_language": "The instruction names it."},
-                      outcomes={"accepted": 5, "rejected": 3, "failed": 1},
-                      decontamination="13-gram overlap against HumanEval; MBPP: skipped", decontaminated=1)
-    folder = stage_dataset(frame, tmp_path / "hub", facts)
+    card_facts = facts()
+    folder = stage_dataset(frame, tmp_path / "hub", card_facts)
     loaded = datasets.load_dataset("parquet", data_files=str(folder / DATA_FILE), split="train")
     assert loaded.num_rows == 5 and loaded[0]["instruction"] == frame["instruction"][0]
     card = DatasetCard.load(folder / "README.md")
     data = card.data.to_dict()
-    assert data["license"] == "other" and data["task_categories"] == ["text-generation"]
+    assert data["license"] == "other" and data["license_name"] == DEFAULT_LICENSE_NAME
+    assert data["license_link"] == "LICENSE.md" and (folder / "LICENSE.md").read_text() == LICENSE_TEXT
+    assert data["task_categories"] == ["text-generation"]
     assert data["size_categories"] == ["n<1K"] and "code" in data["language"]
     assert data["configs"][0]["data_files"][0]["path"] == "data/train-*.parquet"
     features = {f["name"]: f["dtype"] for f in data["dataset_info"]["features"]}
     assert features == {c: "string" for c in OCEAN_COLUMNS}
     assert data["dataset_info"]["splits"][0]["num_examples"] == 5
-    for text in ("arXiv 2312.14187", "KCenterGreedy", "coreset of\n   40", "qwen2.5-coder-1.5b-instruct",
-                 "`names_language`", "MBPP: skipped", "| code_generation | 2 |", "| stdlib | 1,200 |",
-                 facts.data_version, "@article{yu2023wavecoder"):
+    for text in ("arXiv 2312.14187", "KCenterGreedy", "coreset of\n   40 samples", "qwen2.5-coder-1.5b-instruct",
+                 "10 of the 40 coreset samples", "the generation config caps", ": 10 candidates.",
+                 "Outcomes over all 10 candidates", "| accepted | 5 |", "| rejected | 4 |", "| failed | 1 |",
+                 "| rejected at judge | 3 |", "1 accepted example was removed", "| HumanEval | 1 |",
+                 "`names_language`", "| code_generation | 2 |", "| stdlib | 1,200 |", "[LICENSE.md](LICENSE.md)",
+                 card_facts.data_version, "@article{yu2023wavecoder"):
         assert text in card.text, text
+    assert "for each coreset sample" not in card.text
     assert size_category(19_915) == "10K<n<100K"
+
+
+def test_card_states_a_whole_coreset_and_no_decontamination_hits(tmp_path):
+    folder = stage_dataset(ocean(), tmp_path / "hub", facts(sent_to_generator=40, candidates=40, decontaminated={}))
+    text = DatasetCard.load(folder / "README.md").text
+    assert "All 40 coreset samples were sent" in text and ": 40 candidates." in text
+    assert "No accepted example was removed" in text
+
+
+def test_licence_other_needs_a_name_and_a_link_the_hub_accepts(tmp_path):
+    for name, link, match in ((None, "LICENSE.md", "needs license_name and license_link"),
+                              ("my-licence", None, "needs license_name and license_link"),
+                              ("My Licence", "LICENSE.md", "lowercase"),
+                              ("my-licence", "docs/terms.txt", "http")):
+        with pytest.raises(ValueError, match=match):
+            check_license("other", name, link)
+        with pytest.raises(ValueError, match=match):
+            facts(license_name=name, license_link=link)
+    with pytest.raises(ValueError, match="licence id"):
+        check_license("", None, None)
+
+    url = "https://example.org/code-ocean-terms"
+    data = DatasetCard.load(stage_dataset(ocean(), tmp_path / "url", facts(license_link=url)) / "README.md").data
+    assert (data.license, data.license_name, data.license_link) == ("other", DEFAULT_LICENSE_NAME, url)
+    assert not (tmp_path / "url" / "LICENSE.md").exists()
+
+    folder = stage_dataset(ocean(), tmp_path / "std", facts(license="apache-2.0", license_name=None, license_link=None))
+    data = DatasetCard.load(folder / "README.md").data.to_dict()
+    assert data["license"] == "apache-2.0" and "license_name" not in data and "license_link" not in data
+    assert not (folder / "LICENSE.md").exists()
+
+
+# --- the push, against a local server speaking the Hub's protocol
 
 
 @dataclass
@@ -105,9 +263,13 @@ class FakeHub:
 
     def answer(self, path: str, body: bytes) -> tuple[int, dict]:
         if path == "/api/validate-yaml":  # the Hub checks the card's metadata before the upload
-            header = json.loads(body)["content"].split("---")[1]
-            ok = isinstance(yaml.safe_load(header), dict)
-            return (200, {"errors": [], "warnings": []}) if ok else (400, {"errors": [{"message": "bad YAML"}]})
+            header = yaml.safe_load(json.loads(body)["content"].split("---")[1])
+            if not isinstance(header, dict):
+                return 400, {"errors": [{"message": "bad YAML"}]}
+            if header.get("license") == "other" and not (header.get("license_name") and header.get("license_link")):
+                message = '"license_name" and "license_link" are required with license other'
+                return 400, {"errors": [{"message": message}]}
+            return 200, {"errors": [], "warnings": []}
         if path == "/api/repos/create":
             return 200, {"url": f"{self.endpoint}/datasets/{REPO}", "name": REPO}
         if path == f"/api/datasets/{REPO}/preupload/main":
@@ -137,7 +299,7 @@ def fake_hub():
 
 def test_push_creates_the_repo_and_uploads_in_one_commit(tmp_path, fake_hub):
     frame = ocean()
-    folder = stage_dataset(frame, tmp_path / "hub", CardFacts(repo_id=REPO, data_version="v123"))
+    folder = stage_dataset(frame, tmp_path / "hub", CardFacts(repo_id=REPO, data_version="v123"))  # defaults
     url = push_dataset(folder, REPO, token="hf_test_token", private=True, commit_message="Upload v123",
                        endpoint=fake_hub.endpoint)
     assert url.endswith("a" * 40)
@@ -152,23 +314,45 @@ def test_push_creates_the_repo_and_uploads_in_one_commit(tmp_path, fake_hub):
     header, *ops = fake_hub.commit()
     assert header == {"key": "header", "value": {"summary": "Upload v123", "description": ""}}
     files = {op["value"]["path"]: base64.b64decode(op["value"]["content"]) for op in ops if op["key"] == "file"}
-    assert set(files) == {DATA_FILE, "README.md"}
+    assert set(files) == {DATA_FILE, "README.md", "LICENSE.md"}
+    assert DatasetCard(files["README.md"].decode()).data.license_link == "LICENSE.md"
     assert pl.read_parquet(io.BytesIO(files[DATA_FILE])).equals(frame)
 
 
+def test_the_hub_rejects_licence_other_without_name_and_link(tmp_path, fake_hub):
+    folder = stage_dataset(ocean(), tmp_path / "hub", facts())
+    card = (folder / "README.md").read_text()
+    (folder / "README.md").write_text(card.replace(f"license_name: {DEFAULT_LICENSE_NAME}\n", ""))
+    with pytest.raises(Exception, match="license_name"):
+        push_dataset(folder, REPO, token="hf_test_token", private=True, commit_message="Upload",
+                     endpoint=fake_hub.endpoint)
+    assert not [r for r in fake_hub.requests if r.path.endswith("/commit/main")]
+
+
+# --- the asset: every table it reads is a declared input
+
+
+UPSTREAM = {"code_ocean": ocean, "code_ocean_rejected": rejected, "judged_instructions": judged, "coreset": coreset,
+            "filtered_out": filtered_out, "raw_code": raw_code}
+
+
 def _lake_with_code_ocean(lake_dir: str) -> pl.DataFrame:
-    frame = ocean()
-    write_parquet_atomic(frame, asset_path(lake_dir, "code_ocean"))
-    rejected = pl.DataFrame([{"example_id": "r1", "task_name": "code_repair", "outcome": "rejected",
-                              "stage": "decontamination"}], schema=REJECTED_SCHEMA)
-    write_parquet_atomic(rejected, asset_path(lake_dir, "code_ocean_rejected"))
-    return frame
+    for name, make in UPSTREAM.items():
+        write_parquet_atomic(make(), asset_path(lake_dir, name))
+    return ocean()
 
 
-def _materialize_hub(lake_dir: str, hub: HubResource):
-    assets = [dg.AssetSpec("code_ocean"), dg.AssetSpec("code_ocean_rejected"), dg.AssetSpec("judged_instructions"),
-              publish_assets.code_ocean_hub]
-    return dg.materialize(assets, selection=assets[-1:], resources=resources_for("local", lake_dir=lake_dir) | {"hub": hub})
+def _materialize_hub(lake_dir: str, hub: HubResource, run_config: dict | None = None, raise_on_error: bool = True):
+    assets = [dg.AssetSpec(name) for name in UPSTREAM] + [publish_assets.code_ocean_hub]
+    resources = resources_for("local", lake_dir=lake_dir) | {"hub": hub}
+    return dg.materialize(assets, selection=assets[-1:], resources=resources, run_config=run_config,
+                          raise_on_error=raise_on_error)
+
+
+def test_asset_declares_every_table_it_reads_as_an_input():
+    asset = publish_assets.code_ocean_hub
+    assert set(asset.keys_by_input_name) == set(UPSTREAM)
+    assert asset.dependency_keys == {dg.AssetKey(name) for name in UPSTREAM}
 
 
 def test_asset_dry_run_stages_only_and_local_resources_default_to_dry_run(lake_dir):
@@ -180,7 +364,24 @@ def test_asset_dry_run_stages_only_and_local_resources_default_to_dry_run(lake_d
     assert not row["pushed"] and row["data_version"] == content_version(frame)
     staged = Path(row["staged_dir"])
     assert pl.read_parquet(staged / DATA_FILE).equals(frame)
-    assert "1 accepted examples were removed" in (staged / "README.md").read_text()
+    card = DatasetCard.load(staged / "README.md")
+    assert (card.data.license, card.data.license_name, card.data.license_link) == (
+        "other", DEFAULT_LICENSE_NAME, "LICENSE.md")
+    assert (staged / "LICENSE.md").exists()
+    for text in ("| stdlib | 50 |", "| near_dup | 1 |", "coreset of\n   40 samples", "10 of the 40 coreset samples",
+                 "Outcomes over all 10 candidates", "| accepted | 5 |", "| rejected | 4 |", "| failed | 1 |",
+                 "1 accepted example was removed", "| HumanEval | 1 |", "`my_rule`: (custom rule)",
+                 "qwen2.5-coder-0.5b-instruct"):
+        assert text in card.text, text
+
+
+def test_asset_fails_clearly_on_licence_other_without_a_link(lake_dir):
+    _lake_with_code_ocean(lake_dir)
+    config = {"ops": {"code_ocean_hub": {"config": {"license_link": ""}}}}
+    run = _materialize_hub(lake_dir, HubResource(repo_id=REPO), config, raise_on_error=False)
+    assert not run.success
+    (failure,) = [e for e in run.all_events if e.is_step_failure]
+    assert "license_link" in str(failure.step_failure_data.error)
 
 
 def test_asset_push_names_the_data_version_in_its_one_commit(lake_dir, fake_hub, monkeypatch):

@@ -10,13 +10,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets_tests.conftest import SHARED_DATA
 from assets_tests.openai_test_server import ThreadedServer
 from wavecoder_assets.assets import strategies
-from wavecoder_assets.generate import compare, evol, oss
+from wavecoder_assets.benchmark_data import MBPP_DIR
+from wavecoder_assets.lakefiles import asset_path, write_parquet_atomic
+from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.resources import resources_for
-from wavecoder_assets.resources.lake import asset_path, write_parquet_atomic
-from wavecoder_assets.resources.llm import ChatClient, LLMEndpoint, LLMResource
+from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
+from wavecoder_assets.strategies import compare, evol, oss
 
 PARENT = "Write a Python function that returns the arithmetic mean of a non-empty list of numbers."
 
@@ -309,7 +310,7 @@ def test_strategy_report_on_fixture_frames(lake_dir):
         write_parquet_atomic(frame, asset_path(lake_dir, name))
     upstream = [dg.AssetSpec("code_ocean"), dg.AssetSpec("coreset"), strategies.evol_instructions,
                 strategies.oss_instructions]
-    config = strategies.StrategyReportConfig(mbpp_path=str(SHARED_DATA / "mbpp" / "mbpp.jsonl"))
+    config = strategies.StrategyReportConfig(mbpp_path=str(MBPP_DIR / "mbpp.jsonl"))
     run = dg.materialize([*upstream, strategies.strategy_report], selection=[strategies.strategy_report],
                          resources=resources_for("local", lake_dir=lake_dir),
                          run_config=dg.RunConfig(ops={"strategy_report": config}))

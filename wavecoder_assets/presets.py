@@ -10,7 +10,7 @@ from wavecoder_assets.assets.coreset import CoresetConfig
 from wavecoder_assets.assets.corpus import FilterConfig, RawCodeConfig
 from wavecoder_assets.assets.embed import CodeEmbeddingsConfig
 from wavecoder_assets.assets.evaluate import EvalConfig
-from wavecoder_assets.assets.generate import CodeOceanConfig, GenerateConfig
+from wavecoder_assets.assets.generate import GenerateConfig
 from wavecoder_assets.assets.strategies import EvolInstructionsConfig, OssInstructionsConfig, StrategyReportConfig
 from wavecoder_assets.assets.train import FinetuneConfig
 
@@ -24,9 +24,8 @@ PAPER: dict[str, dg.Config] = {
                                             max_length=512, batch_size=128, max_rows=None, allow_download=True),
     "coreset": CoresetConfig(k=20_000),
     # Every coreset row (-> ~19.9k CodeOcean examples in the paper), the released script's token limits (800 / 500),
-    # few-shot examples refreshed over 10 rounds; decontaminated against HumanEval and MBPP (a local copy).
+    # few-shot examples refreshed over 10 rounds; decontaminated against HumanEval and MBPP (the shipped copies).
     "generated_instructions": GenerateConfig(max_sources=None, rounds=10, generator_max_tokens=800, judge_max_tokens=500),
-    "code_ocean": CodeOceanConfig(mbpp_path="data/mbpp"),
     # WizardCoder: every CodeOcean instruction, 3 rounds; Magicoder: ~75k snippets, answers up to 2,500 tokens.
     # The judge rates a 2,000-row sample of each for the report's pass rate.
     "evol_instructions": EvolInstructionsConfig(max_seeds=None, rounds=3, judge_equality=True, judge_max_rows=2000,

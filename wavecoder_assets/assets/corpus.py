@@ -110,9 +110,9 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> pl.Dat
     name="filtered_code",
     ins={"raw_code": dg.AssetIn()},
     outs={
-        "filtered_code": dg.AssetOut(group_name="corpus", code_version="1", io_manager_key="io_manager",
+        "filtered_code": dg.AssetOut(group_name="corpus", code_version="1", is_required=False,
                                      description="raw_code rows that pass the paper's filters"),
-        "filtered_out": dg.AssetOut(group_name="corpus", code_version="1", io_manager_key="io_manager",
+        "filtered_out": dg.AssetOut(group_name="corpus", code_version="1", is_required=False,
                                     description="raw_code rows the filters removed, with the rule that removed each"),
     },
     check_specs=[
@@ -120,6 +120,7 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> pl.Dat
         dg.AssetCheckSpec("ids_unique", asset="filtered_code"),
         dg.AssetCheckSpec("languages_known", asset="filtered_code"),
     ],
+    can_subset=True,  # either table can be written alone (the rules run either way)
     compute_kind="polars",
 )
 def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_code: pl.DataFrame):
@@ -138,17 +139,20 @@ def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_cod
     kept, removed = result.kept, result.removed
     context.log.info(f"filtered {raw_code.height} rows -> {kept.height} kept, {removed.height} removed in {seconds}s")
 
+    if dg.AssetKey("filtered_out") in context.selected_asset_keys:
+        yield dg.Output(removed, output_name="filtered_out", metadata={
+            "rows": removed.height,
+            "per_rule": counts_md(removed, ["rule", "language"]),
+            "samples": dg.MetadataValue.md(_samples_md(removed, per_group=1, by="rule")),
+        })
+    if dg.AssetKey("filtered_code") not in context.selected_asset_keys:
+        return
     yield dg.Output(kept, output_name="filtered_code", metadata={
         "rows": kept.height,
         "funnel": table_md(result.funnel),
         "per_language": table_md(_language_counts(kept)),
         "samples": dg.MetadataValue.md(_samples_md(kept)),
         "seconds": seconds,
-    })
-    yield dg.Output(removed, output_name="filtered_out", metadata={
-        "rows": removed.height,
-        "per_rule": counts_md(removed, ["rule", "language"]),
-        "samples": dg.MetadataValue.md(_samples_md(removed, per_group=1, by="rule")),
     })
 
     lengths = kept["code"].str.len_chars()

@@ -9,7 +9,8 @@ from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder, embed_resumable
-from wavecoder_assets.resources.lake import DuckDBLakeResource, lake_root
+from wavecoder_assets.lakefiles import lake_root
+from wavecoder_assets.resources.lake import DuckDBLakeResource
 
 
 class CodeEmbeddingsConfig(dg.Config):

@@ -3,7 +3,6 @@ model x benchmark x language x k; a check warns where fine-tuning made a benchma
 
 import os
 import time
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -12,16 +11,17 @@ from pydantic import Field
 
 from wavecoder_assets import sandbox
 from wavecoder_assets.assets.metadata import table_md
+from wavecoder_assets.benchmark_data import HUMANEVALPACK_DIR, MBPP_DIR
 from wavecoder_assets.evaluate.completion import ChatCompleter, TransformersCompleter
-from wavecoder_assets.evaluate.run import BENCHMARKS, evaluate, load_problems, scores
+from wavecoder_assets.evaluate.run import (
+    BENCHMARKS,
+    SCORE_SCHEMA,
+    evaluate,
+    load_all_problems,
+    score_table,
+    side_by_side,
+)
 from wavecoder_assets.resources.llm import LLMResource
-
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # the copies this project's machines carry
-
-SCHEMA = {"model": pl.String, "role": pl.String, "benchmark": pl.String, "language": pl.String, "k": pl.Int64,
-          "pass_at_k": pl.Float64, "n_problems": pl.Int64, "n_samples": pl.Int64, "n_skipped": pl.Int64,
-          "skip_reason": pl.String, "n_per_problem": pl.Int64, "temperature": pl.Float64, "limit": pl.Int64,
-          "backend": pl.String, "finetuned_model": pl.String, "sandbox": pl.String}
 
 
 class EvalConfig(dg.Config):
@@ -39,35 +39,11 @@ class EvalConfig(dg.Config):
     evaluate_base: bool = Field(default=True, description="also score the base model, for the comparison check")
     base_backend: Literal["transformers", "llm"] = Field(
         default="transformers", description="llm: query the base through the LLM resource's generator endpoint")
-    mbpp_path: str = Field(default=os.environ.get("WAVECODER_MBPP_PATH", str(SHARED_DATA / "mbpp")),
-                           description="mbpp.jsonl or its folder (google-research MBPP)")
-    humanevalpack_path: str = Field(default=os.environ.get("WAVECODER_HUMANEVALPACK_PATH", str(SHARED_DATA / "humanevalpack")),
-                                    description="folder with <language>/humanevalpack.jsonl (bigcode/humanevalpack)")
+    mbpp_path: str = Field(default=os.environ.get("WAVECODER_MBPP_PATH", str(MBPP_DIR)),
+                           description="mbpp.jsonl or its folder (google-research MBPP); default: the shipped copy")
+    humanevalpack_path: str = Field(default=os.environ.get("WAVECODER_HUMANEVALPACK_PATH", str(HUMANEVALPACK_DIR)),
+                                    description="folder with <language>/humanevalpack.jsonl (bigcode/humanevalpack); default: the shipped copy")
     workers: int = Field(default=2, description="tests run in parallel")
-
-
-def _problems(config: EvalConfig) -> tuple[list, list[dict]]:
-    """The problems to run, and a score row (per k) for each benchmark x language whose data file is missing."""
-    problems, missing = [], []
-    for benchmark in config.benchmarks:
-        for language in ["python"] if benchmark in ("humaneval", "mbpp") else config.languages:
-            try:
-                problems += load_problems(benchmark, language, mbpp_path=config.mbpp_path,
-                                          humanevalpack_path=config.humanevalpack_path,
-                                          limit=config.limit if config.limit > 0 else None)
-            except FileNotFoundError as e:
-                missing += [{"benchmark": benchmark, "language": language, "k": k, "pass_at_k": None, "n_problems": 0,
-                             "n_samples": 0, "n_skipped": 0, "skip_reason": f"no data file at {e.filename}"} for k in config.ks]
-    return problems, missing
-
-
-def _side_by_side(frame: pl.DataFrame) -> pl.DataFrame:
-    """benchmark, language, k, base, finetuned: one pass@k per role."""
-    wide = frame.pivot(on="role", index=["benchmark", "language", "k"], values="pass_at_k", aggregate_function="first")
-    for role in ("base", "finetuned"):
-        if role not in wide.columns:
-            wide = wide.with_columns(pl.lit(None, pl.Float64).alias(role))
-    return wide.select("benchmark", "language", "k", "base", "finetuned").sort("benchmark", "language", "k")
 
 
 @dg.asset(group_name="evaluate", code_version="1", compute_kind="pytorch")
@@ -81,7 +57,9 @@ def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned
     if any(k > config.n_samples for k in config.ks):
         raise ValueError(f"every k in {config.ks} must be <= n_samples={config.n_samples}")
     model_row = finetuned_model.row(0, named=True)
-    problems, missing = _problems(config)
+    problems, missing = load_all_problems(config.benchmarks, config.languages, mbpp_path=config.mbpp_path,
+                                          humanevalpack_path=config.humanevalpack_path,
+                                          limit=config.limit if config.limit > 0 else None, ks=config.ks)
     if missing:
         context.log.warning(f"benchmarks without data, recorded as skipped: {sorted({m['skip_reason'] for m in missing})}")
     models = [("finetuned", model_row["model_name"], model_row["model_dir"], "transformers")]
@@ -97,21 +75,20 @@ def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned
         del completer
         timings[role] = time.perf_counter() - started
         context.log.info(f"{role} {name}: {len(samples)} samples in {timings[role]:.0f}s")
-        frames.append(pl.DataFrame(scores(samples, config.ks) + missing, schema={c: SCHEMA[c] for c in
-                      ["benchmark", "language", "k", "pass_at_k", "n_problems", "n_samples", "n_skipped", "skip_reason"]})
-                      .with_columns(model=pl.lit(name), role=pl.lit(role), backend=pl.lit(backend)))
+        frames.append(score_table(samples, missing, config.ks).with_columns(
+            model=pl.lit(name), role=pl.lit(role), backend=pl.lit(backend)))
         samples_md += [f"**{role}** `{s['task_id']}` ({s['benchmark']}/{s['language']}): {s['result'][:120]}\n"
                        f"```\n{(s['completion'] or '')[:400]}\n```" for s in samples[:3]]
 
     frame = (pl.concat(frames).with_columns(
         n_per_problem=pl.lit(config.n_samples), temperature=pl.lit(config.temperature), limit=pl.lit(config.limit),
         finetuned_model=pl.lit(model_row["model_name"]), sandbox=pl.lit(sandbox.isolation()))
-        .select(list(SCHEMA)).cast(SCHEMA))
+        .select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA))
     skipped = frame.filter(pl.col("skip_reason").is_not_null()).select("role", "benchmark", "language", "n_skipped", "skip_reason").unique()
     return dg.Output(frame, metadata={
         "rows": len(frame),
         "problems": len(problems),
-        "scores": table_md(_side_by_side(frame)),
+        "scores": table_md(side_by_side(frame)),
         "skipped": table_md(skipped) if len(skipped) else dg.MetadataValue.md("none"),
         "sample_answers": dg.MetadataValue.md("\n\n".join(samples_md)),
         "sandbox": sandbox.isolation(),
@@ -121,7 +98,7 @@ def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned
 
 @dg.asset_check(asset=eval_scores, description="The fine-tuned model scores at least its base on every benchmark")
 def finetuned_not_worse_than_base(eval_scores: pl.DataFrame) -> dg.AssetCheckResult:
-    both = _side_by_side(eval_scores).drop_nulls(["base", "finetuned"])
+    both = side_by_side(eval_scores).drop_nulls(["base", "finetuned"])
     worse = both.filter(pl.col("finetuned") < pl.col("base"))
     return dg.AssetCheckResult(
         passed=len(worse) == 0 and len(both) > 0,

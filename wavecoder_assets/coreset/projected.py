@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from wavecoder_assets.coreset.kcenter import _NOISE, _TAKEN, _coarse_mean
+from wavecoder_assets.coreset.kcenter import NOISE, TAKEN, coarse_mean
 
 _MARGIN = 1e-5  # a bound decides a row only when it clears the row's distance by more than float32 rounding
 _PCA_SAMPLE = 20_000  # rows the principal directions are estimated from
@@ -30,12 +30,12 @@ def _update_undecided(x, xx, dots, shift, half, half_at_zero, u, idx):
         if dots[i] - shift > half[i]:
             scanned += 1
             d2 = xx[i] - 2.0 * np.dot(x[i], c) + cc
-            if d2 <= _NOISE * (xx[i] + cc):
+            if d2 <= NOISE * (xx[i] + cc):
                 d2 = 0.0
             if d2 < u[i]:
                 u[i] = d2
                 half[i] = half_at_zero[i] - d2 * ((1 + _MARGIN) / 2)
-    u[idx], half[idx] = _TAKEN, np.inf
+    u[idx], half[idx] = TAKEN, np.inf
     return scanned
 
 
@@ -51,7 +51,7 @@ def kcenter_greedy_projected(
         raise ValueError(f"need a non-empty (N, d) array and 1 <= k <= N - len(already_selected); got {x.shape}, k={k}")
     if first is None:
         first = int(np.random.default_rng(seed).integers(n))
-    x = x - _coarse_mean(x)
+    x = x - coarse_mean(x)
     xx = np.einsum("ij,ij->i", x, x)
     sample = x if n <= _PCA_SAMPLE else x[np.random.default_rng(seed).choice(n, _PCA_SAMPLE, replace=False)]
     # principal directions, largest variance first (any orthonormal basis gives a valid bound; these a tight one)
@@ -59,12 +59,12 @@ def kcenter_greedy_projected(
     px = x @ directions[:, : dims or max(1, d // 3)].astype(np.float32)
     pxx = np.einsum("ij,ij->i", px, px)
 
-    u = np.full(n, np.inf, dtype=np.float32)  # squared distance to the nearest center; _TAKEN for centers
+    u = np.full(n, np.inf, dtype=np.float32)  # squared distance to the nearest center; TAKEN for centers
     # A row is undecided when its squared projected distance pxx - 2 px.pc + pc.pc falls below its slack
     # limit u (1 + margin) + margin (xx + cc), i.e. when px.pc - (pc.pc - margin cc) / 2 > half, with half kept
     # per row: (pxx - u (1 + margin) - margin xx) / 2. Taken rows get +inf: never undecided.
     half = np.full(n, -np.inf, dtype=np.float32)
-    half_at_zero = (pxx - _MARGIN * xx - _NOISE) / 2
+    half_at_zero = (pxx - _MARGIN * xx - NOISE) / 2
     dots = np.empty(n, dtype=np.float32)
 
     def add_center(idx: int) -> int:

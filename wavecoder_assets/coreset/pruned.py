@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wavecoder_assets.coreset.kcenter import _NOISE, _TAKEN, _coarse_mean
+from wavecoder_assets.coreset.kcenter import NOISE, TAKEN, coarse_mean
 
 _MARGIN = 1e-5  # skip a block only when the bound clears it by more than float32 rounding
 _FIRST_REGROUP = 8  # centers before the first re-sort into blocks
@@ -23,7 +23,7 @@ SENTINEL = -1  # "no center" in a block's center list: its distance is +inf
 
 def _sq_dist(x, xx, c, cc):
     d2 = xx - 2.0 * (x @ c) + cc
-    return np.where(d2 <= _NOISE * (xx + cc), np.float32(0), d2)
+    return np.where(d2 <= NOISE * (xx + cc), np.float32(0), d2)
 
 
 class _Blocks:
@@ -78,7 +78,7 @@ def kcenter_greedy_pruned(
         raise ValueError(f"need a non-empty (N, d) array and 1 <= k <= N - len(already_selected); got {x.shape}, k={k}")
     if first is None:
         first = int(np.random.default_rng(seed).integers(n))
-    x = x - _coarse_mean(x)
+    x = x - coarse_mean(x)
     xx = np.einsum("ij,ij->i", x, x)
 
     total = selected.size + k
@@ -112,7 +112,7 @@ def kcenter_greedy_pruned(
                 blocks.list_center(b, new)
             if b == home:
                 p = blocks.position[idx]
-                blocks.u[p], blocks.nearest[p] = _TAKEN, new
+                blocks.u[p], blocks.nearest[p] = TAKEN, new
             blocks.refresh(b)
             scanned += e - s
         n_centers += 1

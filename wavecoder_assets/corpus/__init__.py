@@ -12,7 +12,8 @@ from wavecoder_assets.corpus.filters import (
                                              near_dedup_rule,
 )
 from wavecoder_assets.corpus.harvest import default_roots, extract_functions, harvest_trees
-from wavecoder_assets.corpus.records import LANGUAGES, RAW_CODE_SCHEMA, SkipLog
+from wavecoder_assets.corpus.records import RAW_CODE_SCHEMA, SkipLog
+from wavecoder_assets.languages import LANGUAGES
 
 __all__ = ["BLACKLIST", "LANGUAGES", "RAW_CODE_SCHEMA", "FilterResult", "SkipLog", "apply_rules", "blacklist_rule",
            "default_roots", "exact_dedup_rule", "extract_functions", "harvest_trees", "length_rule", "near_dedup_rule",

@@ -21,7 +21,8 @@ from typing import IO
 
 import polars as pl
 
-from wavecoder_assets.corpus.records import LANGUAGES, SkipLog, make_row, rows_frame
+from wavecoder_assets.corpus.records import SkipLog, make_row, rows_frame
+from wavecoder_assets.languages import LANGUAGES
 
 SOURCE = "codesearchnet"
 HF_COLUMNS = ["repository_name", "func_path_in_repository", "func_name", "whole_func_string", "func_code_string",

@@ -1,9 +1,44 @@
 """Harvest (docstring, function) pairs from local source trees with tree-sitter.
 
-The six CodeSearchNet languages; a function counts when it carries a docstring (Python) or a leading
-doc comment (`/** */` in Java, JavaScript and PHP; `//` lines in Go; `#` lines in Ruby). Vendored,
-generated, minified, binary and undecodable files are skipped with a counted reason. A root may be a
-directory or a zip of sources (the JDK ships its library source as `lib/src.zip`).
+The six CodeSearchNet languages; a function counts when it carries a docstring (Python) or a doc comment in
+front of the statement that holds it:
+
+- JavaScript: a `/** */` block in front of a function declaration (generators, `export`, `export default`
+  included), of a statement or declaration assigning a function expression or arrow function (`const f = ...`,
+  `res.send = function send() {}`, `module.exports = ...`, `exports.x = ...`, `Foo.prototype.x = ...`), of an
+  object-literal method or `key: function`/`key: () =>` pair, of a class method (static, get/set, async,
+  generator, `#private`) or of a class field holding a function. Decorators in between are skipped.
+- Java: a `/** */` Javadoc in front of a method, constructor or compact record constructor with a body (in
+  classes, interfaces, enums, records); annotations between the Javadoc and the method belong to the method.
+- PHP: a `/** */` PHPDoc in front of a function, a class/trait/interface/enum method with a body, or a
+  statement assigning a closure or arrow function (`$f = function () {};`, `$f = fn ($x) => ...;`);
+  attributes between the PHPDoc and the method belong to the method.
+- Go: a run of `//` lines right above a function, a method, or a package-level `var f = func(...) {...}`
+  (also one spec of a `var (...)` group).
+- Ruby: a run of `#` lines (or an `=begin`/`=end` block) right above `def`, `def self.x`, a `def` inside
+  `class << self`, or a `def` wrapped in a visibility call (`private def x`).
+- Python: the docstring inside the body of a function or method (async and decorated ones included).
+
+A `/** */` comment may be separated from its statement by at most one blank line (the Express style); a run
+of line comments must touch the function, and each of its comments must start its line (a comment trailing
+code is not documentation). Tool directives (`//go:noinline`, `# rubocop:disable`,
+`// eslint-disable-next-line`) are neither documentation nor a separation. A file's licence or overview
+header (its first comment, naming a copyright, licence or `@fileoverview`) is never a function's doc
+comment. Bodiless declarations (abstract, interface and native methods) are skipped.
+
+Function names:
+- a declared function, method or class member: `Class.member` inside a class (Python, Java, PHP, Ruby: the
+  nearest enclosing named class or module; JavaScript: direct members of a class body only), else its own
+  name; a Go method is `Receiver.Name`;
+- an assigned function: the target it is assigned to, as written without whitespace (`res.send`,
+  `exports.parse`, `module.exports`, `Router.prototype.route`, `$formatPrice`); of a chain such as
+  `var proto = module.exports = function ...`, the innermost target (`module.exports`);
+- a function in a variable declaration: the variable (`half`, Go's `var normalize = func ...`);
+- an object-literal member: its key, quotes stripped (`caseSensitive`, `query parser`);
+- `export default function () {}`: `default`.
+
+Vendored, generated, minified, binary and undecodable files are skipped with a counted reason. A root may
+be a directory or a zip of sources (the JDK ships its library source as `lib/src.zip`).
 """
 
 from __future__ import annotations
@@ -23,7 +58,8 @@ from pathlib import Path
 import polars as pl
 import tree_sitter as ts
 
-from wavecoder_assets.corpus.records import LANGUAGES, SkipLog, make_row, rows_frame
+from wavecoder_assets.corpus.records import SkipLog, make_row, rows_frame
+from wavecoder_assets.languages import LANGUAGES, tree_sitter_language
 
 SOURCE = "local_tree"
 
@@ -41,52 +77,47 @@ GENERATED_HEADER = re.compile(rb"@generated|do not edit|auto-?generated|automati
                               re.IGNORECASE)
 HEADER_BYTES = 1024
 
-
-def _grammar(language: str):
-    if language == "python":
-        import tree_sitter_python as m
-    elif language == "java":
-        import tree_sitter_java as m
-    elif language == "javascript":
-        import tree_sitter_javascript as m
-    elif language == "go":
-        import tree_sitter_go as m
-    elif language == "ruby":
-        import tree_sitter_ruby as m
-    elif language == "php":
-        import tree_sitter_php as m
-
-        return m.language_php()  # PHP mixed with HTML, as real .php files are
-    else:
-        raise ValueError(f"unknown language {language!r}; known: {LANGUAGES}")
-    return m.language()
-
-
-# language -> (tree-sitter query capturing function nodes as @fn, doc kind, line-comment marker);
-# doc kind: "docstring" (Python), "block" (a /** */ comment in front), "line" (a run of line comments in front).
+# language -> (node types captured as functions, doc kind, line-comment marker). Node types the installed
+# grammar does not know (names that changed between grammar versions) are left out of the query. Doc kind:
+# "docstring" (Python), "block" (a /** */ comment in front), "line" (a run of line comments in front).
 SPECS = {
-    "python": ("(function_definition) @fn", "docstring", ""),
-    "java": ("[(method_declaration) (constructor_declaration)] @fn", "block", ""),
-    "javascript": ("[(function_declaration) (generator_function_declaration) (method_definition)"
-                   " (function_expression) (arrow_function)] @fn", "block", ""),
-    "go": ("[(function_declaration) (method_declaration)] @fn", "line", "//"),
-    "php": ("[(function_definition) (method_declaration)] @fn", "block", ""),
-    "ruby": ("[(method) (singleton_method)] @fn", "line", "#"),
+    "python": (("function_definition",), "docstring", ""),
+    "java": (("method_declaration", "constructor_declaration", "compact_constructor_declaration"), "block", ""),
+    "javascript": (("function_declaration", "generator_function_declaration", "method_definition",
+                    "function_expression", "function", "generator_function", "arrow_function"), "block", ""),
+    "go": (("function_declaration", "method_declaration", "func_literal"), "line", "//"),
+    "php": (("function_definition", "method_declaration", "anonymous_function",
+             "anonymous_function_creation_expression", "arrow_function"), "block", ""),
+    "ruby": (("method", "singleton_method"), "line", "#"),
 }
 
-# Nodes that wrap a function without being the thing a doc comment sits in front of.
-WRAPPERS = {"decorated_definition", "variable_declarator", "lexical_declaration", "variable_declaration",
-            "assignment_expression", "expression_statement", "export_statement", "pair", "field_definition",
-            "public_field_definition"}
+# Nodes that wrap a Python function without being the thing that names it.
+WRAPPERS = {"decorated_definition"}
 CLASS_NODES = {"class_definition", "class_declaration", "interface_declaration", "enum_declaration",
                "record_declaration", "trait_declaration", "class", "module"}
+CLOSURES = {"func_literal", "anonymous_function", "anonymous_function_creation_expression", "arrow_function"}
+JS_DECLARATIONS = {"lexical_declaration", "variable_declaration"}
+# Blank lines allowed between a /** */ doc comment and its statement.
+BLOCK_DOC_MAX_BLANK_LINES = 1
+# Comments that instruct a tool (matched after the comment marker): not documentation, and skipped between a
+# doc comment and its function.
+DIRECTIVE = re.compile(r"\s*(go:|nolint|rubocop:|frozen_string_literal|encoding:|-\*-|eslint|jshint|jscs:|"
+                       r"istanbul |c8 |@ts-|prettier-ignore|noinspection|NOSONAR|phpcs:|@phpstan-|@psalm-)")
+FILE_HEADER = re.compile(r"copyright|\blicen[cs]ed?\b|@license|@preserve|@fileoverview|@file\b|SPDX-License",
+                         re.IGNORECASE)
+FILE_START = {"php_tag", "text", "hash_bang_line", "shebang"}
+RUBY_VISIBILITY = {"private", "protected", "public", "private_class_method", "public_class_method",
+                   "module_function"}
 
 
 @cache
 def _parser_and_query(language: str) -> tuple[ts.Parser, ts.Query, str, str]:
-    query, doc, prefix = SPECS[language]
-    lang = ts.Language(_grammar(language))
-    return ts.Parser(lang), ts.Query(lang, query), doc, prefix
+    if language not in SPECS:
+        raise ValueError(f"unknown language {language!r}; known: {LANGUAGES}")
+    kinds, doc, prefix = SPECS[language]
+    lang = tree_sitter_language(language)
+    known = [k for k in kinds if lang.id_for_node_kind(k, True)]
+    return ts.Parser(lang), ts.Query(lang, "[" + " ".join(f"({k})" for k in known) + "] @fn"), doc, prefix
 
 
 def extract_functions(source: bytes, language: str, *, path: str = "<memory>", max_line_chars: int = 1000,
@@ -101,22 +132,26 @@ def extract_functions(source: bytes, language: str, *, path: str = "<memory>", m
     nodes = ts.QueryCursor(query).captures(tree.root_node).get("fn", [])
     out, broken, enormous = [], 0, 0
     for node in sorted(nodes, key=lambda n: n.start_byte):
-        anchor = _anchor(node)
+        located = _locate(node, language)
+        if located is None:
+            continue
+        anchor, name, code_node = located
         if doc_kind == "docstring":
             docstring = _python_docstring(node)
+        elif doc_kind == "block":
+            docstring = _block_doc(anchor)
         else:
-            docstring = _leading_comment(anchor, block=doc_kind == "block", line_prefix=line_prefix)
+            docstring = _line_doc(anchor, line_prefix)
         if not docstring:
             continue
-        if node.has_error:
+        if code_node.has_error:
             broken += 1
             continue
-        # A JavaScript function expression reads best with the statement that names it (`const f = ...`).
-        code = _node_code(source, anchor if language == "javascript" else node)
+        code = _node_code(source, code_node)
         if max(map(len, code.splitlines()), default=0) > max_line_chars:
             enormous += 1
             continue
-        out.append((_func_name(node, anchor), code, docstring))
+        out.append((name, code, docstring))
     if skips is not None and tree.root_node.has_error:
         skips.add(path, "parse_error", f"syntax errors in the tree; kept {len(out)} functions, dropped {broken}")
     if skips is not None and enormous:
@@ -124,10 +159,160 @@ def extract_functions(source: bytes, language: str, *, path: str = "<memory>", m
     return out
 
 
-def _anchor(node: ts.Node) -> ts.Node:
-    while node.parent is not None and node.parent.type in WRAPPERS:
-        node = node.parent
-    return node
+# ------------------------------------------------------------------------------------ function forms
+
+
+def _locate(fn: ts.Node, language: str) -> tuple[ts.Node, str, ts.Node] | None:
+    """(anchor, name, code node) of a captured function, or None when it is no harvested form.
+
+    The anchor is the statement the doc comment sits in front of; the code node is the text the row keeps
+    (for a function expression, the statement that names it: `const half = (x) => x / 2;`).
+    """
+    if language == "javascript":
+        return _js_locate(fn)
+    if fn.type in CLOSURES:
+        return _assigned_closure(fn, language)
+    if language in ("java", "php") and fn.child_by_field_name("body") is None:
+        return None  # abstract, interface and native methods: no code to pair with the doc
+    anchor = fn
+    if language == "python":
+        while anchor.parent is not None and anchor.parent.type in WRAPPERS:
+            anchor = anchor.parent
+    elif language == "ruby" and fn.parent is not None and fn.parent.type == "argument_list":
+        call = fn.parent.parent  # `private def x ... end`
+        if call is None or call.type != "call" or call.child_by_field_name("receiver") is not None:
+            return None
+        if _text(call.child_by_field_name("method")) not in RUBY_VISIBILITY or len(fn.parent.named_children) != 1:
+            return None
+        anchor = call
+    return anchor, _func_name(fn, anchor), fn
+
+
+def _text(node: ts.Node | None) -> str:
+    return node.text.decode("utf-8", "replace") if node is not None else ""
+
+
+def _target_name(node: ts.Node | None) -> str:
+    """An assignment target as written, without whitespace: `res.send`, `Foo.prototype.bar`, `$handler`."""
+    return re.sub(r"\s+", "", _text(node))
+
+
+def _is_field(parent: ts.Node, field: str, child: ts.Node) -> bool:
+    value = parent.child_by_field_name(field)
+    return value is not None and value.id == child.id
+
+
+def _assigned_closure(fn: ts.Node, language: str) -> tuple[ts.Node, str, ts.Node] | None:
+    """A Go package-level `var f = func ...`, or a PHP `$f = function ...;` statement."""
+    parent = fn.parent
+    if parent is None:
+        return None
+    if language == "go":
+        # func_literal <- expression_list <- var_spec <- var_declaration, or <- var_spec_list <- var_declaration
+        spec = parent.parent if parent.type == "expression_list" and len(parent.named_children) == 1 else None
+        if spec is None or spec.type != "var_spec" or spec.child_by_field_name("name") is None:
+            return None
+        if spec.parent is not None and spec.parent.type == "var_declaration":
+            anchor = declaration = spec.parent
+        elif spec.parent is not None and spec.parent.type == "var_spec_list":
+            anchor, declaration = spec, spec.parent.parent
+        else:
+            return None
+        if declaration is None or declaration.parent is None or declaration.parent.type != "source_file":
+            return None
+        return anchor, _text(spec.child_by_field_name("name")), anchor
+    if language == "php":
+        if parent.type != "assignment_expression" or not _is_field(parent, "right", fn):
+            return None
+        statement = parent.parent
+        if statement is None or statement.type != "expression_statement":
+            return None
+        return statement, _target_name(parent.child_by_field_name("left")), statement
+    return None
+
+
+def _js_statement(node: ts.Node) -> ts.Node:
+    return node.parent if node.parent is not None and node.parent.type == "export_statement" else node
+
+
+def _js_key(key: ts.Node | None) -> str:
+    if key is None:
+        return "<anonymous>"
+    return _text(key)[1:-1] if key.type == "string" else _text(key)
+
+
+def _js_class_name(body: ts.Node) -> str:
+    """The name of the class a class_body belongs to; an anonymous class expression takes its target's name."""
+    cls = body.parent
+    if cls is None:
+        return ""
+    name = cls.child_by_field_name("name")
+    if name is not None:
+        return _text(name)
+    holder = cls.parent
+    if holder is not None and holder.type == "variable_declarator":
+        return _text(holder.child_by_field_name("name"))
+    if holder is not None and holder.type == "assignment_expression":
+        return _target_name(holder.child_by_field_name("left"))
+    return ""
+
+
+def _js_member(node: ts.Node, name: str) -> str:
+    """`Class.name` for a direct member of a class body, `name` for an object-literal member."""
+    body = node.parent
+    cls = _js_class_name(body) if body is not None and body.type == "class_body" else ""
+    return f"{cls}.{name}" if cls else name
+
+
+def _js_declaration(declarator: ts.Node) -> ts.Node | None:
+    """The statement holding a declarator when that is the declaration's first declarator (the one a doc
+    comment in front of the statement describes)."""
+    declaration = declarator.parent
+    if declaration is None or declaration.type not in JS_DECLARATIONS:
+        return None
+    first = next((c for c in declaration.named_children if c.type == "variable_declarator"), None)
+    return _js_statement(declaration) if first is not None and first.id == declarator.id else None
+
+
+def _js_locate(fn: ts.Node) -> tuple[ts.Node, str, ts.Node] | None:
+    if fn.type in ("function_declaration", "generator_function_declaration"):
+        anchor = _js_statement(fn)
+        return anchor, _text(fn.child_by_field_name("name")), anchor
+    if fn.type == "method_definition":
+        return fn, _js_member(fn, _js_key(fn.child_by_field_name("name"))), fn
+    parent = fn.parent  # a function expression, generator expression or arrow function
+    if parent is None:
+        return None
+    if parent.type == "assignment_expression" and _is_field(parent, "right", fn):
+        name = _target_name(parent.child_by_field_name("left"))
+        top = parent  # `a = b = function ...`: the innermost target names it, the outermost statement holds it
+        while (top.parent is not None and top.parent.type == "assignment_expression"
+               and _is_field(top.parent, "right", top)):
+            top = top.parent
+        holder = top.parent
+        if holder is not None and holder.type == "expression_statement":
+            return holder, name, holder
+        if holder is not None and holder.type == "variable_declarator" and _is_field(holder, "value", top):
+            anchor = _js_declaration(holder)
+            return (anchor, name, anchor) if anchor is not None else None
+        return None  # an assignment inside a call, a condition, a sequence...
+    if parent.type == "variable_declarator" and _is_field(parent, "value", fn):
+        target = parent.child_by_field_name("name")
+        anchor = _js_declaration(parent)
+        if anchor is None or target is None or target.type != "identifier":
+            return None  # a later declarator, or a destructuring pattern
+        return anchor, _text(target), anchor
+    if parent.type == "pair" and _is_field(parent, "value", fn):
+        return parent, _js_key(parent.child_by_field_name("key")), parent
+    if parent.type in ("field_definition", "public_field_definition") and _is_field(parent, "value", fn):
+        key = parent.child_by_field_name("property") or parent.child_by_field_name("name")
+        return parent, _js_member(parent, _js_key(key)), parent
+    if parent.type == "export_statement":  # export default function () {}
+        return parent, "default", parent
+    return None  # a callback argument, an IIFE, a returned function...
+
+
+# -------------------------------------------------------------------------------------- doc comments
 
 
 def _python_docstring(fn: ts.Node) -> str:
@@ -146,35 +331,100 @@ def _python_docstring(fn: ts.Node) -> str:
     return inspect.cleandoc(value) if isinstance(value, str) else ""
 
 
-def _leading_comment(anchor: ts.Node, *, block: bool, line_prefix: str) -> str:
-    """The doc comment right in front of a definition: one `/** */` block, or a run of line comments."""
+def _climb_to_body_start(anchor: ts.Node) -> ts.Node:
     # Ruby puts the comments in front of a body's first statement outside the body node.
     while anchor.prev_sibling is None and anchor.parent is not None and anchor.parent.start_byte == anchor.start_byte:
         anchor = anchor.parent
+    return anchor
+
+
+def _starts_line(node: ts.Node) -> bool:
+    """No code in front of the node on its line (a comment trailing a statement is not documentation)."""
+    previous = node.prev_sibling
+    return previous is None or previous.end_point.row < node.start_point.row
+
+
+def _is_directive(comment: ts.Node) -> bool:
+    text = _text(comment)
+    return not text.startswith("/**") and DIRECTIVE.match(re.sub(r"^(//+|#|/\*+)", "", text)) is not None
+
+
+def _at_file_start(comment: ts.Node) -> bool:
+    """Nothing but other comments (or a PHP open tag, a shebang) in front of a top-level comment."""
+    if comment.parent is not None and comment.parent.parent is not None:
+        return False
+    previous = comment.prev_sibling
+    while previous is not None and (previous.type in FILE_START or "comment" in previous.type):
+        previous = previous.prev_sibling
+    return previous is None
+
+
+def _is_file_header(comment: ts.Node, text: str | None = None) -> bool:
+    """A comment at the top of a file naming a copyright, licence or file overview."""
+    return _at_file_start(comment) and FILE_HEADER.search(_text(comment) if text is None else text) is not None
+
+
+def _clean_block(text: str) -> str:
+    body = re.sub(r"^/\*\*+|\*+/$", "", text)
+    return inspect.cleandoc("\n".join(re.sub(r"^\s*\*\s?", "", ln) for ln in body.splitlines())).strip()
+
+
+def _block_doc(anchor: ts.Node) -> str:
+    """The `/** */` comment right in front of a statement (tool directives and one blank line allowed
+    between), or ''."""
+    for child in anchor.children:  # a doc comment written between a JavaScript member's decorators and it
+        if child.type == "decorator":
+            continue
+        if "comment" in child.type and _text(child).startswith("/**"):
+            return _clean_block(_text(child))
+        break
+    anchor = _climb_to_body_start(anchor)
+    next_row = anchor.start_point.row
+    sibling = anchor.prev_sibling
+    while sibling is not None and "comment" in sibling.type and _is_directive(sibling):
+        next_row, sibling = sibling.start_point.row, sibling.prev_sibling
+    if sibling is None or "comment" not in sibling.type:
+        return ""
+    if sibling.end_point.row < next_row - 1 - BLOCK_DOC_MAX_BLANK_LINES:
+        return ""  # far above: a detached comment
+    text = _text(sibling)
+    if not text.startswith("/**") or text.startswith("/**/") or _is_file_header(sibling):
+        return ""
+    return _clean_block(text)
+
+
+def _line_doc(anchor: ts.Node, line_prefix: str) -> str:
+    """The run of line comments touching a definition (or a Ruby `=begin`/`=end` block), or ''."""
+    anchor = _climb_to_body_start(anchor)
     lines: list[str] = []
     next_row = anchor.start_point.row
     sibling = anchor.prev_sibling
+    earliest = None
     while sibling is not None and "comment" in sibling.type and sibling.end_point.row >= next_row - 1:
-        text = sibling.text.decode("utf-8", "replace")
-        if block:
-            if not text.startswith("/**"):
-                return ""
-            body = re.sub(r"^/\*\*+|\*+/$", "", text)
-            return inspect.cleandoc("\n".join(re.sub(r"^\s*\*\s?", "", ln) for ln in body.splitlines())).strip()
-        if not text.startswith(line_prefix):
+        text = _text(sibling)
+        if not _starts_line(sibling):
             break
-        lines.insert(0, text[len(line_prefix):])
-        next_row = sibling.start_point.row
+        if line_prefix == "#" and text.startswith("=begin"):
+            block = text.splitlines()[1:]
+            lines[:0] = block[:-1] if block and block[-1].startswith("=end") else block
+        elif text.startswith(line_prefix):
+            lines.insert(0, text[len(line_prefix):])
+        else:
+            break
+        next_row, earliest = sibling.start_point.row, sibling
         sibling = sibling.prev_sibling
+    if earliest is not None and _is_file_header(earliest, "\n".join(lines)):
+        return ""
     # Tool directives (//go:generate, # rubocop:disable, # frozen_string_literal) are not documentation.
-    lines = [ln for ln in lines if not re.match(r"\s*(go:|nolint|rubocop:|frozen_string_literal|-\*-)", ln)]
+    lines = [ln for ln in lines if not DIRECTIVE.match(ln)]
     return inspect.cleandoc("\n".join(lines)).strip() if lines else ""
 
 
 def _node_code(source: bytes, node: ts.Node) -> str:
     """The function's text, dedented as if it stood at the top level."""
     line_start = source.rfind(b"\n", 0, node.start_byte) + 1
-    indent = re.sub(rb"\S", b" ", source[line_start:node.start_byte])
+    # The line's own indentation: a node starting mid-line (`private def x`) reads as if it began the line.
+    indent = re.match(rb"[ \t]*", source[line_start:node.start_byte]).group()
     text = (indent + source[node.start_byte:node.end_byte]).decode("utf-8", "replace")
     return textwrap.dedent(text).strip("\n")
 

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-LANGUAGES = ("python", "java", "javascript", "go", "php", "ruby")
-
 RAW_CODE_SCHEMA = {
     "id": pl.String,
     "source": pl.String,

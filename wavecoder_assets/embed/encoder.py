@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from wavecoder_assets.resources.models import model_cache_dir
+from wavecoder_assets.llm.models import model_cache_dir
 
 EMBEDDED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 Pooling = Literal["cls", "mean"]

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from wavecoder_assets.embed.encoder import Encoder
-from wavecoder_assets.resources.lake import write_parquet_atomic
+from wavecoder_assets.lakefiles import write_parquet_atomic
 
 
 def encoder_fingerprint(encoder: Encoder) -> str:

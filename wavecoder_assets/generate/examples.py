@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from wavecoder_assets.generate.tasks import stable_hash
+from wavecoder_assets.hashing import stable_hash
 
 _ADD = "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    return a + b"
 _MEAN = ("def mean(values):\n    \"\"\"Arithmetic mean of a non-empty list.\"\"\"\n"

@@ -11,7 +11,8 @@ import ast
 import json
 from dataclasses import dataclass
 
-from wavecoder_assets.generate.tasks import LANGUAGE_NAMES, TASKS, extract_json_object, solution_language
+from wavecoder_assets.generate.tasks import TASKS, extract_json_object, solution_language
+from wavecoder_assets.languages import LANGUAGE_NAMES
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,15 @@ CODE_TASKS = tuple(t for t, spec in TASKS.items() if spec.solution_is_code)
 
 # The paper's checklist (Section 2.3 and prompt/discriminator.txt). Configurable: pass other dicts.
 DEFAULT_RULES: list[dict] = [
-    {"id": "input_is_code", "step": 1,
+    {"id": "input_is_code", "step": 1, "tasks": None,
      "text": "The raw code input is real code, not only comments or docstrings."},
-    {"id": "solution_relates", "step": 2,
+    {"id": "solution_relates", "step": 2, "tasks": None,
      "text": "The solution is the specific resolution of the instruction and information, relevant to both."},
-    {"id": "names_language", "step": 2,
+    {"id": "names_language", "step": 2, "tasks": None,
      "text": "The instruction names the programming language."},
     {"id": "code_only", "step": 2, "tasks": list(CODE_TASKS),
      "text": "The solution holds only code and comments inside the code; no explanation outside the code."},
-    {"id": "instruction_relevant", "step": 2,
+    {"id": "instruction_relevant", "step": 2, "tasks": None,
      "text": "The instruction is relevant to the raw code input and summarizes what it is about."},
 ]
 
@@ -112,6 +113,29 @@ def parse_verdict(text: str, rules: list[Rule], task_name: str) -> dict:
     if overall not in ("yes", "no"):
         raise ValueError("judge gave no overall yes/no")
     return {"rules": verdicts, "overall": overall == "yes", "reasons": str(obj.get("reasons", "")).strip()}
+
+
+def judge_outcome(result, rules: list[Rule], task_name: str, static: dict | None = None) -> dict:
+    """The verdict columns for one judge answer (a ChatResult), merged with the verdicts of the checks that ran
+    before it: verdict accepted | rejected | failed, rule_verdicts (JSON), reasons, judge_model, and error (why a
+    judgment failed, else None). An overall "yes" with a "no" rule is not accepted."""
+    static = static or {}
+    failed_outcome = {"verdict": "failed", "rule_verdicts": json.dumps(static, ensure_ascii=False), "reasons": "",
+                      "judge_model": result.model}
+    if result.error is not None:
+        return failed_outcome | {"error": f"judge: {result.error}"}
+    try:
+        parsed = parse_verdict(result.text, rules, task_name)
+    except ValueError as why:
+        return failed_outcome | {"error": f"judge: {why}: {result.text[:300]}"}
+    rule_verdicts = static | parsed["rules"]
+    failed = failed_rules(rule_verdicts)
+    accepted = parsed["overall"] and not failed
+    reasons = parsed["reasons"] or "; ".join(f"{r}: {rule_verdicts[r]['reason']}" for r in failed)
+    if not accepted and not failed:
+        reasons = f"overall answer was no: {reasons}" if reasons else "overall answer was no"
+    return {"verdict": "accepted" if accepted else "rejected", "rule_verdicts": json.dumps(rule_verdicts,
+            ensure_ascii=False), "reasons": reasons, "judge_model": result.model, "error": None}
 
 
 # ---------------------------------------------------------------- beyond the paper: Python checks

@@ -17,7 +17,6 @@ import polars as pl
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.examples import ExampleStore
 from wavecoder_assets.generate.tasks import (
-    LANGUAGES,
     PAPER_TASK_MIX,
     PROMPT_VERSION,
     Rejected,
@@ -29,7 +28,8 @@ from wavecoder_assets.generate.tasks import (
     pick_target_language,
     wants_tests,
 )
-from wavecoder_assets.resources.llm import ChatRequest
+from wavecoder_assets.languages import LANGUAGES
+from wavecoder_assets.llm import ChatRequest
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ class LoopSettings:
     sandbox_timeout_s: float = 10.0
     rules: list[dict] = field(default_factory=lambda: list(J.DEFAULT_RULES))
     generator_max_tokens: int = 384
-    judge_max_tokens: int = 320
+    judge_max_tokens: int = 256
     temperature: float = 0.0
-    max_code_chars: int = 1500
+    max_code_chars: int = 1200
 
 
 def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
@@ -155,26 +155,10 @@ def run_round(items: list[dict], store: ExampleStore, generator, judge, settings
             response_format={"type": "json_object", "schema": J.verdict_schema(J.applicable(rules, row["task_name"]))}
             if settings.json_mode else None))
     for (item, row, static, sandbox_status), result in zip(to_judge, judge.run(requests)):
-        if result.error is not None:
-            judged[row["example_id"]] = _verdict(row | {"error": f"judge: {result.error}"}, "failed", static, "",
-                                                 result.model, sandbox_status)
-            continue
-        try:
-            parsed = J.parse_verdict(result.text, rules, row["task_name"])
-        except ValueError as why:
-            error = f"judge: {why}: {result.text[:300]}"
-            judged[row["example_id"]] = _verdict(row | {"error": error}, "failed", static, "", result.model,
-                                                 sandbox_status)
-            continue
-        rule_verdicts = static | parsed["rules"]
-        failed = J.failed_rules(rule_verdicts)
-        accepted = parsed["overall"] and not failed  # a "yes" overall with a "no" rule is not accepted
-        reasons = parsed["reasons"] or "; ".join(f"{r}: {rule_verdicts[r]['reason']}" for r in failed)
-        if not accepted and not failed:
-            failed_note = "overall answer was no"
-            reasons = f"{failed_note}: {reasons}" if reasons else failed_note
-        judged[row["example_id"]] = _verdict(row, "accepted" if accepted else "rejected", rule_verdicts, reasons,
-                                             result.model, sandbox_status)
+        outcome = J.judge_outcome(result, rules, row["task_name"], static)
+        error = outcome.pop("error")
+        judged[row["example_id"]] = row | ({"error": error} if error else {}) | outcome | {
+            "sandbox_status": sandbox_status}
 
     out = [judged[row["example_id"]] for row in generated]
     for item, row in zip(items, out):

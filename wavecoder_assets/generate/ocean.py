@@ -9,7 +9,8 @@ import json
 import polars as pl
 
 from wavecoder_assets.generate.decontaminate import decontaminate
-from wavecoder_assets.generate.tasks import TASKS, stable_hash, task_quotas
+from wavecoder_assets.generate.tasks import TASKS, task_quotas
+from wavecoder_assets.hashing import stable_hash
 
 OCEAN_COLUMNS = ["example_id", "source_id", "task_name", "language", "instruction", "information", "solution",
                  "generator_model", "judge_model", "prompt_version"]

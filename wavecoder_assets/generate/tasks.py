@@ -9,14 +9,14 @@ when asked).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
 
+from wavecoder_assets.hashing import hex_id, stable_hash
+from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES
+
 PROMPT_VERSION = "wavecoder-gen-v1"
-LANGUAGES = ("python", "java", "javascript", "go", "php", "ruby")
-LANGUAGE_NAMES = {"python": "Python", "java": "Java", "javascript": "JavaScript", "go": "Go", "php": "PHP", "ruby": "Ruby"}
 # The paper's CodeOcean mix (Table 1 of arXiv 2312.14187).
 PAPER_TASK_MIX = {"code_generation": 0.57, "code_summarization": 0.16, "code_repair": 0.16, "code_translation": 0.11}
 
@@ -106,10 +106,6 @@ def output_schema(task_name: str, with_tests: bool) -> dict:
 
 # ---------------------------------------------------------------- task assignment (seeded, deterministic)
 
-def stable_hash(*parts: object) -> int:
-    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big")
-
-
 def task_quotas(n: int, mix: dict[str, float]) -> dict[str, int]:
     """Largest-remainder split of n items by the mix proportions (they need not sum to 1)."""
     unknown = set(mix) - set(TASKS)
@@ -142,7 +138,7 @@ def pick_target_language(source_id: str, language: str, seed: int) -> str:
 
 
 def example_id(source_id: str, task_name: str, prompt_version: str) -> str:
-    return hashlib.sha256(f"{source_id}\x1f{task_name}\x1f{prompt_version}".encode()).hexdigest()[:16]
+    return hex_id(source_id, task_name, prompt_version)
 
 
 # ---------------------------------------------------------------- prompts

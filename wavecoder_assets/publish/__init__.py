@@ -1,1 +1,2 @@
-"""Publishing stage: stage CodeOcean as a Hugging Face Hub dataset folder and push it. No Dagster here."""
+"""Publishing stage: the facts a dataset card states (computed from the lake's tables), staging CodeOcean as a
+Hugging Face Hub dataset folder, and pushing it. No Dagster here."""

@@ -3,6 +3,7 @@ push it with `huggingface_hub.HfApi` in one commit."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,23 +16,63 @@ from wavecoder_assets import CITATION
 DATA_FILE = "data/train-00000-of-00001.parquet"
 
 
+# The default licence: `other`, named and linked as the Hub requires, to a LICENSE.md staged beside the card
+# that says the examples keep the licences of the source code they derive from.
+DEFAULT_LICENSE_NAME = "code-ocean-source-licences"
+DEFAULT_LICENSE_LINK = "LICENSE.md"
+REPO_LICENSE_FILES = ("LICENSE", "LICENSE.md")  # license_link values that name a file in the repo (staged here)
+_LICENSE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def check_license(license: str, license_name: str | None, license_link: str | None) -> None:
+    """The Hub accepts `license: other` only with a license_name (an id like `my-license-1.0`) and a
+    license_link (LICENSE / LICENSE.md in the repo, or an http(s) URL). Raises ValueError otherwise."""
+    if not license:
+        raise ValueError("the dataset card needs a licence id (e.g. apache-2.0, or other with license_name and "
+                         "license_link)")
+    if license != "other":
+        return
+    if not license_name or not license_link:
+        raise ValueError(f"license 'other' needs license_name and license_link (got license_name={license_name!r}, "
+                         f"license_link={license_link!r}); the Hub rejects the card without them")
+    if not _LICENSE_NAME.match(license_name):
+        raise ValueError(f"license_name {license_name!r} must be an id of lowercase letters, digits, '.', '_' or "
+                         "'-', like my-license-1.0")
+    if license_link not in REPO_LICENSE_FILES and not license_link.startswith(("https://", "http://")):
+        raise ValueError(f"license_link {license_link!r} must be one of {', '.join(REPO_LICENSE_FILES)} (a file "
+                         "staged in the repo) or an http(s) URL")
+
+
 @dataclass
 class CardFacts:
-    """What the card says about how the data was made; counts come from the lake."""
+    """What the card says about how the data was made; counts come from the lake (see publish.facts)."""
 
     repo_id: str
     data_version: str
     license: str = "other"
+    license_name: str | None = DEFAULT_LICENSE_NAME  # used when license is other
+    license_link: str | None = DEFAULT_LICENSE_LINK  # used when license is other
     sources: dict[str, int] = field(default_factory=dict)  # raw_code source -> rows
     filters: dict[str, int] = field(default_factory=dict)  # filter rule -> rows removed
     coreset_size: int | None = None
+    sent_to_generator: int | None = None  # coreset samples the generator wrote for (distinct source ids)
+    candidates: int | None = None  # judged examples
     generator_models: list[str] = field(default_factory=list)
     judge_models: list[str] = field(default_factory=list)
     prompt_versions: list[str] = field(default_factory=list)
     rules: dict[str, str] = field(default_factory=dict)  # rule id -> text
     outcomes: dict[str, int] = field(default_factory=dict)  # accepted / rejected / failed over all candidates
-    decontamination: str = "not run"
-    decontaminated: int = 0
+    stages: dict[str, int] = field(default_factory=dict)  # "<outcome> at <stage>" -> rows not accepted
+    decontaminated: dict[str, int] = field(default_factory=dict)  # benchmark -> accepted examples removed
+
+    def __post_init__(self):
+        check_license(self.license, self.license_name, self.license_link)
+
+    def license_fields(self) -> dict[str, str]:
+        """The card header's licence keys."""
+        if self.license != "other":
+            return {"license": self.license}
+        return {"license": self.license, "license_name": self.license_name, "license_link": self.license_link}
 
 
 def size_category(n: int) -> str:
@@ -47,7 +88,7 @@ _DTYPES = {pl.String: "string", pl.Int64: "int64", pl.Int32: "int32", pl.Float64
 def card_data(frame: pl.DataFrame, facts: CardFacts, num_bytes: int) -> DatasetCardData:
     languages = sorted(set(frame["language"].unique().to_list()) if frame.height else set())
     return DatasetCardData(
-        license=facts.license,
+        **facts.license_fields(),
         language=["en", "code"],
         task_categories=["text-generation"],
         tags=["code", "instruction-tuning", "wavecoder"] + languages,
@@ -68,10 +109,40 @@ def _table(counts: dict, key: str, value: str = "rows") -> str:
     return "\n".join(lines + [f"| {k} | {v:,} |" for k, v in sorted(counts.items())])
 
 
+def _number(n: int | None, unknown: str = "an unrecorded number of") -> str:
+    return unknown if n is None else f"{n:,}"
+
+
+def _generator_step(facts: CardFacts) -> str:
+    if facts.sent_to_generator is None:
+        sent = "Coreset samples"
+    elif facts.coreset_size is not None and facts.sent_to_generator == facts.coreset_size:
+        sent = f"All {facts.sent_to_generator:,} coreset samples"
+    else:
+        sent = (f"{facts.sent_to_generator:,} of the {_number(facts.coreset_size, 'unrecorded number of')} coreset "
+                "samples (best rank first; the generation config caps how many are used)")
+    return (f"{sent} were sent to an LLM generator ({', '.join(facts.generator_models) or 'unrecorded'}; prompt "
+            f"{', '.join(facts.prompt_versions) or 'unrecorded'}), which wrote one example of each sample's assigned "
+            "task, following a task definition, generation requirements and few-shot examples (good and bad ones "
+            f"from earlier rounds): {_number(facts.candidates)} candidates.")
+
+
+def _decontamination_step(facts: CardFacts) -> str:
+    removed = sum(facts.decontaminated.values())
+    if not removed:
+        return ("No accepted example was removed for sharing a word n-gram with a benchmark problem (no "
+                "decontamination rows in the rejected table).")
+    was = "example was" if removed == 1 else "examples were"
+    return (f"{removed:,} accepted {was} removed for sharing a word n-gram with a benchmark problem's prompt or "
+            f"solution:\n\n{_table(facts.decontaminated, 'benchmark', 'removed')}")
+
+
 def card_text(frame: pl.DataFrame, facts: CardFacts) -> str:
     per_task = dict(frame.group_by("task_name").len().iter_rows()) if frame.height else {}
     per_language = dict(frame.group_by("language").len().iter_rows()) if frame.height else {}
     rules = "\n".join(f"- `{rid}`: {text}" for rid, text in facts.rules.items()) or "_not recorded_"
+    licence = (f"The card's licence is `{facts.license_name}` ([{facts.license_link}]({facts.license_link})): "
+               if facts.license == "other" else f"The card's licence is `{facts.license}`; ")
     return f"""# CodeOcean (WaveCoder pipeline)
 
 Instruction-tuning data for code models in the four tasks of WaveCoder (arXiv 2312.14187): code generation,
@@ -90,20 +161,22 @@ code summarization, code translation and code repair. {frame.height:,} examples;
 {_table(facts.filters, "rule", "removed")}
 
 3. **Coreset.** Embeddings of every filtered sample and KCenterGreedy picked a diverse coreset of
-   {facts.coreset_size if facts.coreset_size is not None else "an unrecorded number of"} samples.
-4. **Generator.** For each coreset sample an LLM ({", ".join(facts.generator_models) or "unrecorded"}; prompt
-   {", ".join(facts.prompt_versions) or "unrecorded"}) wrote one example of its assigned task, following a task
-   definition, generation requirements and few-shot examples (good and bad ones from earlier rounds).
+   {_number(facts.coreset_size)} samples.
+4. **Generator.** {_generator_step(facts)}
 5. **Discriminator.** An LLM judge ({", ".join(facts.judge_models) or "unrecorded"}) answered this checklist
    yes/no with reasons; Python solutions were also parsed, and their generated tests run in a sandbox:
 
 {rules}
 
-   Outcomes over all candidates:
+   Outcomes over all{"" if facts.candidates is None else f" {facts.candidates:,}"} candidates:
 
 {_table(facts.outcomes, "outcome")}
 
-6. **Decontamination.** {facts.decontamination}; {facts.decontaminated} accepted examples were removed.
+   Where the others stopped:
+
+{_table(facts.stages, "outcome at stage")}
+
+6. **Decontamination.** {_decontamination_step(facts)}
 
 ## Contents
 
@@ -113,7 +186,7 @@ code summarization, code translation and code repair. {frame.height:,} examples;
 
 ## Licence
 
-The examples derive from the source code listed above, which stays under its own licences.
+{licence}the examples derive from the source code listed above, which stays under its own licences.
 
 ## Citation
 
@@ -123,8 +196,18 @@ The examples derive from the source code listed above, which stays under its own
 """
 
 
+LICENSE_TEXT = """# Licence of this dataset
+
+The examples in this dataset were generated by language models from source code (functions with their
+docstrings) collected from the sources listed in README.md. Code in the examples, and text derived from it,
+stays under the licences of the source code it derives from; check those licences before you use or
+redistribute an example. The `source_id` column traces each example to its source sample.
+"""
+
+
 def stage_dataset(frame: pl.DataFrame, folder: str | Path, facts: CardFacts) -> Path:
-    """Write the Hub folder afresh: data/*.parquet and README.md. Returns the folder."""
+    """Write the Hub folder afresh: data/*.parquet, README.md and, when the card links a licence file in the
+    repo, that file. Returns the folder."""
     folder = Path(folder)
     if folder.exists():
         shutil.rmtree(folder)
@@ -133,6 +216,8 @@ def stage_dataset(frame: pl.DataFrame, folder: str | Path, facts: CardFacts) -> 
     data = card_data(frame, facts, (folder / DATA_FILE).stat().st_size)
     card = DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{card_text(frame, facts)}")
     card.save(folder / "README.md")
+    if facts.license == "other" and facts.license_link in REPO_LICENSE_FILES:
+        (folder / facts.license_link).write_text(LICENSE_TEXT)
     return folder
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
+from wavecoder_assets.lakefiles import DEFAULT_LAKE_DIR
 from wavecoder_assets.resources.hub import hub_resource_for
-from wavecoder_assets.resources.lake import DEFAULT_LAKE_DIR, DuckDBLakeResource, PolarsParquetIOManager
+from wavecoder_assets.resources.lake import DuckDBLakeResource, PolarsParquetIOManager
 from wavecoder_assets.resources.llm import llm_resource_for
 
 

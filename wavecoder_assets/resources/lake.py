@@ -1,45 +1,35 @@
-"""The lake: every tabular asset is one Parquet file under the lake root, and a DuckDB view of the same name."""
+"""The lake as Dagster sees it: the Parquet IO manager and a DuckDB resource over the lake's views."""
 
 from __future__ import annotations
 
-import os
-import re
-import tempfile
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import polars as pl
-from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
+from dagster import (
+    ConfigurableIOManager,
+    ConfigurableResource,
+    InputContext,
+    OutputContext,
+    TableColumn,
+    TableSchema,
+    TableSchemaMetadataValue,
+)
 
-DEFAULT_LAKE_DIR = "data_lake"
-_VIEW_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+from wavecoder_assets.columns import COLUMN_DESCRIPTIONS
+from wavecoder_assets.lakefiles import (
+    DEFAULT_LAKE_DIR,
+    LakeViews,
+    asset_path,
+    first_line,
+    register_lake_views,
+    write_parquet_atomic,
+)
 
-
-def lake_root(base_dir: str) -> Path:
-    return Path(base_dir).expanduser().resolve()
-
-
-def asset_path(base_dir: str, asset_name: str) -> Path:
-    """Where a tabular asset lives: `<lake>/<asset>.parquet`."""
-    return lake_root(base_dir) / f"{asset_name}.parquet"
-
-
-def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the lake is for every user's DuckDB queries
-    try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+_log = logging.getLogger(__name__)
 
 
 class PolarsParquetIOManager(ConfigurableIOManager):
@@ -67,7 +57,7 @@ class PolarsParquetIOManager(ConfigurableIOManager):
             {
                 "path": str(path),
                 "dagster/row_count": obj.height,
-                "dagster/column_schema": _table_schema(obj),
+                "dagster/column_schema": _table_schema(obj, _declared_schema(context)),
             }
         )
 
@@ -80,38 +70,57 @@ class PolarsParquetIOManager(ConfigurableIOManager):
         return pl.read_parquet(path)
 
 
-def _table_schema(frame: pl.DataFrame):
-    from dagster import TableColumn, TableSchema
+def _declared_schema(context: OutputContext) -> TableSchema | None:
+    """The asset's own `dagster/column_schema` (definition metadata), where its columns are described."""
+    declared = (context.definition_metadata or {}).get("dagster/column_schema")
+    if isinstance(declared, TableSchemaMetadataValue):
+        declared = declared.schema
+    return declared if isinstance(declared, TableSchema) else None
 
-    return TableSchema(columns=[TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()])
 
-
-def register_lake_views(conn: duckdb.DuckDBPyConnection, base_dir: str) -> list[str]:
-    """Create a view per Parquet file in the lake, named after the asset; returns the view names."""
-    names = []
-    for path in sorted(lake_root(base_dir).glob("*.parquet")):
-        name = path.stem
-        if not _VIEW_NAME.match(name):
-            continue
-        conn.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{path.as_posix()}')")
-        names.append(name)
-    return names
+def _table_schema(frame: pl.DataFrame, declared: TableSchema | None = None) -> TableSchema:
+    """The frame's columns and types; each column's description (and constraints) from the declared schema, or
+    else from the lake's glossary (`wavecoder_assets.columns`)."""
+    described = {c.name: c for c in declared.columns} if declared else {}
+    columns = []
+    for name, dtype in frame.schema.items():
+        spec = described.get(name)
+        description = (spec.description if spec else None) or COLUMN_DESCRIPTIONS.get(name)
+        columns.append(TableColumn(name=name, type=str(dtype), description=description,
+                                   constraints=spec.constraints if spec else None,
+                                   tags=spec.tags if spec else None))
+    return TableSchema(columns=columns)
 
 
 class DuckDBLakeResource(ConfigurableResource):
-    """An in-memory DuckDB connection where every lake asset is a view of the same name."""
+    """An in-memory DuckDB connection where every lake asset is a view of the same name.
+
+    A table DuckDB cannot read gets no view (logged as a warning); the others are there.
+    """
 
     base_dir: str = DEFAULT_LAKE_DIR
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _open(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, LakeViews]]:
         conn = duckdb.connect(":memory:")
         try:
-            register_lake_views(conn, self.base_dir)
-            yield conn
+            views = register_lake_views(conn, self.base_dir)
+            for broken in views.broken:
+                _log.warning("broken lake table, no view for it: %s", broken)
+            yield conn, views
         finally:
             conn.close()
 
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._open() as (conn, _):
+            yield conn
+
     def query(self, sql: str) -> pl.DataFrame:
-        with self.connect() as conn:
-            return conn.sql(sql).pl()
+        with self._open() as (conn, views):
+            try:
+                return conn.sql(sql).pl()
+            except duckdb.CatalogException as error:
+                if "does not exist" not in first_line(error):
+                    raise
+                raise duckdb.CatalogException(f"{first_line(error)} ({views.missing_table_hint()})") from error

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from wavecoder_assets.resources.models import EMBEDDED_GGUF, embedded_gguf_path, model_cache_dir
+from wavecoder_assets.llm.models import EMBEDDED_GGUF, embedded_gguf_path, model_cache_dir
 from wavecoder_assets.train.data import IGNORE_INDEX, TokenizedExample, collate
 
 

@@ -8,14 +8,14 @@ and an answer cut off by the token limit is dropped. The endpoint's system_finge
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from dataclasses import dataclass
 
 import polars as pl
 
-from wavecoder_assets.resources.llm import ChatRequest
+from wavecoder_assets.hashing import hex_id
+from wavecoder_assets.llm import ChatRequest
 
 PROMPT_VERSION = "magicoder-oss-v1"
 
@@ -79,7 +79,7 @@ def plan_seeds(coreset: pl.DataFrame, *, n_seeds: int | None, seed: int, min_lin
         snippet = draw_snippet(sample["code"], random.Random(f"{seed}/{sample['id']}/{draw}"),
                                min_lines=min_lines, max_lines=max_lines)
         key = f"{sample['id']}\x1f{snippet.start_line}\x1f{snippet.n_lines}\x1f{draw}\x1f{PROMPT_VERSION}"
-        plan.append({"example_id": hashlib.sha256(key.encode()).hexdigest()[:16], "source_id": sample["id"],
+        plan.append({"example_id": hex_id(key), "source_id": sample["id"],
                      "language": sample["language"], "seed_snippet": snippet.text,
                      "seed_start_line": snippet.start_line, "seed_n_lines": snippet.n_lines, "request_seed": seed + i})
     return plan

@@ -6,7 +6,6 @@ the WaveCoder discriminator applied to other strategies' rows, and the measures 
 from __future__ import annotations
 
 import ast
-import json
 import random
 import re
 
@@ -14,9 +13,10 @@ import numpy as np
 import polars as pl
 
 from wavecoder_assets.generate import judge as J
-from wavecoder_assets.generate.evol import question_text
-from wavecoder_assets.generate.tasks import LANGUAGE_NAMES, TASKS
-from wavecoder_assets.resources.llm import ChatRequest
+from wavecoder_assets.generate.tasks import TASKS
+from wavecoder_assets.languages import LANGUAGE_NAMES
+from wavecoder_assets.llm import ChatRequest
+from wavecoder_assets.strategies.evol import question_text
 
 # Rules of the WaveCoder checklist that need no raw code input: the ones other strategies can be judged by.
 PORTABLE_RULES = ("solution_relates", "names_language", "code_only")
@@ -57,21 +57,27 @@ def judge_rows(rows: list[dict], judge, *, rule_ids: tuple[str, ...] = PORTABLE_
         response_format={"type": "json_object", "schema": J.verdict_schema(J.applicable(rules, row["task_name"]))})
         for i, row in todo]
     for (i, row), result in zip(todo, judge.run(requests, logger=logger) if requests else []):
-        if result.error is not None:
-            out[i] = {"verdict": "failed", "rule_verdicts": "{}", "reasons": f"judge: {result.error}",
-                      "judge_model": result.model}
-            continue
-        try:
-            parsed = J.parse_verdict(result.text, rules, row["task_name"])
-        except ValueError as why:
-            out[i] = {"verdict": "failed", "rule_verdicts": "{}", "reasons": f"judge: {why}", "judge_model": result.model}
-            continue
-        failed = J.failed_rules(parsed["rules"])
-        out[i] = {"verdict": "accepted" if parsed["overall"] and not failed else "rejected",
-                  "rule_verdicts": json.dumps(parsed["rules"], ensure_ascii=False),
-                  "reasons": parsed["reasons"] or "; ".join(f"{r}: {parsed['rules'][r]['reason']}" for r in failed),
-                  "judge_model": result.model}
+        outcome = J.judge_outcome(result, rules, row["task_name"])
+        error = outcome.pop("error")
+        out[i] = outcome | ({"reasons": error} if error else {})  # these rows have no error column: say it here
     return out
+
+
+def judge_sample(frame: pl.DataFrame, judge, max_rows: int | None, seed: int, *, logger=None,
+                 code_column: str | None = None) -> pl.DataFrame:
+    """`frame` with the verdict columns: the WaveCoder judge's, on a seeded sample of at most `max_rows` (None: all)
+    of the ok rows that have none yet; `code_column` holds the raw input each row came from."""
+    if "verdict" not in frame.columns:
+        frame = frame.with_columns(*(pl.lit(None, t).alias(c) for c, t in VERDICT_SCHEMA.items()))
+    rows = frame.to_dicts()
+    todo = [i for i, r in enumerate(rows) if r["status"] == "ok" and r["verdict"] is None]
+    if max_rows is not None and len(todo) > max_rows:
+        todo = sorted(random.Random(seed).sample(todo, max_rows))
+    if todo:
+        batch = [rows[i] | {"code": rows[i][code_column] if code_column else ""} for i in todo]
+        for i, verdict in zip(todo, judge_rows(batch, judge, seed=seed, logger=logger)):
+            rows[i] |= verdict
+    return pl.DataFrame(rows, schema=frame.schema)
 
 
 # ---------------------------------------------------------------- Python solutions in the sandbox
@@ -199,7 +205,7 @@ class GGUFTokenCounter:
     def __init__(self, model: str):
         import llama_cpp
 
-        from wavecoder_assets.resources.models import EMBEDDED_GGUF, embedded_gguf_path
+        from wavecoder_assets.llm.models import EMBEDDED_GGUF, embedded_gguf_path
 
         path = embedded_gguf_path(model) if model in EMBEDDED_GGUF else model
         self._llama = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)

@@ -12,7 +12,6 @@ the question is cut out of such a layout first (`extract_question`); the raw out
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import random
 import re
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
-from wavecoder_assets.resources.llm import ChatRequest
+from wavecoder_assets.hashing import hex_id
+from wavecoder_assets.llm import ChatRequest
 
 PROMPT_VERSION = "wizardcoder-evol-v1"
 
@@ -219,10 +219,6 @@ def answer_refused(answer: str) -> Elimination | None:
 
 # ---------------------------------------------------------------- seeds
 
-def _id(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:16]
-
-
 def _seed_frame(rows: list[dict]) -> pl.DataFrame:
     base = {"parent_id": None, "round": 0, "heuristic": None, "status": "ok", "rule": None, "reason": None,
             "raw_output": None}
@@ -256,7 +252,7 @@ def seeds_from_alpaca(path: str | Path, *, max_seeds: int | None, seed: int) -> 
         if missing or not str(record["instruction"]).strip():
             raise ValueError(f"{path}: record {i} lacks {sorted(missing) or ['a non-empty instruction']}")
         instruction, information = str(record["instruction"]), str(record.get("input") or "")
-        rows.append({"example_id": _id("alpaca", i, instruction, information), "source_id": f"{Path(path).name}:{i}",
+        rows.append({"example_id": hex_id("alpaca", i, instruction, information), "source_id": f"{Path(path).name}:{i}",
                      "task_name": None, "language": None, "instruction": instruction, "information": information,
                      "solution": str(record["output"]), "generator_model": None, "prompt_version": None})
     if not rows:
@@ -294,7 +290,7 @@ def evolve(seeds: pl.DataFrame, generator, judge, settings: EvolSettings, *, log
         new: dict[str, dict] = {}
         for s, result in zip(lineages, results):
             parent = current[s]
-            row = {**parent, "example_id": _id(parent["example_id"], round_, PROMPT_VERSION), "parent_id":
+            row = {**parent, "example_id": hex_id(parent["example_id"], round_, PROMPT_VERSION), "parent_id":
                    parent["example_id"], "round": round_, "heuristic": heuristics[s], "information": "",
                    "solution": None, "generator_model": result.model, "prompt_version": PROMPT_VERSION,
                    "raw_output": result.text, "status": "ok", "rule": None, "reason": None}

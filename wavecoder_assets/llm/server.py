@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from wavecoder_assets.resources.models import embedded_gguf_path
+from wavecoder_assets.llm.models import embedded_gguf_path
 
 _RUNNING: set[LocalLlamaServer] = set()
 log = logging.getLogger(__name__)

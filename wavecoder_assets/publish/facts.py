@@ -1,0 +1,108 @@
+"""What the dataset card states, computed from the lake's tables: plain Polars over DataFrames or LazyFrames (the
+big tables are scanned, only the columns a count needs are read). No Dagster here."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from wavecoder_assets.generate.judge import DEFAULT_RULES
+from wavecoder_assets.generate.ocean import content_version
+from wavecoder_assets.publish.dataset import DEFAULT_LICENSE_LINK, DEFAULT_LICENSE_NAME, CardFacts, check_license
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+# Checks the pipeline records in rule_verdicts beside the judge's rules.
+CHECKS = {"python_syntax": "The Python solution parses (ast).",
+          "tests_pass": "The generated tests pass in the sandbox.",
+          "parse": "The generator's answer parses and passes the paper's post-filters "
+                   "(instruction 1-2 sentences, ...)."}
+DECONTAMINATION_STAGE = "decontamination"  # code_ocean_rejected.stage of examples removed for a benchmark match
+
+
+def row_count(frame: Frame) -> int:
+    return int(frame.lazy().select(pl.len()).collect().item())
+
+
+def counts_by(frame: Frame, column: str) -> dict[str, int]:
+    """column value -> rows (a null value counts as "unknown")."""
+    counts = frame.lazy().group_by(column).agg(pl.len()).collect()
+    return {("unknown" if k is None else str(k)): int(v) for k, v in counts.iter_rows()}
+
+
+def source_counts(raw_code: Frame) -> dict[str, int]:
+    """raw_code source -> rows."""
+    return counts_by(raw_code, "source")
+
+
+def filter_counts(filtered_out: Frame) -> dict[str, int]:
+    """filter rule -> rows removed."""
+    return counts_by(filtered_out, "rule")
+
+
+def generation_counts(judged_instructions: Frame) -> tuple[int, int]:
+    """(coreset samples sent to the generator, candidates): distinct source_ids and rows of judged_instructions
+    (one judged candidate per generated example)."""
+    row = judged_instructions.lazy().select(sent=pl.col("source_id").n_unique(), candidates=pl.len()).collect()
+    return int(row["sent"].item()), int(row["candidates"].item())
+
+
+def outcome_counts(code_ocean: Frame, code_ocean_rejected: Frame) -> dict[str, int]:
+    """accepted (the rows of CodeOcean) / rejected / failed over all candidates; every key present."""
+    outcomes = {"accepted": row_count(code_ocean), "rejected": 0, "failed": 0}
+    for outcome, n in counts_by(code_ocean_rejected, "outcome").items():
+        outcomes[outcome] = outcomes.get(outcome, 0) + n
+    return outcomes
+
+
+def stage_counts(code_ocean_rejected: Frame) -> dict[str, int]:
+    """"<outcome> at <stage>" -> rows, for every candidate not in CodeOcean."""
+    counts = code_ocean_rejected.lazy().group_by("outcome", "stage").agg(pl.len()).collect()
+    return {f"{outcome} at {stage or 'unknown'}": int(n) for outcome, stage, n in counts.iter_rows()}
+
+
+def decontamination_counts(code_ocean_rejected: Frame) -> dict[str, int]:
+    """benchmark -> accepted examples removed because they shared an n-gram with it (matched_benchmark of the
+    rows whose stage is decontamination)."""
+    removed = code_ocean_rejected.lazy().filter(pl.col("stage") == DECONTAMINATION_STAGE)
+    return counts_by(removed, "matched_benchmark")
+
+
+def rule_ids(judged_instructions: Frame) -> list[str]:
+    """The rule and check ids that appear in any candidate's rule_verdicts."""
+    texts = judged_instructions.lazy().select(pl.col("rule_verdicts").unique()).collect()["rule_verdicts"]
+    return sorted({rid for text in texts for rid in json.loads(text or "{}")})
+
+
+def rule_texts(ids: list[str], rules: list[dict] = DEFAULT_RULES) -> dict[str, str]:
+    """id -> text, from the default checklist and the pipeline's checks; others are custom rules."""
+    texts = {r["id"]: r["text"] for r in rules} | CHECKS
+    return {rid: texts.get(rid, "(custom rule)") for rid in ids}
+
+
+def distinct(frame: Frame, column: str) -> list[str]:
+    """The sorted distinct non-null values of a column."""
+    values = frame.lazy().select(pl.col(column).drop_nulls().unique()).collect()[column]
+    return sorted(values.to_list())
+
+
+def gather_facts(code_ocean: pl.DataFrame, *, raw_code: Frame, filtered_out: Frame, coreset: Frame,
+                 judged_instructions: Frame, code_ocean_rejected: Frame, repo_id: str, license: str = "other",
+                 license_name: str | None = DEFAULT_LICENSE_NAME,
+                 license_link: str | None = DEFAULT_LICENSE_LINK) -> CardFacts:
+    """Everything the card says, from CodeOcean and its upstream tables. The licence is checked first."""
+    check_license(license, license_name, license_link)
+    sent, candidates = generation_counts(judged_instructions)
+    return CardFacts(
+        repo_id=repo_id, data_version=content_version(code_ocean), license=license, license_name=license_name,
+        license_link=license_link,
+        sources=source_counts(raw_code), filters=filter_counts(filtered_out), coreset_size=row_count(coreset),
+        sent_to_generator=sent, candidates=candidates,
+        generator_models=distinct(judged_instructions, "generator_model"),
+        judge_models=distinct(judged_instructions, "judge_model"),
+        prompt_versions=distinct(judged_instructions, "prompt_version"),
+        rules=rule_texts(rule_ids(judged_instructions)),
+        outcomes=outcome_counts(code_ocean, code_ocean_rejected), stages=stage_counts(code_ocean_rejected),
+        decontaminated=decontamination_counts(code_ocean_rejected),
+    )
