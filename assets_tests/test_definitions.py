@@ -9,7 +9,7 @@ from wavecoder_assets.resources import resources_for
 ARCHITECTURE_ASSETS = {
     "raw_code", "filtered_code", "filtered_out", "code_embeddings", "coreset", "generated_instructions",
     "judged_instructions", "code_ocean", "code_ocean_rejected", "code_ocean_hub", "evol_instructions",
-    "oss_instructions", "strategy_report", "finetuned_model", "eval_scores",
+    "oss_instructions", "strategy_report", "finetuned_model", "eval_scores", "judge_calibration",
 }
 
 
@@ -32,7 +32,7 @@ def test_paper_preset_is_valid_run_config_for_the_paper_job():
 def test_llm_assets_share_the_llm_pool():
     graph = defs.resolve_asset_graph()
     pools = {key.to_user_string(): graph.get(key).pools for key in graph.get_all_asset_keys()}
-    for name in ("generated_instructions", "evol_instructions", "oss_instructions"):
+    for name in ("generated_instructions", "evol_instructions", "oss_instructions", "judge_calibration"):
         assert "llm" in (pools[name] or set()), name
 
 
@@ -42,3 +42,12 @@ def test_both_environments_provide_the_same_resource_keys(monkeypatch):
     monkeypatch.setenv("WAVECODER_JUDGE_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("WAVECODER_JUDGE_MODEL", "gpt-4o")
     assert resources_for("local").keys() == resources_for("production").keys() >= {"io_manager", "lake", "llm", "hub"}
+
+
+def test_code_ocean_is_gated_by_a_calibrated_judge():
+    """A blocking check on code_ocean reads judge_calibration: what a failing judge built is not published."""
+    graph = defs.resolve_asset_graph()
+    gate = next(k for k in graph.asset_check_keys if k.name == "judge_is_calibrated")
+    assert gate.asset_key == dg.AssetKey("code_ocean")
+    node = graph.get(gate)
+    assert node.blocking and dg.AssetKey("judge_calibration") in node.parent_entity_keys

@@ -22,6 +22,7 @@ from assets_tests.conftest import REPO_ROOT
 from assets_tests.openai_test_server import ThreadedServer
 from wavecoder_assets.assets import generate as gen_assets
 from wavecoder_assets.benchmark_data import MBPP_DIR
+from wavecoder_assets.generate import execution
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
 from wavecoder_assets.generate.examples import ExampleStore
@@ -32,6 +33,8 @@ from wavecoder_assets.generate.tasks import (
     Rejected,
     assign_tasks,
     generator_messages,
+    max_tokens_for,
+    output_schema,
     parse_generation,
     pick_target_language,
 )
@@ -40,7 +43,6 @@ from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.llm.cache import RequestCache
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
-from wavecoder_assets.sandbox import run_python
 
 CODE = "def area(r):\n    \"\"\"Area of a circle.\"\"\"\n    import math\n    return math.pi * r * r"
 
@@ -93,14 +95,31 @@ def test_generator_prompt_has_definition_requirements_examples_then_code():
     store = ExampleStore()
     good, bad = store.sample("code_translation", 1, 1, seed=0, key="k")
     text = generator_messages("code_translation", CODE, "python", "go", good=good, bad=bad,
-                              ask_for_tests=True)[1]["content"]
+                              tests_instruction=None)[1]["content"]
     positions = [text.index(s) for s in ("Code translation", "Requirements:", "good examples", "bad examples",
                                          "Analysis:", "Input:\n" + CODE)]
     assert positions == sorted(positions)
     assert "into Go" in text and "tests" not in text.split("Requirements:")[1].split("good examples")[0]
-    python_target = generator_messages("code_translation", "func f() {}", "go", "python", good=[], bad=[],
-                                       ask_for_tests=True)[1]["content"]
-    assert "assert statements" in python_target  # a Python solution is asked for tests
+    js_target = generator_messages("code_translation", CODE, "python", "javascript", good=[], bad=[],
+                                   tests_instruction=execution.tests_requirement("javascript"))[1]["content"]
+    assert "require('assert')" in js_target  # tests in the solution's language
+
+
+def test_code_generation_is_written_from_a_summary_not_copied_from_the_code():
+    text = generator_messages("code_generation", CODE, "python", None, good=[], bad=[], tests_instruction=None,
+                              summary="Area of a circle.")[1]["content"]
+    assert "Task summary: Area of a circle.\nFunction signature: def area(r):" in text
+    assert "math.pi" not in text
+    assert CODE in generator_messages("code_generation", CODE, "python", None, good=[], bad=[],
+                                      tests_instruction=None)[1]["content"]  # no summary: the code itself
+
+
+def test_answer_schema_caps_every_field_so_answers_end_before_the_token_limit():
+    for task in PAPER_TASK_MIX:
+        schema = output_schema(task, with_tests=task != "code_summarization")
+        assert all(p["maxLength"] > 0 for p in schema["properties"].values())
+        caps = sum(p["maxLength"] for p in schema["properties"].values())
+        assert max_tokens_for(task, task != "code_summarization") * 5 // 2 >= caps  # at 2.5 characters a token
 
 
 # ---------------------------------------------------------------- task mix
@@ -123,61 +142,52 @@ def test_task_mix_follows_the_paper_exactly_and_is_seeded_and_order_free():
         assign_tasks(ids, {"code_golf": 1.0}, seed=0)
     targets = {pick_target_language(i, "python", 0) for i in ids}
     assert targets == {"java", "javascript", "go", "php", "ruby"}
+    assert {pick_target_language(i, "java", 0, ("python", "javascript", "java")) for i in ids} == {"python",
+                                                                                                    "javascript"}
 
 
 # ---------------------------------------------------------------- judge
 
-RULES = J.rules_from_dicts(J.DEFAULT_RULES)
+RULES = J.rules_from_dicts(J.SEMANTIC_RULES)
 
 
-def verdict(overall="yes", **answers) -> str:
+def verdict(**answers) -> str:
     obj = {r.id: {"reason": "fine", "answer": answers.get(r.id, "yes")} for r in RULES}
-    return "Here is my review:\n" + json.dumps(obj | {"overall": overall, "reasons": "because"})
+    return "Here is my review:\n" + json.dumps(obj)
 
 
 def test_judge_verdict_parsing_per_rule_and_per_task():
-    parsed = J.parse_verdict(verdict(names_language="no", overall="no"), RULES, "code_generation")
-    assert J.failed_rules(parsed["rules"]) == ["names_language"] and parsed["overall"] is False
-    # code_only does not apply to summaries: a judge that omits it is still complete
-    summary = json.loads(verdict().split("\n", 1)[1])
-    del summary["code_only"]
-    assert "code_only" not in J.parse_verdict(json.dumps(summary), RULES, "code_summarization")["rules"]
-    with pytest.raises(ValueError, match="code_only"):
-        J.parse_verdict(json.dumps(summary), RULES, "code_generation")
+    parsed = J.parse_verdict(verdict(solution_resolves="no"), RULES, "code_generation")
+    assert J.failed_rules(parsed) == ["solution_resolves"]
+    incomplete = json.loads(verdict().split("\n", 1)[1])
+    del incomplete["instruction_relevant"]
+    with pytest.raises(ValueError, match="instruction_relevant"):
+        J.parse_verdict(json.dumps(incomplete), RULES, "code_generation")
     with pytest.raises(ValueError, match="no JSON"):
         J.parse_verdict("yes, looks good", RULES, "code_generation")
-    schema = J.verdict_schema(J.applicable(RULES, "code_summarization"))
-    assert "code_only" not in schema["properties"] and schema["required"][-2:] == ["overall", "reasons"]
+    schema = J.verdict_schema(RULES)
+    assert schema["required"] == ["solution_resolves", "instruction_relevant"]
+    reason = schema["properties"]["solution_resolves"]["properties"]["reason"]
+    assert reason["maxLength"] == J.REASON_MAX_CHARS  # a capped reason: the answer is never cut off
+    assert J.failed_rules({"tests_pass": {"answer": "n/a", "reason": "not executed: node not installed"}}) == []
 
 
-def test_rules_are_data():
-    custom = J.rules_from_dicts([{"id": "has_docstring", "step": 2, "text": "The solution has a docstring.",
+def test_rules_are_data_and_few_shot_examples_are_past_turns_with_their_analysis():
+    custom = J.rules_from_dicts([{"id": "has_docstring", "text": "The solution has a docstring.",
                                   "tasks": ["code_generation"]}])
-    text = J.judge_messages({"task_name": "code_generation", "language": "python", "code": CODE, "instruction": "i",
-                             "information": "", "solution": CODE}, custom, good=[], bad=[])[1]["content"]
-    assert "has_docstring: The solution has a docstring." in text and "names_language" not in text
+    row = {"task_name": "code_generation", "language": "python", "code": CODE, "instruction": "i",
+           "information": "", "solution": CODE}
+    example = row | {"instruction": "Write a Python area function.",
+                     "rule_verdicts": {"has_docstring": {"answer": "no", "reason": "area has no docstring"}}}
+    messages = J.judge_messages(row, custom, [example])
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "has_docstring: The solution has a docstring." in messages[1]["content"]
+    assert "solution_resolves" not in messages[1]["content"]
+    assert json.loads(messages[2]["content"]) == {"has_docstring": {"reason": "area has no docstring", "answer": "no"}}
+    assert messages[-1]["content"].endswith(J.render_data(row))  # the judged data comes last
     assert J.applicable(custom, "code_repair") == []
     with pytest.raises(ValueError, match="unique"):
-        J.rules_from_dicts(J.DEFAULT_RULES + J.DEFAULT_RULES[:1])
-
-
-def test_python_solutions_are_parsed_and_their_tests_run_in_the_sandbox():
-    row = {"task_name": "code_generation", "language": "python", "target_language": None, "solution": CODE}
-    verdicts, status = J.static_checks(row | {"tests": "assert area(1) > 3"}, run_python, timeout_s=10,
-                                       require_tests_pass=True)
-    assert status == "passed" and J.failed_rules(verdicts) == []
-    verdicts, status = J.static_checks(row | {"tests": "assert area(1) == 0"}, run_python, timeout_s=10,
-                                       require_tests_pass=True)
-    assert status == "failed" and J.failed_rules(verdicts) == ["tests_pass"]
-    verdicts, status = J.static_checks(row | {"tests": "assert area(1) == 0"}, run_python, timeout_s=10,
-                                       require_tests_pass=False)
-    assert status == "failed" and J.failed_rules(verdicts) == []  # recorded, not required
-    verdicts, status = J.static_checks(row | {"solution": "def f(:\n  pass", "tests": None}, run_python,
-                                       timeout_s=10, require_tests_pass=True)
-    assert status is None and J.failed_rules(verdicts) == ["python_syntax"]
-    go = J.static_checks(row | {"task_name": "code_translation", "target_language": "go", "solution": "func f() {"},
-                         run_python, timeout_s=10, require_tests_pass=True)
-    assert go == ({}, None)
+        J.rules_from_dicts(J.SEMANTIC_RULES + J.SEMANTIC_RULES[:1])
 
 
 # ---------------------------------------------------------------- example store
@@ -186,7 +196,7 @@ def test_store_samples_whole_good_and_bad_examples_preferring_the_task():
     store = ExampleStore(seed_examples=[])
     for i in range(6):
         store.add({"task_name": "code_repair" if i % 2 else "code_generation", "instruction": f"instruction {i}",
-                   "accepted": i < 3, "reasons": "r", "code": "x"})
+                   "accepted": i < 3, "reasons": "r", "code": "x", "rule_verdicts": {}})
     good, bad = store.sample("code_repair", 2, 2, seed=0, key="a")
     assert all(isinstance(e, dict) for e in good + bad)  # whole examples, not characters of a string
     assert [e["accepted"] for e in good] == [True, True] and [e["accepted"] for e in bad] == [False, False]
@@ -194,6 +204,13 @@ def test_store_samples_whole_good_and_bad_examples_preferring_the_task():
     assert store.sample("code_repair", 2, 2, seed=0, key="a") == (good, bad)
     seeded = ExampleStore()
     assert {e["task_name"] for e in seeded.good} == {e["task_name"] for e in seeded.bad} == set(PAPER_TASK_MIX)
+    # the judge's examples: only ones it has an analysis for, and bad ones that failed a judged rule
+    rule_ids = [r["id"] for r in J.SEMANTIC_RULES]
+    good, bad = seeded.sample_judged("code_repair", 1, 1, rule_ids=rule_ids, seed=0, key="a")
+    assert good[0]["accepted"] and bad[0]["rule_verdicts"]["solution_resolves"]["answer"] == "no"
+    assert store.sample_judged("code_repair", 1, 1, rule_ids=rule_ids, seed=0, key="a") == ([], [])
+    reasons = [v["reason"] for e in seeded.good + seeded.bad for v in e["rule_verdicts"].values()]
+    assert len(set(reasons)) >= len(reasons) - 4  # reasons specific to their example, so copies show
 
 
 # ---------------------------------------------------------------- decontamination
@@ -227,7 +244,7 @@ def test_code_ocean_places_every_candidate_once_and_balances_to_the_mix():
     he = dict(humaneval_texts())["HumanEval/2"]
     rows = [judged_row(i, "code_generation", "accepted") for i in range(6)]
     rows += [judged_row(6, "code_repair", "accepted"), judged_row(7, "code_repair", "accepted", solution=he),
-             judged_row(8, "code_repair", "rejected", rule_verdicts=json.dumps({"names_language": {"answer": "no", "reason": "r"}})),
+             judged_row(8, "code_repair", "rejected", rule_verdicts=json.dumps({"solution_resolves": {"answer": "no", "reason": "r"}})),
              judged_row(9, "code_summarization", "failed", status="failed", error="generator: HTTP 500"),
              judged_row(10, "code_summarization", "rejected", status="unparseable",
                         rule_verdicts=json.dumps({"parse": {"answer": "no", "reason": "no JSON"}}))]
@@ -252,27 +269,35 @@ def test_code_ocean_places_every_candidate_once_and_balances_to_the_mix():
 
 # ---------------------------------------------------------------- materializations against the test server
 
-def _spec(instruction: str, solution: str) -> str:
-    return json.dumps({"task_name": "code_generation", "instruction": instruction, "solution": solution})
+def _spec(instruction: str, solution: str, tests: str = "assert double(2) == 4", resolves: str = "yes") -> str:
+    """A source function whose body holds the answers the echo test server will give: with no few-shot examples
+    and json_mode off, the server echoes the prompt, and the first JSON object in it is this one, which carries
+    the generator's fields and the judge's per-rule verdicts."""
+    answers = {"task_name": "code_generation", "instruction": instruction, "solution": solution, "tests": tests,
+               "solution_resolves": {"reason": f"the solution {resolves} resolves it", "answer": resolves},
+               "instruction_relevant": {"reason": "it asks for the doubling the input does", "answer": "yes"}}
+    return f"def double(x):\n    SPEC = {json.dumps(answers)}\n    return 2 * x"
 
 
-GOOD = _spec("Write a Python function that doubles a number.", "def double(x):\n    return 2 * x")
-# With no few-shot examples and json_mode off, the echo server's answer holds the prompt, whose first JSON object
-# is the one inside the source code: so each source scripts its own generator answer, and faults.
+DOUBLE = "def double(x):\n    return 2 * x"
+GOOD = _spec("Write a Python function that doubles a number.", DOUBLE)
 SOURCES = {
-    "ok": f"SPEC = {GOOD}",
-    "retried": f"SPEC = {GOOD}  # FAULTS=500,429@0.1",
-    "malformed_then_ok": f"SPEC = {GOOD}  # FAULTS=malformed",
-    "syntax_error": "SPEC = " + _spec("Write a Python function that doubles a number.", "def double(x:\n    return 2 * x"),
+    "ok": GOOD,
+    "retried": GOOD + "  # FAULTS=500,429@0.1",
+    "malformed_then_ok": GOOD + "  # FAULTS=malformed",
+    "syntax_error": _spec("Write a Python function that doubles a number.", "def double(x:\n    return 2 * x"),
+    "tests_fail": _spec("Write a Python function that doubles a number.", DOUBLE, tests="assert double(2) == 5"),
+    "judge_says_no": _spec("Write a Python function that doubles a number.", DOUBLE, resolves="no"),
     "no_json": "def double(x):\n    return 2 * x  # nothing for the parser here",
-    "long_instruction": "SPEC = " + _spec("Write a function. Call it double. Use Python.", "def double(x): return 2 * x"),
-    "persistent_500": f"SPEC = {GOOD}  # FAULTS=500,500,500",
-    "timeouts": f"SPEC = {GOOD}  # FAULTS=timeout,timeout,timeout",
-    "humaneval_copy": "SPEC = " + _spec("Write a Python function that checks for close elements.",
-                                        dict(humaneval_texts())["HumanEval/0"]),
+    "long_instruction": _spec("Write a function. Call it double. Use Python.", DOUBLE),
+    "persistent_500": GOOD + "  # FAULTS=500,500,500",
+    "timeouts": GOOD + "  # FAULTS=timeout,timeout,timeout",
+    "humaneval_copy": _spec("Write a Python function that checks for close elements.",
+                            dict(humaneval_texts())["HumanEval/0"] + "    return False\n", tests="assert True"),
 }
 EXPECTED = {"ok": ("accepted", None), "retried": ("accepted", None), "malformed_then_ok": ("accepted", None),
-            "syntax_error": ("rejected", "checks"), "no_json": ("rejected", "parse"),
+            "syntax_error": ("rejected", "checks"), "tests_fail": ("rejected", "checks"),
+            "judge_says_no": ("rejected", "judge"), "no_json": ("rejected", "parse"),
             "long_instruction": ("rejected", "parse"), "persistent_500": ("failed", "generator"),
             "timeouts": ("failed", "generator"), "humaneval_copy": ("rejected", "decontamination")}
 
@@ -314,21 +339,27 @@ def test_every_candidate_is_accounted_for_through_faults_and_a_rerun_pays_only_f
         outcome = {i: ("accepted", None) for i in ocean["source_id"]}
         outcome |= dict(zip(rejected["source_id"], zip(rejected["outcome"], rejected["stage"])))
         assert outcome == EXPECTED
-        assert judged.height == len(SOURCES) and judged["sandbox_status"].drop_nulls().to_list() == []
+        assert judged.height == len(SOURCES)
+        status = dict(zip(judged["source_id"], judged["sandbox_status"]))
+        assert status["ok"] == "passed" and status["tests_fail"] == "failed" and status["syntax_error"] is None
         assert "generator: timeout" in rejected.filter(pl.col("source_id") == "timeouts")["error"][0]
         check = run.get_asset_check_evaluations()[0]
         assert check.check_name == "candidates_accounted" and check.passed
         table = run.asset_materializations_for_node("code_ocean")[0].metadata["outcomes_per_task"].value
-        assert "| code_generation | 9 | 3 | 4 | 2 | True |" in table
+        assert "| code_generation | 11 | 3 | 6 | 2 | True |" in table
         meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
-        assert meta["llm_judge_requests"].value == 4 and meta["llm_generator_requests"].value == 9
+        # 11 answers, and a retry with another seed for each of the 2 that did not parse; the judge only sees
+        # the 5 rows that passed the code checks and their tests
+        assert meta["llm_judge_requests"].value == 5 and meta["llm_generator_requests"].value == 13
+        assert meta["unparseable_rate"].value == round(2 / 11, 3) and meta["acceptance_rate"].value == round(4 / 11, 3)  # + the HumanEval copy
+        assert meta["execution_pass_rate"].value == 1.0 and meta["verbatim_reason_rate"].value == 0.0
 
         before = server.stats()["by_messages"]
         rerun = _materialize(lake_dir, _llm(server.base_url, lake_dir))
         assert rerun.success and rerun.get_asset_check_evaluations()[0].passed
         after = server.stats()["by_messages"]
         answered = [d for d, attempts in before.items() if attempts[-1]["fault"] == "ok"]
-        assert len(answered) == 7 + 4  # generator + judge requests answered in the first run ...
+        assert len(answered) == 9 + 5  # generator + judge requests answered in the first run ...
         assert all(len(after[d]) == len(before[d]) for d in answered)  # ... are never paid again
         # only what failed is tried again (the test server's fault plans are used up by now, so they pass)
         tried_again = {d for d in before if len(after[d]) > len(before[d])}
@@ -344,8 +375,8 @@ _materialize(sys.argv[2], _llm(sys.argv[1], sys.argv[2], max_in_flight=1))
 
 
 def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
-    sources = {f"s{i}": "SPEC = " + _spec(f"Write a Python function that adds {i} to a number.",
-                                          f"def add(x):\n    return x + {i}") for i in range(10)}
+    sources = {f"s{i}": _spec(f"Write a Python function that adds {i} to a number.", f"def add(x):\n    return x + {i}",
+                              tests=f"assert add(1) == {1 + i}") for i in range(10)}
     _write_coreset(lake_dir, sources)
     cache = Path(lake_dir) / ".llm_cache.sqlite"
     with ThreadedServer(latency_s=0.3) as server:
@@ -371,8 +402,8 @@ def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
         assert _materialize(lake_dir, _llm(server.base_url, lake_dir)).success
         assert server.stats()["calls"] == calls  # unchanged rerun: zero endpoint calls
 
-        rules = [dict(r) for r in J.DEFAULT_RULES]
-        rules[2]["text"] += " Name it exactly."
+        rules = [dict(r) for r in J.SEMANTIC_RULES]
+        rules[1]["text"] += " Name it exactly."
         run = _materialize(lake_dir, _llm(server.base_url, lake_dir), rules=rules)
         meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
         # only the discriminator changed: only the discriminator is called again
@@ -380,23 +411,28 @@ def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
 
 
 def test_later_rounds_show_good_and_bad_judged_examples_to_generator_and_judge(tmp_path):
+    version = {name: _spec(f"Write a Python function that doubles a number, version {name}.", DOUBLE)
+               for name in ("A", "B")}
     sources = pl.DataFrame({"id": ["good", "bad", "r1a", "r1b"], "language": ["python"] * 4, "rank": [0, 1, 2, 3],
-                            "code": [f"SPEC = {GOOD}", SOURCES["syntax_error"], "def a(): pass", "def b(): pass"]})
+                            "code": [GOOD, SOURCES["syntax_error"], version["A"], version["B"]]})
     settings = LoopSettings(task_mix={"code_generation": 1.0}, rounds=2, json_mode=False)
     with ThreadedServer() as server:
         client = ChatClient(server.base_url, "test-model", cache=RequestCache(tmp_path / "cache.sqlite"))
         store = ExampleStore(seed_examples=[])
-        generated, judged = run_generator_discriminator(sources, client, client, settings, run_python, store=store)
+        generated, judged, _ = run_generator_discriminator(sources, client, client, settings, store=store)
         bodies = [a["body"] for attempts in server.stats()["by_messages"].values() for a in attempts]
     assert dict(zip(judged["source_id"], judged["round"])) == {"good": 0, "bad": 0, "r1a": 1, "r1b": 1}
     assert [len(store.good), len(store.bad)] == [3, 1]  # round 1 copies the good example (the echo answers it)
-    prompts = [b["messages"][-1]["content"] for b in bodies]
-    round1_generator = [p for p in prompts if p.endswith("def a(): pass\nOutput:")]
-    round1_judge = [p for p in prompts if "def a(): pass" in p and "Now judge" in p]
-    assert len(round1_generator) == 1 and len(round1_judge) == 1
-    assert "doubles a number" in round1_generator[0].split("bad examples")[0]  # the good one, whole
-    assert "Analysis: SyntaxError" in round1_generator[0].split("bad examples")[1]  # the bad one and why
-    assert "Example of accepted data" in round1_judge[0] and "Example of rejected data" in round1_judge[0]
+    generator = [b["messages"][-1]["content"] for b in bodies if b["messages"][0]["content"].startswith("You write")]
+    round1_generator = [p for p in generator if "version A" in p]
+    assert len(round1_generator) == 1
+    assert "doubles a number." in round1_generator[0].split("bad examples")[0]  # the good one, whole
+    assert "Analysis: solution_is_code" in round1_generator[0].split("bad examples")[1]  # the bad one and why
+    judge = [b["messages"] for b in bodies if b["messages"][0]["content"] == J.SYSTEM]
+    round1_judge = [m for m in judge if "version A" in m[-1]["content"]]
+    assert len(round1_judge) == 1 and [m["role"] for m in round1_judge[0]] == ["system", "user", "assistant", "user"]
+    shown = json.loads(round1_judge[0][2]["content"])  # the good example's full analysis, from round 0's judge
+    assert shown["solution_resolves"] == {"reason": "the solution yes resolves it", "answer": "yes"}
 
 
 def _cached(path: Path) -> int:

@@ -7,7 +7,6 @@ import pytest
 
 from wavecoder_assets.generate import execution
 from wavecoder_assets.generate.execution import TEST_STYLES, execution_verdicts, run_tests, toolchain_missing
-from wavecoder_assets.generate.tasks import TESTS_REQUIREMENT
 from wavecoder_assets.languages import LANGUAGES
 
 # Per language: a correct solution, its tests (in the style the generator is asked for), the source text of the
@@ -176,6 +175,6 @@ def test_other_toolchains_where_installed(language):
 
 def test_a_test_instruction_for_every_language():
     # (imported through the module: pytest would collect a test_* / tests_* name imported here as a test)
-    assert execution.tests_requirement("python") == TESTS_REQUIREMENT  # the Python prompt is unchanged
+    assert "assert statements" in execution.tests_requirement("python")
     assert set(TEST_STYLES) == set(LANGUAGES)
     assert all("\n" not in execution.tests_requirement(language) for language in LANGUAGES)

@@ -1,17 +1,20 @@
-"""Per-example cost of the generator-discriminator loop with the embedded models, and its acceptance rate.
+"""Per-example cost and quality of the generator-discriminator loop with the embedded models.
 
-    python bench/generate.py --n 8
+    python bench/generate.py --n 12 --rounds 2
 
-Sources: N documented stdlib functions of 100-600 characters (like filtered_code's), the paper's task mix.
-No request cache, so every request is paid. Prints wall seconds and the llama.cpp servers' CPU seconds per
-example for generation and judging (each server runs one thread: its CPU seconds are what an idle core
-would take, whatever else the machine is doing), tokens, and the verdicts.
+Sources: N documented stdlib functions of 100-600 characters (like filtered_code's), the paper's task mix. No
+request cache, so every request is paid. The loop runs as the asset runs it (generation, code checks, execution,
+LLM judge on the semantic rules); then, in the same run, the same generated examples are judged by the reference:
+the previous discriminator, where the LLM answered all five checklist rules plus an overall verdict (uncapped
+reasons, no code checks). Prints wall and server-CPU seconds per generated and per judged example, the ratio
+reference / now, and the loop's quality numbers (unparseable, acceptance, execution, copied reasons).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import sysconfig
 import time
@@ -19,22 +22,61 @@ from pathlib import Path
 
 import polars as pl
 
-from wavecoder_assets.generate.loop import LoopSettings, run_generator_discriminator
+from wavecoder_assets.generate.loop import LoopSettings, quality_metrics, run_generator_discriminator
+from wavecoder_assets.languages import LANGUAGE_NAMES
+from wavecoder_assets.llm import ChatRequest
 from wavecoder_assets.resources.llm import LLMResource
-from wavecoder_assets.sandbox import run_python
 
-MODULES = ["textwrap", "fnmatch", "heapq", "bisect", "shlex", "string", "colorsys", "statistics", "glob", "base64"]
+MODULES = ["textwrap", "fnmatch", "heapq", "bisect", "shlex", "string", "colorsys", "statistics", "glob", "base64",
+           "calendar", "difflib", "ipaddress", "json/__init__", "keyword", "locale", "ntpath", "operator", "pprint",
+           "quopri", "random", "reprlib", "secrets", "tokenize", "uu", "wave", "zipfile", "gettext", "html/__init__"]
+
+# The reference: the previous judge prompt (all rules by the LLM, then an overall verdict).
+REFERENCE_RULES = [
+    ("input_is_code", 1, "The raw code input is real code, not only comments or docstrings."),
+    ("solution_relates", 2, "The solution is the specific resolution of the instruction and information, relevant to "
+                            "both."),
+    ("names_language", 2, "The instruction names the programming language."),
+    ("code_only", 2, "The solution holds only code and comments inside the code; no explanation outside the code."),
+    ("instruction_relevant", 2, "The instruction is relevant to the raw code input and summarizes what it is about."),
+]
+
+
+def reference_request(row: dict, code: str) -> ChatRequest:
+    lines = ["Judge whether the generated instruction data meets each rule. Go through the rules step by step; for "
+             'each give a short reason (at most 15 words), then "yes" if the rule is met or "no" if not.']
+    for step in (1, 2):
+        lines.append(f"Step {step}:")
+        lines += [f"- {rid}: {text}" for rid, s, text in REFERENCE_RULES if s == step]
+    lines.append('Then "overall": "yes" only if every rule is met, else "no"; "reasons": the reasons of any "no".')
+    fields = {k: row.get(k) or "" for k in ("task_name", "instruction", "information", "solution")}
+    lines.append(f"Now judge this data.\nRaw code input ({LANGUAGE_NAMES[row['language']]}):\n{code}\nGenerated data:\n"
+                 f"{json.dumps(fields, ensure_ascii=False)}\nAnswer with JSON only.")
+    answer = {"type": "object", "properties": {"reason": {"type": "string"}, "answer": {"enum": ["yes", "no"]}},
+              "required": ["reason", "answer"]}
+    props = {rid: answer for rid, _, _ in REFERENCE_RULES} | {"overall": {"enum": ["yes", "no"]},
+                                                               "reasons": {"type": "string"}}
+    return ChatRequest(key=row["example_id"], max_tokens=256,
+                       messages=[{"role": "system", "content": "You are a strict reviewer of instruction-tuning "
+                                                               "data for code models."},
+                                 {"role": "user", "content": "\n".join(lines)}],
+                       response_format={"type": "json_object", "schema": {"type": "object", "properties": props,
+                                                                          "required": list(props)}})
 
 
 def stdlib_functions(n: int) -> pl.DataFrame:
     rows = []
     for module in MODULES:
-        source = (Path(sysconfig.get_paths()["stdlib"]) / f"{module}.py").read_text()
+        path = Path(sysconfig.get_paths()["stdlib"]) / f"{module}.py"
+        if not path.exists():
+            continue
+        source = path.read_text()
         for node in ast.parse(source).body:
             if isinstance(node, ast.FunctionDef) and ast.get_docstring(node) and not node.name.startswith("_"):
                 code = ast.get_source_segment(source, node)
                 if 100 <= len(code) <= 600:
-                    rows.append({"id": f"{module}.{node.name}", "language": "python", "code": code, "rank": len(rows)})
+                    rows.append({"id": f"{module}.{node.name}", "language": "python", "code": code,
+                                 "docstring": ast.get_docstring(node), "rank": len(rows)})
                     break  # one per module: varied sources
     if len(rows) < n:
         raise SystemExit(f"only {len(rows)} stdlib functions found; ask for fewer")
@@ -51,6 +93,7 @@ class Timed:
 
     def __init__(self, client, pid: int):
         self.client, self.pid, self.wall, self.cpu = client, pid, 0.0, 0.0
+        self.model = client.model
 
     def run(self, requests, **kwargs):
         wall, cpu = time.perf_counter(), cpu_seconds(self.pid)
@@ -62,8 +105,8 @@ class Timed:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--n", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     sources = stdlib_functions(args.n)
     llm = LLMResource(cache_path=None)
@@ -71,23 +114,33 @@ def main() -> None:
         generator, judge = llm.client("generator"), llm.client("judge")
         pids = {name: server._proc.pid for name, server in llm._servers.items()}
         timed_gen, timed_judge = Timed(generator, pids[generator.model]), Timed(judge, pids[judge.model])
-        settings = LoopSettings(rounds=args.rounds)
         started = time.perf_counter()
-        _, judged = run_generator_discriminator(sources, timed_gen, timed_judge, settings, run_python)
+        generated, judged, seconds = run_generator_discriminator(sources, timed_gen, timed_judge,
+                                                                 LoopSettings(rounds=args.rounds))
         total = time.perf_counter() - started
+        llm_judged = judge.usage.requests
+        candidates = generated.filter(pl.col("status") == "ok").to_dicts()
+        code = dict(zip(sources["id"], sources["code"]))
+        reference = Timed(judge, pids[judge.model])
+        started = time.perf_counter()
+        reference.run([reference_request(row, code[row["source_id"]]) for row in candidates])
+        reference_s = time.perf_counter() - started
     finally:
         llm.close()
-    n, n_judged = judged.height, max(1, judge.usage.requests)
+    n, n_judged = judged.height, max(1, len(candidates))
     print(f"{n} examples in {total:.0f} s wall (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    print(f"generation: {timed_gen.wall / n:.1f} s wall, {timed_gen.cpu / n:.1f} s server CPU per example; "
-          f"{generator.usage.prompt_tokens / n:.0f} prompt + {generator.usage.completion_tokens / n:.0f} completion tokens")
-    print(f"judging:    {timed_judge.wall / n_judged:.1f} s wall, {timed_judge.cpu / n_judged:.1f} s server CPU per judged "
-          f"example ({judge.usage.requests} judged); {judge.usage.prompt_tokens / n_judged:.0f} prompt + "
-          f"{judge.usage.completion_tokens / n_judged:.0f} completion tokens")
-    print(f"server CPU per source, both models: {(timed_gen.cpu + timed_judge.cpu) / n:.1f} s")
+    print(f"generation: {seconds['generating'] / n:.1f} s wall, {timed_gen.cpu / n:.1f} s server CPU per example; "
+          f"{generator.usage.prompt_tokens / n:.0f} prompt + {generator.usage.completion_tokens / n:.0f} completion "
+          f"tokens")
+    now = seconds["judging"] / n_judged
+    print(f"judging now:       {now:.1f} s wall per judged example ({n_judged} parsed examples; "
+          f"{timed_judge.cpu / n_judged:.1f} s judge-server CPU; the LLM saw {llm_judged} of them)")
+    before = reference_s / n_judged
+    print(f"judging reference: {before:.1f} s wall per judged example (all rules by the LLM; "
+          f"{reference.cpu / n_judged:.1f} s judge-server CPU)")
+    print(f"reference / now: {before / max(now, 1e-9):.2f}x")
+    print(json.dumps(quality_metrics(judged)))
     print(judged.group_by("task_name", "status", "verdict").len().sort("task_name", "status", "verdict"))
-    accepted = judged.filter(pl.col("verdict") == "accepted").height
-    print(f"acceptance rate: {accepted}/{n} = {accepted / n:.2f}")
     with pl.Config(fmt_str_lengths=200, tbl_rows=50, tbl_width_chars=250):
         print(judged.select("task_name", "verdict", "sandbox_status", "instruction", "reasons", "error"))
 

@@ -37,10 +37,13 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "round": "generator-discriminator round (later rounds take few-shot examples from earlier verdicts); "
              "evol: evolution round (0 = the seed)",
     "raw_output": "the generator's raw answer text, kept for auditing",
+    "attempts": "generator answers requested for the example (2: the first did not parse and was asked again with "
+                "another seed)",
     "verdict": "discriminator outcome: accepted, rejected or failed",
     "rule_verdicts": "JSON: per rule, the answer (yes/no) and its reason, from code checks and the LLM judge",
     "reasons": "why the example was rejected (the failed rules' reasons), or the judge's summary",
-    "judge_model": "model that judged the example",
+    "judge_model": "model that judged the example (empty: decided by code checks or execution, no LLM call)",
+    "copied_reasons": "LLM judge reasons that repeat a few-shot example's reason word for word",
     "sandbox_status": "outcome of running the solution with its tests in the sandbox (passed, failed, timeout, ...)",
     "outcome": "where the candidate ended: rejected (by a check or the judge) or failed (no answer)",
     "stage": "the pipeline step that stopped the candidate: generator, parse, checks, judge or decontamination",

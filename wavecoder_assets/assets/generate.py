@@ -3,7 +3,6 @@ code_ocean_rejected, and the check that every candidate is accounted for."""
 
 
 import json
-import time
 
 import dagster as dg
 import polars as pl
@@ -11,31 +10,41 @@ from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, markdown_table, samples_md, table_md
 from wavecoder_assets.assets.settings import settings_from
-from wavecoder_assets.benchmark_data import MBPP_DIR
+from wavecoder_assets.benchmark_data import CALIBRATION_SET, MBPP_DIR
 from wavecoder_assets.generate import judge as J
+from wavecoder_assets.generate.calibration import (
+    CANDIDATE_KEYS,
+    calibration_report,
+    load_labelled,
+    stratified_sample,
+)
+from wavecoder_assets.generate.checks import CHECK_RULES
 from wavecoder_assets.generate.decontaminate import build_index, humaneval_texts, mbpp_texts
-from wavecoder_assets.generate.loop import LoopSettings, run_generator_discriminator
+from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
+from wavecoder_assets.generate.execution import EXECUTION_RULES
+from wavecoder_assets.generate.loop import LoopSettings, quality_metrics, run_generator_discriminator
 from wavecoder_assets.generate.ocean import build_code_ocean, content_version, outcome_counts
 from wavecoder_assets.generate.tasks import PAPER_TASK_MIX, PROMPT_VERSION
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 from wavecoder_assets.resources.llm import LLMResource
-from wavecoder_assets.sandbox import run_python
 
 GROUP = "generate"
+CODE_RULE_TEXTS = CHECK_RULES | EXECUTION_RULES
 
 
 class RuleConfig(dg.Config):
     id: str
-    step: int = 2
     text: str
     tasks: list[str] | None = Field(default=None, description="tasks the rule applies to; empty: all")
 
 
 class GenerateConfig(dg.Config):
+    """The generator-discriminator loop. Defaults: ~30 candidates in 2 rounds, a few minutes on 2 CPU cores with the
+    embedded models; presets.PAPER: the whole coreset, 10 rounds."""
+
     max_sources: int | None = Field(
-        default=10, description="coreset rows used, best rank first; None: all (the paper: the whole coreset). "
-                                 "~35 s each with the embedded models on 2 cores: 10 take ~6 min")
-    rounds: int = Field(default=1, description="generator-discriminator rounds; later rounds draw few-shot "
+        default=30, description="coreset rows used, best rank first; None: all (the paper: the whole coreset)")
+    rounds: int = Field(default=2, description="generator-discriminator rounds; later rounds draw few-shot "
                                                "examples (good and bad) from the judged ones")
     task_mix: dict[str, float] = Field(default=dict(PAPER_TASK_MIX), description="task -> share of the sources")
     seed: int = Field(default=0, description="task assignment, target languages, few-shot draws, request seeds")
@@ -43,20 +52,25 @@ class GenerateConfig(dg.Config):
     few_shot_bad: int = 1
     json_mode: bool = Field(default=True, description='response_format={"type": "json_object", "schema": ...}; '
                                                       "off: plain prompts and the tolerant parser only")
-    ask_for_tests: bool = Field(default=True, description="ask for assert tests with Python solutions; run them in "
-                                                          "the sandbox")
-    require_tests_pass: bool = Field(default=False, description="reject Python examples whose tests fail")
-    sandbox_timeout_s: float = 10.0
-    rules: list[RuleConfig] = Field(default=[dict(r) for r in J.DEFAULT_RULES], validate_default=True,
-                                    description="the judge's checklist (the paper's steps 1 and 2)")
-    generator_max_tokens: int = 384
-    judge_max_tokens: int = 256
+    ask_for_tests: bool = Field(default=True, description="ask for tests with every code solution (in its "
+                                                          "language); the sandbox runs them")
+    translation_targets: list[str] = Field(default=["python", "javascript", "java"],
+                                           description="languages code is translated into (ones with a toolchain "
+                                                       "run their tests)")
+    generator_max_tokens: int | None = Field(default=None, description="empty: per task, enough for the answer "
+                                                                        "schema's capped fields")
     temperature: float = 0.0
     max_code_chars: int = Field(default=1200, description="raw code longer than this is clipped in prompts")
-
-
-
-
+    retry_unparseable: bool = Field(default=True, description="ask once more, with another seed, when an answer "
+                                                              "does not parse")
+    rules: list[RuleConfig] = Field(default=[dict(r) for r in J.SEMANTIC_RULES], validate_default=True,
+                                    description="what the LLM judge checks (the paper's semantic rules); the "
+                                                "mechanical ones are code checks and execution")
+    judge_max_tokens: int = 256
+    execute: bool = Field(default=True, description="run solution + tests in the sandbox; failing rows are rejected")
+    reject_unexecuted: bool = Field(default=False, description="also reject code rows whose language has no "
+                                                               "toolchain here (else recorded as not executed)")
+    sandbox_timeout_s: float = 10.0
 
 
 @dg.multi_asset(
@@ -79,8 +93,8 @@ class GenerateConfig(dg.Config):
 def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateConfig, llm: LLMResource,
                             coreset: pl.DataFrame):
     """WaveCoder's LLM generator-discriminator: per round, the generator writes one example per source for its
-    assigned task (seeded mix), Python solutions are parsed and their tests run in the sandbox, the judge
-    answers the checklist; judged examples, good and bad, are the next round's few-shot examples. One
+    assigned task (seeded mix) with tests for code; code checks, the sandbox and the LLM judge decide each
+    example rule by rule; judged examples, good and bad, are the next round's few-shot examples. One
     multi-asset that is not subsettable: each round's generation needs the previous round's verdicts, so neither
     table can be computed without the other."""
     if coreset.is_empty():
@@ -88,28 +102,31 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
     sources = coreset.sort("rank") if "rank" in coreset.columns else coreset
     if config.max_sources is not None:
         sources = sources.head(config.max_sources)
-    started = time.perf_counter()
-    generated, judged = run_generator_discriminator(sources, llm.client("generator"), llm.client("judge"),
-                                                    settings_from(config, LoopSettings), run_python)
-    seconds = time.perf_counter() - started
+    generated, judged, seconds = run_generator_discriminator(
+        sources, llm.client("generator"), llm.client("judge"), settings_from(config, LoopSettings), logger=context.log)
     usage = llm.usage_metadata()
+    quality = quality_metrics(judged)
     yield dg.Output(generated, output_name="generated_instructions", metadata={
         "sources": sources.height,
         "by_task_and_status": counts_md(generated, ["task_name", "status"]),
         "prompt_version": PROMPT_VERSION,
         "sample_rows": samples_md(generated, ["task_name", "status", "instruction", "error"]),
-        "seconds": round(seconds, 1),
+        "unparseable_rate": quality["unparseable_rate"],
+        "unparseable_first_try_rate": quality["unparseable_first_try_rate"],
+        "seconds": round(seconds["generating"], 1),
+        "seconds_per_generated_example": round(seconds["generating"] / max(1, generated.height), 1),
         **{k: v for k, v in usage.items() if k.startswith("llm_generator")},
     })
-    accepted = judged.filter(pl.col("verdict") == "accepted").height
     yield dg.Output(judged, output_name="judged_instructions", metadata={
         "by_task_and_verdict": counts_md(judged, ["task_name", "verdict"]),
-        "acceptance_rate": round(accepted / max(1, judged.height), 3),
+        **quality,
         "failed_rules": dg.MetadataValue.md(_failed_rules_md(judged)),
         "sandbox_status": counts_md(judged.filter(pl.col("sandbox_status").is_not_null()), ["sandbox_status"]),
-        "rules": dg.MetadataValue.md("\n".join(f"- step {r.step} `{r.id}`: {r.text}" for r in config.rules)),
+        "llm_rules": dg.MetadataValue.md("\n".join(f"- `{r.id}`: {r.text}" for r in config.rules)),
+        "code_rules": dg.MetadataValue.md("\n".join(f"- `{rule}`: {text}" for rule, text in CODE_RULE_TEXTS.items())),
         "sample_verdicts": samples_md(judged, ["task_name", "verdict", "instruction", "reasons"]),
-        "seconds_per_example": round(seconds / max(1, judged.height), 1),
+        "seconds_judging": round(seconds["judging"], 1),
+        "seconds_per_judged_example": round(seconds["judging"] / max(1, judged.height), 1),
         **usage,
     })
 
@@ -191,3 +208,74 @@ def candidates_accounted(lake: DuckDBLakeResource) -> dg.AssetCheckResult:
     counts = outcome_counts(judged, ocean, rejected)
     return dg.AssetCheckResult(passed=bool(counts["adds_up"].all()),
                                metadata={"outcomes_per_task": table_md(counts)})
+
+
+class JudgeCalibrationConfig(dg.Config):
+    """The discriminator of generated_instructions (its defaults), on a labelled set. Defaults: a stratified
+    sample of the shipped set, a few minutes on 2 cores; max_rows None: all of it (or run `python -m
+    wavecoder_assets.calibrate FILE` on any labelled file)."""
+
+    labelled_path: str = Field(default=str(CALIBRATION_SET), description="labelled JSON-lines file (see "
+                                                                           "wavecoder_assets/calibrate.py)")
+    max_rows: int | None = Field(default=36, description="rows judged: a seeded sample stratified by label and "
+                                                         "task; None: all")
+    seed: int = 0
+    rules: list[RuleConfig] = Field(default=[dict(r) for r in J.SEMANTIC_RULES], validate_default=True,
+                                    description="the LLM judge's rules (keep them equal to generated_instructions')")
+    judge_max_tokens: int = 256
+    execute: bool = True
+    sandbox_timeout_s: float = 10.0
+
+
+CALIBRATION_SCHEMA = {"id": pl.String, "task_name": pl.String, "language": pl.String, "label": pl.String,
+                      "broken_rule": pl.String, "verdict": pl.String, "failed_rules": pl.String,
+                      "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String}
+
+
+@dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
+def judge_calibration(context: dg.AssetExecutionContext, config: JudgeCalibrationConfig,
+                      llm: LLMResource) -> pl.DataFrame:
+    """The full discriminator (code checks, execution, LLM judge) on a labelled set of correct rows and rows that
+    each break one rule, built from MBPP / HumanEvalPack problems: one row per labelled example with its verdict;
+    accuracy per rule, true-accept and true-reject rates and the confusion table in the metadata."""
+    rows = stratified_sample(load_labelled(config.labelled_path), config.max_rows, config.seed)
+    candidates = [{"id": row["id"], **{k: row[k] for k in CANDIDATE_KEYS}} for row in rows]  # no label for the judge
+    outcomes = discriminate(candidates, llm.client("judge"), DiscriminatorSettings.from_fields(config),
+                            logger=context.log)
+    report = calibration_report(rows, outcomes)
+    context.add_output_metadata({
+        "balanced_accuracy": report.balanced_accuracy,
+        "true_accept_rate": report.true_accept_rate,
+        "true_reject_rate": report.true_reject_rate,
+        "judge_failures": report.n_failed,
+        "per_rule": table_md(report.per_rule_frame()),
+        "confusion": table_md(report.confusion_frame()),
+        "per_task_and_language": table_md(report.per_task_frame()),
+        "labelled_set": config.labelled_path,
+        **llm.usage_metadata(),
+    })
+    return pl.DataFrame([{"id": row["id"], "task_name": row["task_name"], "language": row["language"],
+                          "label": row["label"], "broken_rule": row.get("broken_rule"), "verdict": o["verdict"],
+                          "failed_rules": json.dumps(o["failed_rules"]),
+                          "rule_verdicts": json.dumps(o["rule_verdicts"], ensure_ascii=False),
+                          "reasons": o["reasons"] or o["error"], "judge_model": o["judge_model"]}
+                         for row, o in zip(rows, outcomes)], schema=CALIBRATION_SCHEMA)
+
+
+class CalibrationGateConfig(dg.Config):
+    min_balanced_accuracy: float = Field(default=0.85, description="code_ocean is blocked below this")
+
+
+@dg.asset_check(asset="code_ocean", blocking=True, additional_ins={"judge_calibration": dg.AssetIn()},
+                description="The discriminator that built CodeOcean reaches the configured balanced accuracy on "
+                            "the labelled calibration set (judge_calibration); blocks publishing and training below it")
+def judge_is_calibrated(config: CalibrationGateConfig, judge_calibration: pl.DataFrame) -> dg.AssetCheckResult:
+    rows = judge_calibration.to_dicts()
+    report = calibration_report(rows, [{"verdict": r["verdict"], "failed_rules": json.loads(r["failed_rules"]),
+                                        "rule_verdicts": json.loads(r["rule_verdicts"])} for r in rows])
+    accuracy = report.balanced_accuracy
+    return dg.AssetCheckResult(
+        passed=accuracy is not None and accuracy >= config.min_balanced_accuracy,
+        description=f"balanced accuracy {accuracy} (threshold {config.min_balanced_accuracy}) on {report.n} rows",
+        metadata={"balanced_accuracy": accuracy if accuracy is not None else float("nan"),
+                  "threshold": config.min_balanced_accuracy, "per_rule": table_md(report.per_rule_frame())})

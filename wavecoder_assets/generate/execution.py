@@ -22,6 +22,12 @@ from wavecoder_assets.sandbox import SandboxLimits, SandboxResult, run_command, 
 
 # How the generator writes tests: plain checks that fail loudly, runnable with the bare toolchain (no test
 # framework to install). One short sentence each: it goes into a prompt for a 0.5B model.
+EXECUTION_RULES: dict[str, str] = {
+    "tests_pass": "The solution passes the generator's tests in the sandbox (translation: target-language tests).",
+    "repair_fixes_bug": "Repair: the buggy input fails the tests that the fixed solution passes.",
+}
+NOT_EXECUTED = "not executed"  # how an "n/a" verdict's reason starts when a run could not happen
+
 TEST_STYLES = {
     "python": "a few Python assert statements that check the solution.",
     "javascript": "a few checks with Node's assert module, like "
@@ -104,7 +110,7 @@ def execution_verdicts(row: dict, *, timeout_s: float) -> tuple[dict[str, dict],
         return {rule: _verdict("n/a", "the solution is text: nothing to execute") for rule in rules}, None
     fixed = run_tests(language, row["solution"], row.get("tests"), timeout_s=timeout_s)
     if fixed.status in ("not_executed", "error"):
-        why = "not executed: " + (fixed.reason if fixed.status == "not_executed" else f"sandbox error: {fixed.reason}")
+        why = f"{NOT_EXECUTED}: " + (fixed.reason if fixed.status == "not_executed" else f"sandbox error: {fixed.reason}")
         return {rule: _verdict("n/a", why) for rule in rules}, fixed.status
     verdicts = {"tests_pass": _verdict("yes", f"solution + tests pass ({fixed.duration_s:.1f}s)") if fixed.passed
                 else _verdict("no", f"tests {fixed.status}: {fixed.reason}")}
@@ -117,14 +123,14 @@ def _repair_verdict(language: str, row: dict, fixed: ExecutionResult, timeout_s:
     """A fix is shown by the tests: the buggy input fails them and the fixed code passes them."""
     buggy_code = strip_fence((row.get("information") or "").strip())
     if not buggy_code:
-        return _verdict("n/a", "not executed: no buggy input")
+        return _verdict("n/a", f"{NOT_EXECUTED}: no buggy input")
     if _code_only(row["solution"]) == _code_only(buggy_code):
         return _verdict("no", "the fix is the buggy input unchanged (comments aside)")
     if not fixed.passed:
         return _verdict("no", f"the fix does not pass the tests ({fixed.status}: {fixed.reason})")
     buggy = run_tests(language, buggy_code, row.get("tests"), timeout_s=timeout_s)
     if buggy.status == "error":
-        return _verdict("n/a", f"not executed: sandbox error on the buggy input: {buggy.reason}")
+        return _verdict("n/a", f"{NOT_EXECUTED}: sandbox error on the buggy input: {buggy.reason}")
     if buggy.passed:
         return _verdict("no", "the buggy input passes the same tests: they do not catch the bug")
     return _verdict("yes", f"the buggy input fails the tests ({buggy.status}: {buggy.reason}); the fix passes")

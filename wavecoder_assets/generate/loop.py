@@ -1,8 +1,9 @@
 """The generator–discriminator loop (WaveCoder Fig. 2), round by round.
 
 Sources are split into `rounds` chunks in coreset rank order. In each round the generator writes one example
-per source for its assigned task, with few-shot examples drawn from the example store; the static checks and
-the judge decide each example; the judged examples (good and bad) go into the store for the next round.
+per source for its assigned task, with few-shot examples (good and bad) drawn per candidate from the example
+store; an answer that does not parse is asked again once with another seed; the discriminator (code checks,
+execution, LLM judge) decides each example; the judged examples go into the store for the next round.
 Every source ends in exactly one judged row: accepted, rejected (failed rules and reasons) or failed (error).
 """
 
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from wavecoder_assets.generate import judge as J
+from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.examples import ExampleStore
+from wavecoder_assets.generate.execution import tests_requirement
 from wavecoder_assets.generate.tasks import (
     PAPER_TASK_MIX,
     PROMPT_VERSION,
@@ -23,9 +27,11 @@ from wavecoder_assets.generate.tasks import (
     assign_tasks,
     example_id,
     generator_messages,
+    max_tokens_for,
     output_schema,
     parse_generation,
     pick_target_language,
+    solution_language,
     wants_tests,
 )
 from wavecoder_assets.languages import LANGUAGES
@@ -37,11 +43,11 @@ GENERATED_SCHEMA = {
     "example_id": pl.String, "source_id": pl.String, "task_name": pl.String, "language": pl.String,
     "target_language": pl.String, "instruction": pl.String, "information": pl.String, "solution": pl.String,
     "tests": pl.String, "status": pl.String, "error": pl.String, "generator_model": pl.String,
-    "prompt_version": pl.String, "round": pl.Int64, "raw_output": pl.String,
+    "prompt_version": pl.String, "round": pl.Int64, "attempts": pl.Int64, "raw_output": pl.String,
 }
 JUDGED_SCHEMA = GENERATED_SCHEMA | {
     "verdict": pl.String, "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String,
-    "sandbox_status": pl.String,
+    "sandbox_status": pl.String, "copied_reasons": pl.Int64,
 }
 
 
@@ -49,55 +55,67 @@ JUDGED_SCHEMA = GENERATED_SCHEMA | {
 class LoopSettings:
     task_mix: dict[str, float] = field(default_factory=lambda: dict(PAPER_TASK_MIX))
     seed: int = 0
-    rounds: int = 1
+    rounds: int = 2
     few_shot_good: int = 1
     few_shot_bad: int = 1
     json_mode: bool = True  # response_format={"type": "json_object", "schema": ...}
     ask_for_tests: bool = True
-    require_tests_pass: bool = False
-    sandbox_timeout_s: float = 10.0
-    rules: list[dict] = field(default_factory=lambda: list(J.DEFAULT_RULES))
-    generator_max_tokens: int = 384
-    judge_max_tokens: int = 256
+    translation_targets: list[str] = field(default_factory=lambda: ["python", "javascript", "java"])
+    generator_max_tokens: int | None = None  # None: per task, enough for the schema's capped fields
     temperature: float = 0.0
     max_code_chars: int = 1200
+    retry_unparseable: bool = True
+    # the discriminator (DiscriminatorSettings takes these by name)
+    rules: list[dict] = field(default_factory=lambda: list(J.SEMANTIC_RULES))
+    judge_max_tokens: int = 256
+    execute: bool = True
+    reject_unexecuted: bool = False
+    sandbox_timeout_s: float = 10.0
 
 
 def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
-    """One planned example per source (id, language, code; in rank order when there is a rank):
+    """One planned example per source (id, language, code, docstring; in rank order when there is a rank):
     its task, target language, example id and round."""
     if "rank" in sources.columns:
         sources = sources.sort("rank")
-    rows = sources.select("id", "language", "code").to_dicts()
+    docstrings = sources["docstring"] if "docstring" in sources.columns else [None] * sources.height
+    rows = sources.select("id", "language", "code").with_columns(summary=pl.Series(docstrings, dtype=pl.String))
+    rows = rows.to_dicts()
     unknown = sorted({r["language"] for r in rows} - set(LANGUAGES))
     if unknown:
         raise ValueError(f"sources in languages without a task definition: {unknown}; known: {list(LANGUAGES)}")
     tasks = assign_tasks([r["id"] for r in rows], settings.task_mix, settings.seed)
     plan = []
     for i, (row, task) in enumerate(zip(rows, tasks)):
-        target = pick_target_language(row["id"], row["language"], settings.seed) if task == "code_translation" else None
+        target = (pick_target_language(row["id"], row["language"], settings.seed, tuple(settings.translation_targets))
+                  if task == "code_translation" else None)
         plan.append({"example_id": example_id(row["id"], task, PROMPT_VERSION), "source_id": row["id"],
                      "task_name": task, "language": row["language"], "target_language": target, "code": row["code"],
-                     "round": i * settings.rounds // max(1, len(rows))})
+                     "summary": row["summary"], "round": i * settings.rounds // max(1, len(rows)),
+                     "with_tests": wants_tests(task, row["language"], target, settings.ask_for_tests)})
     return plan
 
 
-def _generation_request(item: dict, store: ExampleStore, settings: LoopSettings) -> ChatRequest:
+def _generation_request(item: dict, store: ExampleStore, settings: LoopSettings, attempt: int) -> ChatRequest:
     good, bad = store.sample(item["task_name"], settings.few_shot_good, settings.few_shot_bad, seed=settings.seed,
-                             key=f"gen:{item['round']}:{item['task_name']}")
-    with_tests = wants_tests(item["task_name"], item["language"], item["target_language"], settings.ask_for_tests)
+                             key=item["example_id"])
+    with_tests = item["with_tests"]
+    tests = (tests_requirement(solution_language(item["task_name"], item["language"], item["target_language"]))
+             if with_tests else None)
     messages = generator_messages(item["task_name"], item["code"], item["language"], item["target_language"],
-                                  good=good, bad=bad, ask_for_tests=settings.ask_for_tests,
-                                  max_code_chars=settings.max_code_chars)
-    response_format = {"type": "json_object", "schema": output_schema(item["task_name"], with_tests)} if settings.json_mode else None
+                                  good=good, bad=bad, tests_instruction=tests, max_code_chars=settings.max_code_chars,
+                                  summary=item["summary"])
+    response_format = ({"type": "json_object", "schema": output_schema(item["task_name"], with_tests)}
+                       if settings.json_mode else None)
+    max_tokens = settings.generator_max_tokens or max_tokens_for(item["task_name"], with_tests)
     return ChatRequest(key=item["example_id"], messages=messages, temperature=settings.temperature,
-                       max_tokens=settings.generator_max_tokens, seed=settings.seed, response_format=response_format)
+                       max_tokens=max_tokens, seed=settings.seed + attempt, response_format=response_format)
 
 
-def _generated_row(item: dict, result) -> dict:
+def _generated_row(item: dict, result, attempts: int) -> dict:
     row = {k: item[k] for k in ("example_id", "source_id", "task_name", "language", "target_language", "round")}
     row |= {"instruction": None, "information": None, "solution": None, "tests": None, "generator_model": result.model,
-            "prompt_version": PROMPT_VERSION, "raw_output": result.text, "error": None}
+            "prompt_version": PROMPT_VERSION, "raw_output": result.text, "error": None, "attempts": attempts}
     if result.error is not None:
         return row | {"status": "failed", "error": f"generator: {result.error}"}
     try:
@@ -105,84 +123,106 @@ def _generated_row(item: dict, result) -> dict:
     except Rejected as why:
         return row | {"status": "unparseable", "error": str(why)}
     del fields["task_name"]  # the assigned task is kept; models name tasks loosely
+    if item["with_tests"] and not fields["tests"]:
+        return row | {"status": "unparseable", "error": "no tests, though the prompt asked for them"}
     return row | fields | {"status": "ok"}
 
 
-def _verdict(row: dict, verdict: str, rule_verdicts: dict, reasons: str, judge_model: str | None,
-             sandbox_status: str | None = None) -> dict:
-    return row | {"verdict": verdict, "rule_verdicts": json.dumps(rule_verdicts, ensure_ascii=False),
-                  "reasons": reasons, "judge_model": judge_model, "sandbox_status": sandbox_status}
+def generate_round(items: list[dict], store: ExampleStore, generator, settings: LoopSettings) -> list[dict]:
+    """One generated row per item; an unparseable answer is asked once more with another seed (both tries
+    count in `attempts`; the first error is kept when the retry parses neither)."""
+    results = generator.run([_generation_request(item, store, settings, 0) for item in items])
+    generated = [_generated_row(item, result, 1) for item, result in zip(items, results)]
+    retry = [i for i, row in enumerate(generated) if row["status"] == "unparseable"] if settings.retry_unparseable else []
+    if retry:
+        again = generator.run([_generation_request(items[i], store, settings, 1) for i in retry])
+        for i, result in zip(retry, again):
+            second = _generated_row(items[i], result, 2)
+            first_error = generated[i]["error"]
+            generated[i] = second if second["status"] == "ok" else second | {
+                "status": "unparseable", "error": f"{first_error}; retry: {second['error']}"}
+    return generated
 
 
-def run_round(items: list[dict], store: ExampleStore, generator, judge, settings: LoopSettings,
-              run_python) -> tuple[list[dict], list[dict]]:
-    """Generate, check and judge one round; returns (generated rows, judged rows), grouped by task.
-
-    Few-shot examples are drawn once per (round, task) and requests go out grouped by task, so consecutive
-    prompts share their long prefix and a llama.cpp server reuses its KV cache for it (3-5x less prompt work
-    on a CPU than drawing examples per request as the released script did)."""
-    rules = J.rules_from_dicts(settings.rules)
-    items = sorted(items, key=lambda i: (i["task_name"], i["language"], i["target_language"] or ""))
-    results = generator.run([_generation_request(item, store, settings) for item in items])
-    generated = [_generated_row(item, result) for item, result in zip(items, results)]
-
-    judged: dict[str, dict] = {}
-    to_judge: list[tuple[dict, dict, dict, str | None]] = []
-    for item, row in zip(items, generated):
+def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, judge,
+                settings: LoopSettings) -> list[dict]:
+    """The discriminator's verdict for every generated row; judged examples join the store."""
+    judged: list[dict | None] = [None] * len(generated)
+    ok = [i for i, row in enumerate(generated) if row["status"] == "ok"]
+    for i, row in enumerate(generated):
         if row["status"] == "failed":
-            judged[row["example_id"]] = _verdict(row, "failed", {}, "", None)
+            judged[i] = row | {"verdict": "failed", "rule_verdicts": "{}", "reasons": "", "judge_model": None,
+                               "sandbox_status": None, "copied_reasons": 0}
         elif row["status"] == "unparseable":
-            judged[row["example_id"]] = _verdict(row, "rejected", {"parse": {"answer": "no", "reason": row["error"]}},
-                                                 row["error"], None)
-        else:
-            static, sandbox_status = J.static_checks(row, run_python, timeout_s=settings.sandbox_timeout_s,
-                                                     require_tests_pass=settings.require_tests_pass)
-            failed = J.failed_rules(static)
-            if failed:  # no judge call for what a parser or a test run already rejects
-                reasons = "; ".join(static[r]["reason"] for r in failed)
-                judged[row["example_id"]] = _verdict(row, "rejected", static, reasons, None, sandbox_status)
-            else:
-                to_judge.append((item, row, static, sandbox_status))
-
-    requests = []
-    for item, row, _, _ in to_judge:
-        good, bad = store.sample(row["task_name"], settings.few_shot_good, settings.few_shot_bad, seed=settings.seed,
-                                 key=f"judge:{row['round']}:{row['task_name']}")
-        requests.append(ChatRequest(
-            key=row["example_id"], messages=J.judge_messages(row | {"code": item["code"]}, rules, good=good, bad=bad,
-                                                              show_format=not settings.json_mode),
-            temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed,
-            response_format={"type": "json_object", "schema": J.verdict_schema(J.applicable(rules, row["task_name"]))}
-            if settings.json_mode else None))
-    for (item, row, static, sandbox_status), result in zip(to_judge, judge.run(requests)):
-        outcome = J.judge_outcome(result, rules, row["task_name"], static)
-        error = outcome.pop("error")
-        judged[row["example_id"]] = row | ({"error": error} if error else {}) | outcome | {
-            "sandbox_status": sandbox_status}
-
-    out = [judged[row["example_id"]] for row in generated]
-    for item, row in zip(items, out):
-        if row["verdict"] != "failed" and row["instruction"] is not None:
-            store.add(row | {"code": item["code"], "accepted": row["verdict"] == "accepted",
-                             "reasons": row["reasons"] or "All rules met."})
-    return generated, out
+            verdicts = {"parse": {"answer": "no", "reason": row["error"]}}
+            judged[i] = row | {"verdict": "rejected", "rule_verdicts": json.dumps(verdicts), "reasons": row["error"],
+                               "judge_model": None, "sandbox_status": None, "copied_reasons": 0}
+    candidates = [generated[i] | {"code": items[i]["code"]} for i in ok]
+    outcomes = discriminate(candidates, judge, DiscriminatorSettings.from_fields(settings), store=store, logger=log)
+    for i, outcome in zip(ok, outcomes):
+        judged[i] = generated[i] | {
+            "verdict": outcome["verdict"], "rule_verdicts": json.dumps(outcome["rule_verdicts"], ensure_ascii=False),
+            "reasons": outcome["reasons"], "judge_model": outcome["judge_model"],
+            "sandbox_status": outcome["sandbox_status"], "copied_reasons": outcome["copied_reasons"]}
+        if outcome["error"]:
+            judged[i]["error"] = outcome["error"]
+        if outcome["verdict"] != "failed":
+            store.add(generated[i] | {"code": items[i]["code"], "summary": items[i]["summary"],
+                                      "accepted": outcome["verdict"] == "accepted",
+                                      "reasons": outcome["reasons"] or "All rules met.",
+                                      "rule_verdicts": outcome["rule_verdicts"]})
+    return judged
 
 
-def run_generator_discriminator(sources: pl.DataFrame, generator, judge, settings: LoopSettings, run_python, *,
-                                store: ExampleStore | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(generated_instructions, judged_instructions) for every source; see the module docstring."""
+def run_generator_discriminator(sources: pl.DataFrame, generator, judge, settings: LoopSettings, *,
+                                store: ExampleStore | None = None,
+                                logger=None) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
+    """(generated_instructions, judged_instructions, seconds spent generating and judging) for every source;
+    see the module docstring."""
+    logger = logger or log
     store = store if store is not None else ExampleStore()
     plan = plan_examples(sources, settings)
-    generated, judged = [], []
+    generated, judged, seconds = [], [], {"generating": 0.0, "judging": 0.0}
     for r in range(settings.rounds):
         items = [item for item in plan if item["round"] == r]
         if not items:
             continue
-        g, j = run_round(items, store, generator, judge, settings, run_python)
+        started = time.perf_counter()
+        g = generate_round(items, store, generator, settings)
+        seconds["generating"] += time.perf_counter() - started
+        started = time.perf_counter()
+        j = judge_round(items, g, store, judge, settings)
+        seconds["judging"] += time.perf_counter() - started
         generated += g
         judged += j
         counts = {v: sum(row["verdict"] == v for row in j) for v in ("accepted", "rejected", "failed")}
-        log.info(f"round {r}: {len(items)} examples, {counts}; store has {len(store.good)} good, {len(store.bad)} bad")
-    generated_df = pl.DataFrame(generated, schema=GENERATED_SCHEMA)
-    judged_df = pl.DataFrame(judged, schema=JUDGED_SCHEMA)
-    return generated_df, judged_df
+        logger.info(f"round {r}: {len(items)} examples, {counts}; store has {len(store.good)} good, "
+                    f"{len(store.bad)} bad")
+    frames = pl.DataFrame(generated, schema=GENERATED_SCHEMA), pl.DataFrame(judged, schema=JUDGED_SCHEMA)
+    return *frames, seconds
+
+
+def quality_metrics(judged: pl.DataFrame) -> dict:
+    """The loop's measured quality, for the UI: unparseable answers (after the retry, and on the first try),
+    acceptance, execution of accepted code rows, and judge reasons copied word for word from a few-shot example."""
+    n = max(1, judged.height)
+    unparseable = judged.filter(pl.col("status") == "unparseable").height
+    retried = judged.filter(pl.col("attempts") > 1).height
+    accepted = judged.filter(pl.col("verdict") == "accepted")
+    code_rows = accepted.filter(pl.col("task_name") != "code_summarization")
+    executed = code_rows.filter(pl.col("sandbox_status").is_in(["passed", "failed", "timeout", "error"]))
+    llm_judged = judged.filter(pl.col("judge_model").is_not_null())
+    llm_reasons = sum(len(set(json.loads(text)) - CODE_RULES) for text in llm_judged["rule_verdicts"])
+    return {
+        "candidates": judged.height,
+        "unparseable_rate": round(unparseable / n, 3),
+        "unparseable_first_try_rate": round(retried / n, 3),
+        "acceptance_rate": round(accepted.height / n, 3),
+        "accepted_code_rows": code_rows.height,
+        "accepted_code_rows_executed": executed.height,
+        "accepted_code_rows_not_executed": code_rows.height - executed.height,
+        "execution_pass_rate": round(executed.filter(pl.col("sandbox_status") == "passed").height
+                                     / max(1, executed.height), 3),
+        "llm_judged": llm_judged.height,
+        "verbatim_reason_rate": round(int(llm_judged["copied_reasons"].sum() or 0) / max(1, llm_reasons), 3),
+    }

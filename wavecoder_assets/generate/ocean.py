@@ -9,6 +9,8 @@ import json
 import polars as pl
 
 from wavecoder_assets.generate.decontaminate import decontaminate
+from wavecoder_assets.generate.discriminator import CODE_RULES
+from wavecoder_assets.generate.judge import failed_rules
 from wavecoder_assets.generate.tasks import TASKS, task_quotas
 from wavecoder_assets.hashing import stable_hash
 
@@ -21,15 +23,13 @@ REJECTED_SCHEMA = {
     "instruction": pl.String, "information": pl.String, "solution": pl.String, "generator_model": pl.String,
     "judge_model": pl.String, "prompt_version": pl.String, "round": pl.Int64,
 }
-_CHECK_RULES = {"python_syntax", "tests_pass"}
-
-
 def _stage(row: dict, failed: list[str]) -> str:
+    """Which step stopped a candidate: the generator, parsing, the code checks / execution, or the LLM judge."""
     if row["verdict"] == "failed":
         return "generator" if row["status"] == "failed" else "judge"
     if "parse" in failed:
         return "parse"
-    if _CHECK_RULES & set(failed):
+    if CODE_RULES & set(failed):
         return "checks"
     return "judge"
 
@@ -38,7 +38,7 @@ def _rejected_rows(judged: pl.DataFrame) -> list[dict]:
     rows = []
     for row in judged.filter(pl.col("verdict") != "accepted").iter_rows(named=True):
         verdicts = json.loads(row["rule_verdicts"] or "{}")
-        failed = [rid for rid, v in verdicts.items() if v["answer"] != "yes"]
+        failed = failed_rules(verdicts)
         rows.append(row | {"outcome": row["verdict"], "stage": _stage(row, failed), "failed_rules": json.dumps(failed)})
     return rows
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from wavecoder_assets.hashing import hex_id, stable_hash
 from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES
 
-PROMPT_VERSION = "wavecoder-gen-v1"
+PROMPT_VERSION = "wavecoder-gen-v2"
 # The paper's CodeOcean mix (Table 1 of arXiv 2312.14187).
 PAPER_TASK_MIX = {"code_generation": 0.57, "code_summarization": 0.16, "code_repair": 0.16, "code_translation": 0.11}
 
@@ -29,6 +29,8 @@ class TaskSpec:
     information_is_code: bool  # the information field carries code (so no sentence limit, and it must be there)
     solution_is_code: bool
     information_is_input: bool = False  # information is the given code: filled in here, not re-typed by the model
+    from_summary: bool = False  # the model sees a summary of the code (its docstring), not the code
+    solution_max_chars: int = 1200  # the JSON schema caps each field, so an answer always ends before max_tokens
 
 
 TASKS = {
@@ -36,11 +38,13 @@ TASKS = {
     for t in (
         TaskSpec(
             "code_generation",
-            "Code generation: from the given code, write a programming task that asks for such code, and its "
-            "solution. The instruction describes what to write; the solution is complete {language} code.",
+            "Code generation: from the given task summary, write a programming task that asks for such a "
+            "function, and its solution. The instruction describes what to write; the solution is complete "
+            "{language} code that does it.",
             ("information holds optional constraints or input details in at most two sentences, or is empty.",),
             information_is_code=False,
             solution_is_code=True,
+            from_summary=True,
         ),
         TaskSpec(
             "code_summarization",
@@ -50,6 +54,7 @@ TASKS = {
             information_is_code=True,
             solution_is_code=False,
             information_is_input=True,
+            solution_max_chars=500,
         ),
         TaskSpec(
             "code_translation",
@@ -64,7 +69,8 @@ TASKS = {
             "code_repair",
             "Code repair: put one realistic bug into the given {language} code; the instruction asks to find and fix "
             "the bug; the information is the buggy code; the solution is the fixed code.",
-            ("information holds the buggy code.", "solution starts with a comment line that describes the bug, then the fixed code."),
+            ("information holds the buggy code.", "solution is the fixed code; a comment on the fixed line says what "
+             "was wrong.", "the tests pass for the fixed code and fail for the buggy code."),
             information_is_code=True,
             solution_is_code=True,
         ),
@@ -79,7 +85,8 @@ SHARED_REQUIREMENTS = (
     "code in solution imports the libraries it needs, like math or functools.",
     "code with algorithmic logic is clear, not buried inside complex or poorly documented functions.",
 )
-TESTS_REQUIREMENT = "Also give the key tests: a few Python assert statements that check the solution."
+# The generator writes tests for every code solution; the sandbox runs them (execution.py).
+FIELD_MAX_CHARS = {"task_name": 40, "instruction": 300, "information": 400, "tests": 500}
 
 
 def solution_language(task_name: str, language: str, target_language: str | None) -> str | None:
@@ -90,7 +97,7 @@ def solution_language(task_name: str, language: str, target_language: str | None
 
 
 def wants_tests(task_name: str, language: str, target_language: str | None, ask_for_tests: bool) -> bool:
-    return ask_for_tests and solution_language(task_name, language, target_language) == "python"
+    return ask_for_tests and solution_language(task_name, language, target_language) is not None
 
 
 def output_keys(task_name: str, with_tests: bool) -> list[str]:
@@ -100,8 +107,17 @@ def output_keys(task_name: str, with_tests: bool) -> list[str]:
 
 
 def output_schema(task_name: str, with_tests: bool) -> dict:
+    """Every field a capped string: grammar-constrained decoding then always closes the object in time."""
     keys = output_keys(task_name, with_tests)
-    return {"type": "object", "properties": {k: {"type": "string"} for k in keys}, "required": keys}
+    caps = FIELD_MAX_CHARS | {"solution": TASKS[task_name].solution_max_chars}
+    return {"type": "object", "properties": {k: {"type": "string", "maxLength": caps[k]} for k in keys},
+            "required": keys}
+
+
+def max_tokens_for(task_name: str, with_tests: bool) -> int:
+    """Enough tokens for every capped field at ~2.5 characters a token (code tokenizes densely), plus JSON."""
+    caps = FIELD_MAX_CHARS | {"solution": TASKS[task_name].solution_max_chars}
+    return 40 + sum(caps[k] for k in output_keys(task_name, with_tests)) * 2 // 5
 
 
 # ---------------------------------------------------------------- task assignment (seeded, deterministic)
@@ -132,8 +148,8 @@ def assign_tasks(source_ids: list[str], mix: dict[str, float], seed: int) -> lis
     return assigned
 
 
-def pick_target_language(source_id: str, language: str, seed: int) -> str:
-    others = [lang for lang in LANGUAGES if lang != language]
+def pick_target_language(source_id: str, language: str, seed: int, targets: tuple[str, ...] = LANGUAGES) -> str:
+    others = [lang for lang in targets if lang != language]
     return others[stable_hash(seed, "target", source_id) % len(others)]
 
 
@@ -152,23 +168,35 @@ def render_output(fields: dict) -> str:
     return json.dumps({k: fields.get(k) or "" for k in keys}, ensure_ascii=False)
 
 
+def task_input(task_name: str, code: str, summary: str | None, max_code_chars: int) -> str:
+    """What the generator is shown: the code, or for code generation a summary of it (the paper: "translate a
+    given task summary into functional code"), so the solution is written, not copied."""
+    if TASKS[task_name].from_summary and summary:
+        signature = code.strip().splitlines()[0] if code.strip() else ""
+        return f"Task summary: {summary.strip()[:600]}\nFunction signature: {signature}"
+    return _clip(code, max_code_chars)
+
+
 def render_few_shot(example: dict, max_code_chars: int = 600) -> str:
     """A store example as the paper shows it: Input, Output, and for rejected ones the Analysis."""
-    text = f"Input:\n{_clip(example['code'], max_code_chars)}\nOutput:\n{render_output(example)}"
+    shown = task_input(example["task_name"], example["code"], example.get("summary"), max_code_chars)
+    text = f"Input:\n{shown}\nOutput:\n{render_output(example)}"
     if not example["accepted"]:
         text += f"\nAnalysis: {example['reasons']}"
     return text
 
 
 def generator_messages(task_name: str, code: str, language: str, target_language: str | None, *,
-                       good: list[dict], bad: list[dict], ask_for_tests: bool, max_code_chars: int = 1500) -> list[dict]:
+                       good: list[dict], bad: list[dict], tests_instruction: str | None, max_code_chars: int = 1200,
+                       summary: str | None = None) -> list[dict]:
+    """The paper's generator prompt: task definition, requirements (with how to write the tests, when wanted),
+    good and bad few-shot examples, then the input."""
     spec = TASKS[task_name]
     names = {"language": LANGUAGE_NAMES[language], "target_language": LANGUAGE_NAMES.get(target_language or "", "")}
-    with_tests = wants_tests(task_name, language, target_language, ask_for_tests)
-    names["keys"] = ", ".join(output_keys(task_name, with_tests))
+    names["keys"] = ", ".join(output_keys(task_name, tests_instruction is not None))
     requirements = [r.format(**names) for r in SHARED_REQUIREMENTS + spec.requirements]
-    if with_tests:
-        requirements.append(TESTS_REQUIREMENT)
+    if tests_instruction:
+        requirements.append(tests_instruction)
     parts = [spec.definition.format(**names), f'task_name is "{task_name}".', "Requirements:"]
     parts += [f"{i}. {r}" for i, r in enumerate(requirements, 1)]
     if good:
@@ -176,7 +204,7 @@ def generator_messages(task_name: str, code: str, language: str, target_language
     if bad:
         parts.append("Here are some bad examples, each with an Analysis of why it is bad. Do not write data like "
                      "this:\n" + "\n\n".join(render_few_shot(e) for e in bad))
-    parts.append(f"Input:\n{_clip(code, max_code_chars)}\nOutput:")
+    parts.append(f"Input:\n{task_input(task_name, code, summary, max_code_chars)}\nOutput:")
     return [
         {"role": "system", "content": "You write instruction-tuning data for code models. Reply with JSON only."},
         {"role": "user", "content": "\n".join(parts)},

@@ -7,17 +7,17 @@ import json
 
 import polars as pl
 
-from wavecoder_assets.generate.judge import DEFAULT_RULES
+from wavecoder_assets.generate.checks import CHECK_RULES
+from wavecoder_assets.generate.execution import EXECUTION_RULES
+from wavecoder_assets.generate.judge import SEMANTIC_RULES
 from wavecoder_assets.generate.ocean import content_version
 from wavecoder_assets.publish.dataset import DEFAULT_LICENSE_LINK, DEFAULT_LICENSE_NAME, CardFacts, check_license
 
 Frame = pl.DataFrame | pl.LazyFrame
 
-# Checks the pipeline records in rule_verdicts beside the judge's rules.
-CHECKS = {"python_syntax": "The Python solution parses (ast).",
-          "tests_pass": "The generated tests pass in the sandbox.",
-          "parse": "The generator's answer parses and passes the paper's post-filters "
-                   "(instruction 1-2 sentences, ...)."}
+# Checks the pipeline records in rule_verdicts beside the judge's rules: code checks, execution, parsing.
+CHECKS = CHECK_RULES | EXECUTION_RULES | {
+    "parse": "The generator's answer parses and passes the paper's post-filters (instruction 1-2 sentences, ...)."}
 DECONTAMINATION_STAGE = "decontamination"  # code_ocean_rejected.stage of examples removed for a benchmark match
 
 
@@ -75,8 +75,8 @@ def rule_ids(judged_instructions: Frame) -> list[str]:
     return sorted({rid for text in texts for rid in json.loads(text or "{}")})
 
 
-def rule_texts(ids: list[str], rules: list[dict] = DEFAULT_RULES) -> dict[str, str]:
-    """id -> text, from the default checklist and the pipeline's checks; others are custom rules."""
+def rule_texts(ids: list[str], rules: list[dict] = SEMANTIC_RULES) -> dict[str, str]:
+    """id -> text, from the judge's default rules and the pipeline's checks; others are custom rules."""
     texts = {r["id"]: r["text"] for r in rules} | CHECKS
     return {rid: texts.get(rid, "(custom rule)") for rid in ids}
 

@@ -13,13 +13,15 @@ import numpy as np
 import polars as pl
 
 from wavecoder_assets.generate import judge as J
-from wavecoder_assets.generate.tasks import TASKS
+from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate, outcome_columns
+from wavecoder_assets.generate.tasks import TASKS, solution_language
 from wavecoder_assets.languages import LANGUAGE_NAMES
-from wavecoder_assets.llm import ChatRequest
 from wavecoder_assets.strategies.evol import question_text
 
-# Rules of the WaveCoder checklist that need no raw code input: the ones other strategies can be judged by.
-PORTABLE_RULES = ("solution_relates", "names_language", "code_only")
+# The WaveCoder discriminator's rules that need no raw code input: the ones other strategies can be judged by.
+PORTABLE_CHECKS = ("names_language", "solution_is_code", "summary_is_prose", "imports_what_it_uses",
+                   "not_needlessly_complex")
+PORTABLE_JUDGE_RULES = ("solution_resolves",)
 VERDICT_SCHEMA = {"verdict": pl.String, "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String}
 
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -37,11 +39,12 @@ def fence_language(text: str | None) -> str | None:
 
 # ---------------------------------------------------------------- the discriminator on other strategies' rows
 
-def judge_rows(rows: list[dict], judge, *, rule_ids: tuple[str, ...] = PORTABLE_RULES, seed: int = 0,
-               max_tokens: int = 320, logger=None) -> list[dict]:
-    """The WaveCoder judge's verdict columns for each row (instruction, information, solution, task_name,
-    language, code: the raw input the row came from, "" when none): accepted, rejected, or failed with why."""
-    rules = J.rules_from_dicts([r for r in J.DEFAULT_RULES if r["id"] in rule_ids])
+def judge_rows(rows: list[dict], judge, *, seed: int = 0, logger=None) -> list[dict]:
+    """The WaveCoder discriminator's verdict columns for each row (instruction, information, solution, tests,
+    task_name, language, code: the raw input the row came from, "" when none), on the rules that need no raw
+    input: accepted, rejected, or failed with why."""
+    settings = DiscriminatorSettings(rules=[r for r in J.SEMANTIC_RULES if r["id"] in PORTABLE_JUDGE_RULES],
+                                     check_rules=list(PORTABLE_CHECKS), seed=seed, few_shot_good=0, few_shot_bad=0)
     out: list[dict | None] = [None] * len(rows)
     todo = []
     for i, row in enumerate(rows):
@@ -51,15 +54,13 @@ def judge_rows(rows: list[dict], judge, *, rule_ids: tuple[str, ...] = PORTABLE_
             out[i] = {"verdict": "failed", "rule_verdicts": "{}", "judge_model": None,
                       "reasons": f"not judged: unknown language {language!r} or task {task_name!r}"}
         else:
-            todo.append((i, row | {"language": language, "task_name": task_name, "code": row.get("code") or ""}))
-    requests = [ChatRequest(
-        key=str(i), messages=J.judge_messages(row, rules, good=[], bad=[]), max_tokens=max_tokens, seed=seed,
-        response_format={"type": "json_object", "schema": J.verdict_schema(J.applicable(rules, row["task_name"]))})
-        for i, row in todo]
-    for (i, row), result in zip(todo, judge.run(requests, logger=logger) if requests else []):
-        outcome = J.judge_outcome(result, rules, row["task_name"])
-        error = outcome.pop("error")
-        out[i] = outcome | ({"reasons": error} if error else {})  # these rows have no error column: say it here
+            todo.append((i, row | {"language": language, "task_name": task_name, "code": row.get("code") or "",
+                                   "target_language": row.get("target_language"), "tests": row.get("tests")}))
+    outcomes = discriminate([row for _, row in todo], judge, settings, logger=logger)
+    for (i, _), outcome in zip(todo, outcomes):
+        columns = outcome_columns(outcome)
+        out[i] = {k: columns[k] for k in VERDICT_SCHEMA} | (
+            {"reasons": outcome["error"]} if outcome["error"] else {})  # these rows have no error column
     return out
 
 
@@ -92,7 +93,8 @@ def python_source(row: dict) -> str | None:
         code = [body for tag, body in blocks if _FENCE_LANGUAGE.get(tag.lower()) == "python" or (not tag and python_row)]
         source = "\n\n".join(code)
     elif row.get("task_name") in TASKS and row.get("language") in LANGUAGE_NAMES:
-        source = solution if J.is_python_solution(row) else ""
+        language = solution_language(row["task_name"], row["language"], row.get("target_language"))
+        source = solution if language == "python" else ""
     else:
         source = ""
     if source.strip() and row.get("tests"):

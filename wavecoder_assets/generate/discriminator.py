@@ -1,0 +1,147 @@
+"""The discriminator: code checks, then execution, then the LLM judge, each recorded per rule.
+
+A candidate (task_name, language, target_language, code, instruction, information, solution, tests) is
+1. checked by code (`checks.py`: is the input code, is the language named, is the solution only code / a summary
+   prose, does it import what it uses, is it needlessly complex, does a repair change code, is a translation in
+   the target language); a failed check rejects it with the parser's reason, no LLM call;
+2. run (`execution.py`): solution + tests in the sandbox, and for repairs the buggy input must fail the tests the
+   fix passes; a failing or non-running example is rejected with the sandbox's reason; a missing toolchain is
+   recorded as "n/a: not executed", never as a pass;
+3. judged by the LLM on the semantic rules only (`judge.py`), with few-shot examples (good and bad, each with
+   its per-rule analysis) drawn per candidate from the example store, seeded by the candidate's key.
+Every rule's answer and reason lands in `rule_verdicts`; `verdict` is accepted only when no rule said no.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from wavecoder_assets.generate import judge as J
+from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, run_checks
+from wavecoder_assets.generate.examples import ExampleStore
+from wavecoder_assets.generate.execution import EXECUTION_RULES, NOT_EXECUTED, execution_verdicts
+from wavecoder_assets.llm import ChatRequest
+
+log = logging.getLogger(__name__)
+
+CODE_RULES = frozenset(CHECK_RULES) | frozenset(EXECUTION_RULES)  # decided without an LLM
+
+
+@dataclass(frozen=True)
+class DiscriminatorSettings:
+    rules: list[dict] = field(default_factory=lambda: list(J.SEMANTIC_RULES))  # what the LLM judges
+    judge_max_tokens: int = 256  # two capped reasons and answers fit in ~150 tokens
+    seed: int = 0
+    few_shot_good: int = 1
+    few_shot_bad: int = 1
+    json_mode: bool = True
+    execute: bool = True
+    reject_unexecuted: bool = False  # True: a code row whose language has no toolchain here is rejected
+    sandbox_timeout_s: float = 10.0
+    checks: CheckSettings = CheckSettings()
+    check_rules: list[str] | None = None  # the code checks to run (None: all), e.g. those needing no raw input
+
+    @classmethod
+    def from_fields(cls, source) -> DiscriminatorSettings:
+        """The settings named like fields of `source`, a dataclass (the loop's settings) or a Config."""
+        values = (source.model_dump() if hasattr(source, "model_dump")
+                  else {f.name: getattr(source, f.name) for f in dataclasses.fields(source)})
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})
+
+
+def _key(row: dict, i: int) -> str:
+    return str(row.get("example_id") or row.get("id") or i)
+
+
+def _outcome(rule_verdicts: dict, *, judge_model: str | None = None, sandbox_status: str | None = None,
+             error: str | None = None, copied_reasons: int = 0) -> dict:
+    failed = J.failed_rules(rule_verdicts)
+    if error:
+        verdict, reasons = "failed", ""
+    else:
+        verdict = "rejected" if failed else "accepted"
+        reasons = "; ".join(f"{rule}: {rule_verdicts[rule]['reason']}" for rule in failed)
+    return {"verdict": verdict, "failed_rules": failed, "rule_verdicts": rule_verdicts, "reasons": reasons,
+            "judge_model": judge_model, "sandbox_status": sandbox_status, "error": error,
+            "copied_reasons": copied_reasons}
+
+
+def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = DiscriminatorSettings(), *,
+                 store: ExampleStore | None = None, logger=None) -> list[dict]:
+    """One outcome per row, same order: verdict (accepted | rejected | failed), failed_rules, rule_verdicts
+    ({rule: {"answer": "yes"|"no"|"n/a", "reason"}}), reasons, judge_model, sandbox_status, error (why judging
+    failed), copied_reasons (LLM reasons that repeat a few-shot example's word for word). `judge` is a ChatClient,
+    or None to decide by code checks and execution alone."""
+    logger = logger or log
+    store = store if store is not None else ExampleStore()
+    out: list[dict | None] = [None] * len(rows)
+    verdicts: dict[int, dict] = {}
+    for i, row in enumerate(rows):
+        verdicts[i] = as_rule_verdicts(run_checks(row, settings.checks, settings.check_rules))
+        if J.failed_rules(verdicts[i]):
+            out[i] = _outcome(verdicts[i])
+
+    survivors = [i for i in range(len(rows)) if out[i] is None]
+    sandbox: dict[int, str | None] = {}
+    if settings.execute and survivors:
+        def run(i: int):
+            return execution_verdicts(rows[i], timeout_s=settings.sandbox_timeout_s)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:  # sandboxed runs wait on subprocesses
+            for i, (executed, status) in zip(survivors, pool.map(run, survivors)):
+                if settings.reject_unexecuted:
+                    executed = {rule: v | {"answer": "no"} if v["reason"].startswith(NOT_EXECUTED) else v
+                                for rule, v in executed.items()}
+                verdicts[i] |= executed
+                sandbox[i] = status
+                if J.failed_rules(executed):
+                    out[i] = _outcome(verdicts[i], sandbox_status=status)
+        survivors = [i for i in survivors if out[i] is None]
+
+    if judge is None:
+        for i in survivors:
+            out[i] = _outcome(verdicts[i], sandbox_status=sandbox.get(i))
+        return out
+    rules = J.rules_from_dicts(settings.rules)
+    # Same-task candidates in a row draw the same few-shot examples while the store is small: consecutive prompts
+    # then share a long prefix, which the llama.cpp server keeps in its KV cache.
+    survivors.sort(key=lambda i: (rows[i]["task_name"], rows[i]["language"], i))
+    requests, shown = [], {}
+    for i in survivors:
+        row = rows[i]
+        good, bad = store.sample_judged(row["task_name"], settings.few_shot_good, settings.few_shot_bad,
+                                        rule_ids=[r.id for r in J.applicable(rules, row["task_name"])],
+                                        seed=settings.seed, key=_key(row, i))
+        examples = good + bad
+        shown[i] = {J.normalized_reason(v["reason"]) for e in examples for v in e["rule_verdicts"].values()}
+        requests.append(ChatRequest(
+            key=_key(row, i), messages=J.judge_messages(row, rules, examples, show_format=not settings.json_mode),
+            temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed,
+            response_format={"type": "json_object", "schema": J.verdict_schema(J.applicable(rules, row["task_name"]))}
+            if settings.json_mode else None))
+    for i, result in zip(survivors, judge.run(requests, logger=logger) if requests else []):
+        if result.error is not None:
+            out[i] = _outcome(verdicts[i], judge_model=result.model, sandbox_status=sandbox.get(i),
+                              error=f"judge: {result.error}")
+            continue
+        try:
+            answers = J.parse_verdict(result.text, rules, rows[i]["task_name"])
+        except ValueError as why:
+            out[i] = _outcome(verdicts[i], judge_model=result.model, sandbox_status=sandbox.get(i),
+                              error=f"judge: {why}: {result.text[:300]}")
+            continue
+        copied = sum(J.normalized_reason(v["reason"]) in shown[i] for v in answers.values() if v["reason"])
+        out[i] = _outcome(verdicts[i] | answers, judge_model=result.model, sandbox_status=sandbox.get(i),
+                          copied_reasons=copied)
+    return out
+
+
+def outcome_columns(outcome: dict) -> dict:
+    """An outcome as table columns (rule_verdicts as JSON)."""
+    return {"verdict": outcome["verdict"], "rule_verdicts": json.dumps(outcome["rule_verdicts"], ensure_ascii=False),
+            "reasons": outcome["reasons"], "judge_model": outcome["judge_model"],
+            "sandbox_status": outcome["sandbox_status"], "copied_reasons": outcome["copied_reasons"]}
