@@ -442,6 +442,7 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
     import dagster as dg
 
     from wavecoder_assets.assets import generate as gen_assets
+    from wavecoder_assets.lakefiles import read_table
     from wavecoder_assets.resources import resources_for
     from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
 
@@ -451,7 +452,7 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
     run = dg.materialize([gen_assets.judge_calibration], resources=resources,
                          run_config=dg.RunConfig(ops={"judge_calibration": config}))
     assert run.success
-    table = pl.read_parquet(f"{lake_dir}/judge_calibration.parquet")
+    table = read_table(lake_dir, "judge_calibration")
     assert table.height == 16 and set(table["label"]) == {"accepted", "rejected"}
     llm_rows = table.filter(pl.col("verdict") == "failed")
     assert llm_rows.height > 0 and all("connection" in r for r in llm_rows["reasons"])

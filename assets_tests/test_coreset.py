@@ -15,6 +15,7 @@ from wavecoder_assets.assets.coreset import CoresetConfig, coreset
 from wavecoder_assets.coreset import kcenter_greedy
 from wavecoder_assets.coreset.projected import kcenter_greedy_projected
 from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
+from wavecoder_assets.lakefiles import read_table, table_path, write_table
 from wavecoder_assets.resources import resources_for
 
 
@@ -201,8 +202,8 @@ def _lake_with_embeddings(lake_dir, n=60, d=8):
         {"id": code["id"], "language": code["language"], "embedding": vectors, "model": "fixture"},
         schema={"id": pl.String, "language": pl.String, "embedding": pl.Array(pl.Float32, d), "model": pl.String},
     )
-    code.write_parquet(f"{lake_dir}/filtered_code.parquet")
-    embeddings.write_parquet(f"{lake_dir}/code_embeddings.parquet")
+    write_table(code, table_path(lake_dir, "filtered_code"))
+    write_table(embeddings, table_path(lake_dir, "code_embeddings"))
     return code, vectors
 
 
@@ -216,7 +217,7 @@ def test_coreset_asset_materializes_selected_rows(lake_dir, algorithm):
         selection=["coreset"],
     )
     assert result.success
-    out = pl.read_parquet(f"{lake_dir}/coreset.parquet")
+    out = read_table(lake_dir, "coreset")
     assert out.columns == ["id", "language", "code", "docstring", "repo", "path", "func_name", "rank", "radius"]
     assert out["rank"].to_list() == list(range(12))
     expected, radii = kcenter_greedy(vectors, 12, seed=4)
@@ -238,7 +239,7 @@ def test_coreset_asset_clamps_k_to_the_rows_there_are(lake_dir):
         run_config=dg.RunConfig({"coreset": CoresetConfig(k=40)}),
         selection=["coreset"],
     )
-    out = pl.read_parquet(f"{lake_dir}/coreset.parquet")
+    out = read_table(lake_dir, "coreset")
     assert sorted(out["id"].to_list()) == [f"id{i:03d}" for i in range(7)]
     assert out["radius"][-1] == 0.0  # every row is a center
     assert result.get_asset_materialization_events()[0].materialization.metadata["k_requested"].value == 40

@@ -13,6 +13,7 @@ from transformers import AutoModel, AutoTokenizer
 from wavecoder_assets.assets.coreset import CoresetConfig, coreset
 from wavecoder_assets.assets.embed import CodeEmbeddingsConfig, code_embeddings
 from wavecoder_assets.embed import Encoder, embed_resumable, embedded_minilm_dir, sentence_config
+from wavecoder_assets.lakefiles import read_table, table_path, write_table
 from wavecoder_assets.resources import resources_for
 
 SNIPPETS = [
@@ -122,13 +123,13 @@ def _filtered_code(n: int) -> pl.DataFrame:
 
 def test_materialize_code_embeddings_then_coreset_on_a_small_lake(lake_dir):
     filtered = _filtered_code(30)
-    filtered.write_parquet(f"{lake_dir}/filtered_code.parquet")
+    write_table(filtered, table_path(lake_dir, "filtered_code"))
     assets = [dg.AssetSpec("filtered_code"), code_embeddings, coreset]
     embed_config = CodeEmbeddingsConfig(max_rows=24, chunk_rows=10)
     run_config = dg.RunConfig({"code_embeddings": embed_config, "coreset": CoresetConfig(k=6)})
     result = dg.materialize(assets, resources=resources_for("local", lake_dir=lake_dir), run_config=run_config)
     assert result.success
-    embeddings = pl.read_parquet(f"{lake_dir}/code_embeddings.parquet")
+    embeddings = read_table(lake_dir, "code_embeddings")
     assert embeddings.columns == ["id", "language", "embedding", "model"]
     assert embeddings.height == 24 and embeddings["id"].n_unique() == 24  # capped sample
     assert embeddings.schema["embedding"] == pl.Array(pl.Float32, 384)
@@ -143,7 +144,7 @@ def test_materialize_code_embeddings_then_coreset_on_a_small_lake(lake_dir):
     assert (meta["rows_embedded"].value, meta["skipped_blank_code"].value, meta["dropped_duplicate_ids"].value) == (24, 1, 1)
     assert meta["pooling"].value == "mean"
 
-    selected = pl.read_parquet(f"{lake_dir}/coreset.parquet")
+    selected = read_table(lake_dir, "coreset")
     assert selected["rank"].to_list() == list(range(6))
     assert set(selected["id"]) <= set(embeddings["id"])
     assert np.all(np.diff(selected["radius"].to_numpy()) <= 0)
@@ -155,4 +156,4 @@ def test_materialize_code_embeddings_then_coreset_on_a_small_lake(lake_dir):
     )
     meta = again.get_asset_materialization_events()[0].materialization.metadata
     assert (meta["rows_embedded"].value, meta["rows_from_earlier_chunks"].value) == (0, 24)
-    assert pl.read_parquet(f"{lake_dir}/code_embeddings.parquet").equals(embeddings)
+    assert read_table(lake_dir, "code_embeddings").equals(embeddings)

@@ -26,7 +26,7 @@ from wavecoder_assets.evaluate.completion import ChatCompleter, TransformersComp
 from wavecoder_assets.evaluate.execution import check, missing_toolchain
 from wavecoder_assets.evaluate.passk import mean_pass_at_k, pass_at_k
 from wavecoder_assets.evaluate.run import evaluate, load_problems, scores
-from wavecoder_assets.lakefiles import asset_path, write_parquet_atomic
+from wavecoder_assets.lakefiles import table_path, write_table
 from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource
@@ -231,10 +231,10 @@ def test_each_row_of_a_batch_stops_at_its_own_stop_sequences(tiny_model_dir):
 
 
 def test_eval_scores_materializes_for_both_models(tiny_model_dir, lake_dir, tmp_path):
-    write_parquet_atomic(pl.DataFrame({
+    write_table(pl.DataFrame({
         "model_name": ["tiny-finetuned"], "model_dir": [tiny_model_dir], "base_model": [tiny_model_dir],
         "base_gguf_file": [None], "method": ["lora"], "train_rows": [3], "steps": [1], "final_loss": [1.0],
-        "code_ocean_data_version": ["v"]}, schema_overrides={"base_gguf_file": pl.String}), asset_path(lake_dir, "finetuned_model"))
+        "code_ocean_data_version": ["v"]}, schema_overrides={"base_gguf_file": pl.String}), table_path(lake_dir, "finetuned_model"))
     config = EvalConfig(benchmarks=["humaneval", "mbpp", "humanevalfix", "humanevalexplain"], languages=["python", "js", "go"],
                         limit=2, max_new_tokens=8, mbpp_path=str(tmp_path / "no-mbpp-here"), humanevalpack_path=str(PACK))
     # The upstream is the Parquet file written above, loaded by the lake's IO manager.

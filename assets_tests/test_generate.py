@@ -38,7 +38,7 @@ from wavecoder_assets.generate.tasks import (
     parse_generation,
     pick_target_language,
 )
-from wavecoder_assets.lakefiles import asset_path, write_parquet_atomic
+from wavecoder_assets.lakefiles import read_table, table_path, write_table
 from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.llm.cache import RequestCache
 from wavecoder_assets.resources import resources_for
@@ -303,9 +303,9 @@ EXPECTED = {"ok": ("accepted", None), "retried": ("accepted", None), "malformed_
 
 
 def _write_coreset(lake_dir: str, sources: dict[str, str]) -> None:
-    write_parquet_atomic(pl.DataFrame({"id": list(sources), "language": ["python"] * len(sources),
+    write_table(pl.DataFrame({"id": list(sources), "language": ["python"] * len(sources),
                                        "code": list(sources.values()), "rank": list(range(len(sources)))}),
-                         asset_path(lake_dir, "coreset"))
+                         table_path(lake_dir, "coreset"))
 
 
 def _llm(base_url: str, lake_dir: str, **endpoint) -> LLMResource:
@@ -316,7 +316,8 @@ def _llm(base_url: str, lake_dir: str, **endpoint) -> LLMResource:
 
 def _generate_config(**overrides) -> gen_assets.GenerateConfig:
     return gen_assets.GenerateConfig(**{"max_sources": None, "json_mode": False, "few_shot_good": 0,
-                                        "few_shot_bad": 0, "task_mix": {"code_generation": 1.0}} | overrides)
+                                        "few_shot_bad": 0, "judge_few_shot_good": 0,
+                                        "task_mix": {"code_generation": 1.0}} | overrides)
 
 
 def _materialize(lake_dir: str, llm: LLMResource, instance=None, **overrides):
@@ -333,9 +334,9 @@ def test_every_candidate_is_accounted_for_through_faults_and_a_rerun_pays_only_f
         run = _materialize(lake_dir, _llm(server.base_url, lake_dir))
         assert run.success
         calls = server.stats()["calls"]
-        judged = pl.read_parquet(asset_path(lake_dir, "judged_instructions"))
-        ocean = pl.read_parquet(asset_path(lake_dir, "code_ocean"))
-        rejected = pl.read_parquet(asset_path(lake_dir, "code_ocean_rejected"))
+        judged = read_table(lake_dir, "judged_instructions")
+        ocean = read_table(lake_dir, "code_ocean")
+        rejected = read_table(lake_dir, "code_ocean_rejected")
         outcome = {i: ("accepted", None) for i in ocean["source_id"]}
         outcome |= dict(zip(rejected["source_id"], zip(rejected["outcome"], rejected["stage"])))
         assert outcome == EXPECTED
@@ -389,7 +390,7 @@ def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
         child.wait()
         cached = _cached(cache)
         assert 4 <= cached < 10, "kill the run half-way through generation"
-        assert not asset_path(lake_dir, "generated_instructions").exists()
+        assert not table_path(lake_dir, "generated_instructions").exists()
         calls = server.stats()["calls"]
 
         run = _materialize(lake_dir, _llm(server.base_url, lake_dir))
@@ -397,7 +398,7 @@ def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
         meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
         assert meta["llm_generator_cache_hits"].value == cached  # all of it reused
         assert server.stats()["calls"] - calls == 20 - cached  # 10 generator + 10 judge requests, minus the cached
-        assert pl.read_parquet(asset_path(lake_dir, "code_ocean")).height == 10
+        assert read_table(lake_dir, "code_ocean").height == 10
         calls = server.stats()["calls"]
         assert _materialize(lake_dir, _llm(server.base_url, lake_dir)).success
         assert server.stats()["calls"] == calls  # unchanged rerun: zero endpoint calls
@@ -457,7 +458,7 @@ def test_real_generator_and_judge_on_two_samples(lake_dir):
                          run_config=dg.RunConfig(ops={"generated_instructions": gen_assets.GenerateConfig(
                              max_sources=2, task_mix={"code_generation": 1, "code_summarization": 1})}))
     assert run.success
-    judged = pl.read_parquet(asset_path(lake_dir, "judged_instructions"))
+    judged = read_table(lake_dir, "judged_instructions")
     assert judged.height == 2 and set(judged["task_name"]) == {"code_generation", "code_summarization"}
     assert set(judged["verdict"]) <= {"accepted", "rejected", "failed"}
     assert judged.filter(pl.col("status") == "ok").height >= 1  # JSON mode: the 0.5B model's answers parse

@@ -16,6 +16,7 @@ import pytest
 
 from assets_tests.conftest import REPO_ROOT
 from assets_tests.openai_test_server import ThreadedServer
+from wavecoder_assets.lakefiles import read_table, table_path
 from wavecoder_assets.llm import ChatClient, ChatRequest
 from wavecoder_assets.llm.cache import RequestCache
 from wavecoder_assets.resources import resources_for
@@ -212,7 +213,7 @@ def test_api_key_never_reaches_logs_metadata_or_lake(lake_dir, monkeypatch, capf
         denied = [a for calls in server.stats()["by_messages"].values() for a in calls if a["fault"] == "401"]
         assert len(denied) == 1
 
-    frame = pl.read_parquet(Path(lake_dir) / "answers.parquet")
+    frame = read_table(lake_dir, "answers")
     assert frame.filter(pl.col("key") == "denied")["error"][0].startswith("HTTP 401")
     metadata = run.asset_materializations_for_node("answers")[0].metadata
     assert metadata["llm_generator_requests"].value == 2 and metadata["llm_generator_failures"].value == 1
@@ -220,7 +221,7 @@ def test_api_key_never_reaches_logs_metadata_or_lake(lake_dir, monkeypatch, capf
     captured = capfd.readouterr()
     for place, text in {
         "event log": logs, "metadata": str(metadata), "stdout": captured.out, "stderr": captured.err,
-        "lake parquet": (Path(lake_dir) / "answers.parquet").read_bytes().decode("latin-1"),
+        "lake table": b"".join(p.read_bytes() for p in table_path(lake_dir, "answers").rglob("*") if p.is_file()).decode("latin-1"),
         "cache": (Path(lake_dir) / ".llm_cache.sqlite").read_bytes().decode("latin-1"),
         "run config": str(instance.get_run_by_id(run.run_id).run_config),
     }.items():

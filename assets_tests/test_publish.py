@@ -25,7 +25,7 @@ from wavecoder_assets.assets import publish as publish_assets
 from wavecoder_assets.corpus import RAW_CODE_SCHEMA
 from wavecoder_assets.generate.loop import JUDGED_SCHEMA
 from wavecoder_assets.generate.ocean import OCEAN_COLUMNS, REJECTED_SCHEMA, content_version
-from wavecoder_assets.lakefiles import asset_path, write_parquet_atomic
+from wavecoder_assets.lakefiles import read_table, table_path, write_table
 from wavecoder_assets.publish import facts as F
 from wavecoder_assets.publish.dataset import (
     DATA_FILE,
@@ -338,7 +338,7 @@ UPSTREAM = {"code_ocean": ocean, "code_ocean_rejected": rejected, "judged_instru
 
 def _lake_with_code_ocean(lake_dir: str) -> pl.DataFrame:
     for name, make in UPSTREAM.items():
-        write_parquet_atomic(make(), asset_path(lake_dir, name))
+        write_table(make(), table_path(lake_dir, name))
     return ocean()
 
 
@@ -360,7 +360,7 @@ def test_asset_dry_run_stages_only_and_local_resources_default_to_dry_run(lake_d
     frame = _lake_with_code_ocean(lake_dir)
     run = _materialize_hub(lake_dir, HubResource(repo_id=REPO, endpoint="http://127.0.0.1:9"))  # nothing listens
     assert run.success
-    row = pl.read_parquet(asset_path(lake_dir, "code_ocean_hub")).row(0, named=True)
+    row = read_table(lake_dir, "code_ocean_hub").row(0, named=True)
     assert not row["pushed"] and row["data_version"] == content_version(frame)
     staged = Path(row["staged_dir"])
     assert pl.read_parquet(staged / DATA_FILE).equals(frame)
@@ -395,7 +395,7 @@ def test_asset_push_names_the_data_version_in_its_one_commit(lake_dir, fake_hub,
     assert version in header["value"]["summary"]
     assert json.loads(fake_hub.requests[0].content)["visibility"] == "public"
     assert fake_hub.requests[0].headers["authorization"] == "Bearer hf_from_env"
-    row = pl.read_parquet(asset_path(lake_dir, "code_ocean_hub")).row(0, named=True)
+    row = read_table(lake_dir, "code_ocean_hub").row(0, named=True)
     assert row["pushed"] and row["commit_url"].endswith("a" * 40)
     metadata = run.asset_materializations_for_node("code_ocean_hub")[0].metadata
     assert "hf_from_env" not in str(metadata)

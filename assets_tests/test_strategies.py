@@ -13,7 +13,7 @@ import pytest
 from assets_tests.openai_test_server import ThreadedServer
 from wavecoder_assets.assets import strategies
 from wavecoder_assets.benchmark_data import MBPP_DIR
-from wavecoder_assets.lakefiles import asset_path, write_parquet_atomic
+from wavecoder_assets.lakefiles import read_table, table_path, write_table
 from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
@@ -189,7 +189,7 @@ def _coreset(n: int = 3) -> pl.DataFrame:
 
 
 def test_oss_materialization_keeps_fingerprint_and_sends_seeded_requests(lake_dir):
-    write_parquet_atomic(_coreset(), asset_path(lake_dir, "coreset"))
+    write_table(_coreset(), table_path(lake_dir, "coreset"))
     with ThreadedServer() as server:
         endpoint = LLMEndpoint(base_url=server.base_url, model="test-model", max_retries=0)
         resources = resources_for("local", lake_dir=lake_dir) | {
@@ -199,7 +199,7 @@ def test_oss_materialization_keeps_fingerprint_and_sends_seeded_requests(lake_di
             ops={"oss_instructions": strategies.OssInstructionsConfig(n_seeds=4, seed=7, judge_max_rows=0)}))
         bodies = [a["body"] for calls in server.stats()["by_messages"].values() for a in calls]
     assert run.success
-    out = pl.read_parquet(asset_path(lake_dir, "oss_instructions"))
+    out = read_table(lake_dir, "oss_instructions")
     assert out.height == 4 and set(out["system_fingerprint"]) == {"fp_test"}
     assert sorted(b["seed"] for b in bodies) == [7, 8, 9, 10]
     assert all(b["messages"][0]["content"] == oss.SYSTEM for b in bodies)
@@ -214,7 +214,7 @@ def test_evol_materialization_from_an_alpaca_file_judges_and_accounts_for_every_
         {"instruction": "Explain what this Go function does.", "input": "func id(x int) int { return x }",
          "output": "It returns its argument."},
     ]))
-    write_parquet_atomic(_code_ocean_fixture().head(0), asset_path(lake_dir, "code_ocean"))
+    write_table(_code_ocean_fixture().head(0), table_path(lake_dir, "code_ocean"))
     with ThreadedServer() as server:
         endpoint = LLMEndpoint(base_url=server.base_url, model="test-model", max_retries=0)
         resources = resources_for("local", lake_dir=lake_dir) | {
@@ -224,7 +224,7 @@ def test_evol_materialization_from_an_alpaca_file_judges_and_accounts_for_every_
                              selection=[strategies.evol_instructions], resources=resources,
                              run_config=dg.RunConfig(ops={"evol_instructions": config}))
     assert run.success
-    out = pl.read_parquet(asset_path(lake_dir, "evol_instructions"))
+    out = read_table(lake_dir, "evol_instructions")
     assert out.height == 2 * 3  # two seeds, each with an evolution in rounds 1 and 2
     assert sorted(out.filter(pl.col("round") == 0)["source_id"]) == ["code_alpaca.json:0", "code_alpaca.json:1"]
     # Only ok rows are judged: the two seeds (the echo server's evolutions all copy the prompt). The Python seed
@@ -307,7 +307,7 @@ def test_nearest_distances_and_diversity_match_brute_force():
 def test_strategy_report_on_fixture_frames(lake_dir):
     for name, frame in [("code_ocean", _code_ocean_fixture()), ("evol_instructions", _evol_fixture()),
                         ("oss_instructions", _oss_fixture())]:
-        write_parquet_atomic(frame, asset_path(lake_dir, name))
+        write_table(frame, table_path(lake_dir, name))
     upstream = [dg.AssetSpec("code_ocean"), dg.AssetSpec("coreset"), strategies.evol_instructions,
                 strategies.oss_instructions]
     config = strategies.StrategyReportConfig(mbpp_path=str(MBPP_DIR / "mbpp.jsonl"))
@@ -315,7 +315,7 @@ def test_strategy_report_on_fixture_frames(lake_dir):
                          resources=resources_for("local", lake_dir=lake_dir),
                          run_config=dg.RunConfig(ops={"strategy_report": config}))
     assert run.success
-    report = pl.read_parquet(asset_path(lake_dir, "strategy_report"))
+    report = read_table(lake_dir, "strategy_report")
     by = {r["strategy"]: r for r in report.to_dicts()}
     co, merged, evolved, oss_row = (by["wavecoder (code_ocean)"], by["evol_instruct (seeds + evolutions)"],
                                     by["evol_instruct (evolutions only)"], by["oss_instruct"])
@@ -345,8 +345,8 @@ def test_strategy_report_on_fixture_frames(lake_dir):
 
 @pytest.mark.llm
 def test_evol_and_oss_materialize_with_the_embedded_model_and_rerun_from_cache(lake_dir):
-    write_parquet_atomic(_code_ocean_fixture().head(2), asset_path(lake_dir, "code_ocean"))
-    write_parquet_atomic(_coreset(2), asset_path(lake_dir, "coreset"))
+    write_table(_code_ocean_fixture().head(2), table_path(lake_dir, "code_ocean"))
+    write_table(_coreset(2), table_path(lake_dir, "coreset"))
     resources = resources_for("local", lake_dir=lake_dir)
     # One model for both roles: the judge path runs without loading the 1.5B judge.
     resources["llm"] = LLMResource(judge=LLMEndpoint(local_model=resources["llm"].generator.local_model),
@@ -359,7 +359,7 @@ def test_evol_and_oss_materialize_with_the_embedded_model_and_rerun_from_cache(l
     runs = [dg.materialize(assets, selection=assets[2:], resources=resources, run_config=config) for _ in range(2)]
     assert all(run.success for run in runs)
 
-    out = pl.read_parquet(asset_path(lake_dir, "evol_instructions"))
+    out = read_table(lake_dir, "evol_instructions")
     assert out.filter(pl.col("round") == 0)["example_id"].sort().to_list() == ["co0", "co1"]
     evolved = out.filter(pl.col("round") == 1)
     assert evolved.height == 2 and set(evolved["status"]) <= {"ok", "eliminated"}
@@ -371,7 +371,7 @@ def test_evol_and_oss_materialize_with_the_embedded_model_and_rerun_from_cache(l
         else:
             assert row["rule"] in set(evol.RULES) | {"answer_refused"} and row["reason"]
 
-    oss_out = pl.read_parquet(asset_path(lake_dir, "oss_instructions"))
+    oss_out = read_table(lake_dir, "oss_instructions")
     assert oss_out.height == 2 and oss_out["request_seed"].to_list() == [976, 977]
     assert all(s in c for s, c in zip(oss_out["seed_snippet"], _coreset(2)["code"]))
     for row in oss_out.iter_rows(named=True):
@@ -384,4 +384,4 @@ def test_evol_and_oss_materialize_with_the_embedded_model_and_rerun_from_cache(l
         metadata = runs[1].asset_materializations_for_node(name)[0].metadata
         assert metadata["llm_generator_endpoint_calls"].value == 0
         assert metadata["llm_generator_requests"].value > 0
-    assert pl.read_parquet(asset_path(lake_dir, "oss_instructions")).equals(oss_out)
+    assert read_table(lake_dir, "oss_instructions").equals(oss_out)

@@ -12,6 +12,7 @@ from wavecoder_assets.assets.metadata import png_md, samples_md, table_md
 from wavecoder_assets.coreset import kcenter_greedy
 from wavecoder_assets.coreset.projected import kcenter_greedy_projected
 from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
+from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.plots import line_plot_png
 
 CODE_COLUMNS = ["id", "language", "code", "docstring", "repo", "path", "func_name"]
@@ -39,7 +40,7 @@ def _before_after(candidates: pl.DataFrame, selected: pl.DataFrame) -> pl.DataFr
 @dg.asset(group_name="coreset", code_version="2", compute_kind="jax")
 def coreset(
     context: dg.AssetExecutionContext, config: CoresetConfig, code_embeddings: pl.DataFrame, filtered_code: pl.DataFrame
-) -> pl.DataFrame:
+) -> dg.Output[pl.DataFrame]:
     """The rows chosen by KCenterGreedy (Euclidean, seeded first center), in selection order, with each
     row's rank and the coverage radius after it was picked."""
     code = filtered_code.select(CODE_COLUMNS).unique("id", keep="first")
@@ -77,5 +78,5 @@ def coreset(
             "sample": samples_md(selected, ["rank", "language", "func_name", "radius", "repo"], n=5),
         }
     )
-    return selected
+    return dg.Output(selected, data_version=dg.DataVersion(content_version(selected)))
 

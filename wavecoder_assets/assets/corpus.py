@@ -21,6 +21,7 @@ from wavecoder_assets.corpus import (
     near_dedup_rule,
     read_codesearchnet,
 )
+from wavecoder_assets.lakefiles import content_version
 
 
 class RawCodeConfig(dg.Config):
@@ -67,7 +68,7 @@ def _language_counts(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 @dg.asset(group_name="corpus", code_version="1", compute_kind="tree-sitter")
-def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> pl.DataFrame:
+def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Output[pl.DataFrame]:
     """(docstring, code) pairs in the CodeSearchNet schema, with a content-hash id and their source.
 
     Harvested from local source trees with tree-sitter (default: this Python's standard library, npm's
@@ -103,7 +104,7 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> pl.Dat
         "samples": dg.MetadataValue.md(_samples_md(rows)),
         "seconds": round(time.perf_counter() - started, 2),
     })
-    return rows
+    return dg.Output(rows, data_version=dg.DataVersion(content_version(rows)))
 
 
 @dg.multi_asset(
@@ -140,14 +141,14 @@ def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_cod
     context.log.info(f"filtered {raw_code.height} rows -> {kept.height} kept, {removed.height} removed in {seconds}s")
 
     if dg.AssetKey("filtered_out") in context.selected_asset_keys:
-        yield dg.Output(removed, output_name="filtered_out", metadata={
+        yield dg.Output(removed, output_name="filtered_out", data_version=dg.DataVersion(content_version(removed)), metadata={
             "rows": removed.height,
             "per_rule": counts_md(removed, ["rule", "language"]),
             "samples": dg.MetadataValue.md(_samples_md(removed, per_group=1, by="rule")),
         })
     if dg.AssetKey("filtered_code") not in context.selected_asset_keys:
         return
-    yield dg.Output(kept, output_name="filtered_code", metadata={
+    yield dg.Output(kept, output_name="filtered_code", data_version=dg.DataVersion(content_version(kept)), metadata={
         "rows": kept.height,
         "funnel": table_md(result.funnel),
         "per_language": table_md(_language_counts(kept)),

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder, embed_resumable
-from wavecoder_assets.lakefiles import lake_root
+from wavecoder_assets.lakefiles import content_version, lake_root
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 
 
@@ -33,7 +33,7 @@ class CodeEmbeddingsConfig(dg.Config):
 @dg.asset(group_name="embed", code_version="1", compute_kind="transformers")
 def code_embeddings(
     context: dg.AssetExecutionContext, config: CodeEmbeddingsConfig, lake: DuckDBLakeResource, filtered_code: pl.DataFrame
-) -> pl.DataFrame:
+) -> dg.Output[pl.DataFrame]:
     """A vector per filtered code sample (the WaveCoder paper embeds each sample before the k-center coreset).
 
     Finished chunks are kept under `<lake>/.work/code_embeddings/<settings hash>/`, keyed by row id, so an
@@ -89,4 +89,4 @@ def code_embeddings(
             "per_language": counts_md(out, ["language"]),
         }
     )
-    return out
+    return dg.Output(out, data_version=dg.DataVersion(content_version(out)))

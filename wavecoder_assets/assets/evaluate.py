@@ -21,6 +21,7 @@ from wavecoder_assets.evaluate.run import (
     score_table,
     side_by_side,
 )
+from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.resources.llm import LLMResource
 
 
@@ -85,7 +86,7 @@ def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned
         finetuned_model=pl.lit(model_row["model_name"]), sandbox=pl.lit(sandbox.isolation()))
         .select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA))
     skipped = frame.filter(pl.col("skip_reason").is_not_null()).select("role", "benchmark", "language", "n_skipped", "skip_reason").unique()
-    return dg.Output(frame, metadata={
+    return dg.Output(frame, data_version=dg.DataVersion(content_version(frame)), metadata={
         "rows": len(frame),
         "problems": len(problems),
         "scores": table_md(side_by_side(frame)),

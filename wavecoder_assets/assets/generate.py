@@ -67,6 +67,9 @@ class GenerateConfig(dg.Config):
                                     description="what the LLM judge checks (the paper's semantic rules); the "
                                                 "mechanical ones are code checks and execution")
     judge_max_tokens: int = 256
+    judge_few_shot_good: int = Field(default=1, description="accepted examples shown to the judge with their analysis")
+    judge_few_shot_bad: int = Field(default=0, description="rejected examples shown to the judge (0: a bad example made "
+                                                           "the 1.5B judge reject good rows on the calibration set)")
     execute: bool = Field(default=True, description="run solution + tests in the sandbox; failing rows are rejected")
     reject_unexecuted: bool = Field(default=False, description="also reject code rows whose language has no "
                                                                "toolchain here (else recorded as not executed)")
@@ -106,7 +109,7 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
         sources, llm.client("generator"), llm.client("judge"), settings_from(config, LoopSettings), logger=context.log)
     usage = llm.usage_metadata()
     quality = quality_metrics(judged)
-    yield dg.Output(generated, output_name="generated_instructions", metadata={
+    yield dg.Output(generated, output_name="generated_instructions", data_version=dg.DataVersion(content_version(generated)), metadata={
         "sources": sources.height,
         "by_task_and_status": counts_md(generated, ["task_name", "status"]),
         "prompt_version": PROMPT_VERSION,
@@ -117,7 +120,7 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
         "seconds_per_generated_example": round(seconds["generating"] / max(1, generated.height), 1),
         **{k: v for k, v in usage.items() if k.startswith("llm_generator")},
     })
-    yield dg.Output(judged, output_name="judged_instructions", metadata={
+    yield dg.Output(judged, output_name="judged_instructions", data_version=dg.DataVersion(content_version(judged)), metadata={
         "by_task_and_verdict": counts_md(judged, ["task_name", "verdict"]),
         **quality,
         "failed_rules": dg.MetadataValue.md(_failed_rules_md(judged)),
@@ -192,7 +195,7 @@ def code_ocean_tables(context: dg.AssetExecutionContext, config: CodeOceanConfig
             "sample_rows": samples_md(ocean, ["task_name", "language", "instruction", "solution"]),
         })
     if dg.AssetKey("code_ocean_rejected") in context.selected_asset_keys:
-        yield dg.Output(rejected, output_name="code_ocean_rejected", metadata={
+        yield dg.Output(rejected, output_name="code_ocean_rejected", data_version=dg.DataVersion(content_version(rejected)), metadata={
             "by_outcome_and_stage": counts_md(rejected, ["outcome", "stage"]),
             "decontaminated": rejected.filter(pl.col("stage") == "decontamination").height,
             "decontamination": decontamination,
@@ -234,7 +237,7 @@ CALIBRATION_SCHEMA = {"id": pl.String, "task_name": pl.String, "language": pl.St
 
 @dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
 def judge_calibration(context: dg.AssetExecutionContext, config: JudgeCalibrationConfig,
-                      llm: LLMResource) -> pl.DataFrame:
+                      llm: LLMResource) -> dg.Output[pl.DataFrame]:
     """The full discriminator (code checks, execution, LLM judge) on a labelled set of correct rows and rows that
     each break one rule, built from MBPP / HumanEvalPack problems: one row per labelled example with its verdict;
     accuracy per rule, true-accept and true-reject rates and the confusion table in the metadata."""
@@ -254,12 +257,13 @@ def judge_calibration(context: dg.AssetExecutionContext, config: JudgeCalibratio
         "labelled_set": config.labelled_path,
         **llm.usage_metadata(),
     })
-    return pl.DataFrame([{"id": row["id"], "task_name": row["task_name"], "language": row["language"],
+    table = pl.DataFrame([{"id": row["id"], "task_name": row["task_name"], "language": row["language"],
                           "label": row["label"], "broken_rule": row.get("broken_rule"), "verdict": o["verdict"],
                           "failed_rules": json.dumps(o["failed_rules"]),
                           "rule_verdicts": json.dumps(o["rule_verdicts"], ensure_ascii=False),
                           "reasons": o["reasons"] or o["error"], "judge_model": o["judge_model"]}
                          for row, o in zip(rows, outcomes)], schema=CALIBRATION_SCHEMA)
+    return dg.Output(table, data_version=dg.DataVersion(content_version(table)))
 
 
 class CalibrationGateConfig(dg.Config):

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from wavecoder_assets.lakefiles import lake_root
+from wavecoder_assets.lakefiles import content_version, lake_root
 from wavecoder_assets.publish.dataset import DEFAULT_LICENSE_LINK, DEFAULT_LICENSE_NAME, push_dataset, stage_dataset
 from wavecoder_assets.publish.facts import gather_facts
 from wavecoder_assets.resources.hub import HubResource
@@ -29,7 +29,7 @@ class CodeOceanHubConfig(dg.Config):
 def code_ocean_hub(context: dg.AssetExecutionContext, config: CodeOceanHubConfig, lake: DuckDBLakeResource,
                    hub: HubResource, code_ocean: pl.DataFrame, code_ocean_rejected: pl.LazyFrame,
                    judged_instructions: pl.LazyFrame, coreset: pl.LazyFrame, filtered_out: pl.LazyFrame,
-                   raw_code: pl.LazyFrame) -> pl.DataFrame:
+                   raw_code: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
     """Stages data/*.parquet and a README.md dataset card (YAML header + how the data was made, counted from the
     upstream tables), then creates the dataset repo and uploads the folder in one commit named after CodeOcean's
     data version. Dry-run (the offline default) stops after staging."""
@@ -51,9 +51,10 @@ def code_ocean_hub(context: dg.AssetExecutionContext, config: CodeOceanHubConfig
         "commit_url": dg.MetadataValue.url(commit_url) if commit_url else "not pushed (dry run)",
         "card": dg.MetadataValue.md((folder / "README.md").read_text()),
     })
-    return pl.DataFrame([{"repo_id": hub.repo_id, "staged_dir": str(folder), "rows": code_ocean.height,
+    table = pl.DataFrame([{"repo_id": hub.repo_id, "staged_dir": str(folder), "rows": code_ocean.height,
                           "data_version": facts.data_version, "pushed": commit_url is not None,
                           "commit_url": commit_url, "private": hub.private}],
                         schema={"repo_id": pl.String, "staged_dir": pl.String, "rows": pl.Int64,
                                 "data_version": pl.String, "pushed": pl.Boolean, "commit_url": pl.String,
                                 "private": pl.Boolean})
+    return dg.Output(table, data_version=dg.DataVersion(content_version(table)))

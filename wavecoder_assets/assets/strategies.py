@@ -13,6 +13,7 @@ from wavecoder_assets.assets.settings import settings_from
 from wavecoder_assets.benchmark_data import MBPP_DIR
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
+from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.llm import GENERATOR_MODEL
 from wavecoder_assets.resources.llm import LLMResource
 from wavecoder_assets.sandbox import run_python
@@ -68,7 +69,7 @@ def _usage_since(before: dict, llm: LLMResource) -> dict:
 
 @dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
 def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstructionsConfig, llm: LLMResource,
-                      code_ocean: pl.DataFrame) -> pl.DataFrame:
+                      code_ocean: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """WizardCoder's Code Evol-Instruct: every round rewrites each instruction with one of five heuristics
     (drawn per instruction and round, seeded) to make it a bit harder; failed evolutions are eliminated with a
     named rule and reason; the generator answers the survivors. Seeds (round 0) and all rounds in one table;
@@ -109,12 +110,12 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
         "seconds": round(time.perf_counter() - started, 1),
         **_usage_since(usage, llm),
     })
-    return out
+    return dg.Output(out, data_version=dg.DataVersion(content_version(out)))
 
 
 @dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
 def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsConfig, llm: LLMResource,
-                     coreset: pl.DataFrame) -> pl.DataFrame:
+                     coreset: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Magicoder's OSS-Instruct: 1-15 consecutive lines drawn (seeded) from coreset samples inspire a
     self-contained problem and its solution. Seeded requests; the endpoint's system_fingerprint is kept.
     status ok | unparseable | failed."""
@@ -139,7 +140,7 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
         "seconds": round(time.perf_counter() - started, 1),
         **_usage_since(usage, llm),
     })
-    return out
+    return dg.Output(out, data_version=dg.DataVersion(content_version(out)))
 
 
 class StrategyReportConfig(dg.Config):
@@ -159,7 +160,7 @@ class StrategyReportConfig(dg.Config):
 
 @dg.asset(group_name=GROUP, code_version="1", compute_kind="polars")
 def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportConfig, code_ocean: pl.DataFrame,
-                    evol_instructions: pl.DataFrame, oss_instructions: pl.DataFrame) -> pl.DataFrame:
+                    evol_instructions: pl.DataFrame, oss_instructions: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """WaveCoder's CodeOcean, Evol-Instruct and OSS-Instruct data side by side: rows, tokens, the WaveCoder
     judge's pass rate, the sandbox pass rate of Python solutions with asserts, diversity (coverage radius and
     mean nearest-neighbour distance of the instructions in one embedding space) and benchmark overlap."""
@@ -197,4 +198,4 @@ def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportCon
         "tokenizer": config.tokenizer,
         "seconds": round(time.perf_counter() - started, 1),
     })
-    return report
+    return dg.Output(report, data_version=dg.DataVersion(content_version(report)))

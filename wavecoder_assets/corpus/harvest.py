@@ -37,17 +37,23 @@ Function names:
 - an object-literal member: its key, quotes stripped (`caseSensitive`, `query parser`);
 - `export default function () {}`: `default`.
 
-Vendored, generated, minified, binary and undecodable files are skipped with a counted reason. A root may
-be a directory or a zip of sources (the JDK ships its library source as `lib/src.zip`).
+Vendored, generated, minified, binary and undecodable files are skipped with a counted reason, and so is
+anything that is not a regular file (a FIFO, socket or device named `*.py` would block a read forever). Source
+is UTF-8, or the encoding its byte-order mark (UTF-16, UTF-32) or its coding declaration on line 1 or 2 (PEP 263
+`# -*- coding: latin-1 -*-`, Ruby's `# encoding: ...`) names; other undecodable files are skipped, saying which
+byte failed. A root may be a directory or a zip of sources (the JDK ships its library source as `lib/src.zip`).
 """
 
 from __future__ import annotations
 
 import ast
+import codecs
+import errno
 import glob
 import inspect
 import os
 import re
+import stat
 import sysconfig
 import textwrap
 import zipfile
@@ -76,6 +82,11 @@ GENERATED_NAME = re.compile(r"(\.min\.js|[._-]pb2?\.(py|go)|_pb2_grpc\.py|\.gene
 GENERATED_HEADER = re.compile(rb"@generated|do not edit|auto-?generated|automatically generated|(file|code) (is |was )?generated",
                               re.IGNORECASE)
 HEADER_BYTES = 1024
+# Byte-order marks, longest first (a UTF-32-LE mark starts with the UTF-16-LE one).
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"))
+# PEP 263 (and Ruby's magic comment): a `#` comment on line 1 or 2 naming the file's encoding.
+CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 # language -> (node types captured as functions, doc kind, line-comment marker). Node types the installed
 # grammar does not know (names that changed between grammar versions) are left out of the query. Doc kind:
@@ -453,10 +464,58 @@ def _func_name(fn: ts.Node, anchor: ts.Node) -> str:
 # ---------------------------------------------------------------------------------------------- files
 
 
+class NotRegularFile(OSError):
+    """A path that is no regular file (FIFO, socket, device): reading it could block forever."""
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+               (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "directory"))
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a non-regular file is, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _FILE_KINDS if test(mode)), f"not a regular file (mode {mode:o})")
+
+
+def read_regular_file(path: str | Path) -> bytes:
+    """The bytes of a regular file (symlinks followed). Anything else raises NotRegularFile without blocking:
+    the file is opened non-blocking (a FIFO with no writer opens at once) and checked on the open descriptor,
+    so a file swapped for a FIFO after the directory listing is caught too."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as error:
+        if error.errno == errno.ENXIO:  # a unix socket cannot be opened
+            raise NotRegularFile(errno.ENXIO, "socket", str(path)) from None
+        raise
+    try:
+        kind = _file_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise NotRegularFile(errno.EINVAL, kind, str(path))
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def source_files(root: Path, skips: SkipLog, languages: tuple[str, ...] = LANGUAGES) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
-    """(relative path, language, read()) for every source file under a directory or in a zip, sorted by path."""
+    """(relative path, language, read()) for every source file under a directory or in a zip, sorted by path.
+
+    Only regular files (and symlinks to them) are listed from a directory; a FIFO, socket or device file with a
+    source extension is a `not_regular_file` skip, a dangling symlink an `unreadable` one."""
     wanted = {ext for ext, lang in EXTENSIONS.items() if lang in languages}
-    if root.is_file() and zipfile.is_zipfile(root):
+    try:
+        root_kind = _file_kind(root.stat().st_mode)
+    except OSError as error:
+        skips.add(str(root), "unreadable", str(error))
+        return
+    if root_kind not in (None, "directory"):  # never open it: is_zipfile() would block on a FIFO
+        skips.add(str(root), "not_regular_file", f"{root_kind}; not read")
+        return
+    if root_kind is None and zipfile.is_zipfile(root):
         with zipfile.ZipFile(root) as archive:
             vendored = set()
             for name in sorted(archive.namelist()):
@@ -474,9 +533,9 @@ def source_files(root: Path, skips: SkipLog, languages: tuple[str, ...] = LANGUA
                     continue
                 yield name, EXTENSIONS[os.path.splitext(name)[1]], lambda n=name: archive.read(n)
         return
-    if root.is_file():  # a single source file
+    if root_kind is None:  # a single source file
         if root.suffix in wanted:
-            yield root.name, EXTENSIONS[root.suffix], root.read_bytes
+            yield root.name, EXTENSIONS[root.suffix], lambda: read_regular_file(root)
         else:
             skips.add(str(root), "unsupported_file", "not a source file of the selected languages, nor a zip")
         return
@@ -492,34 +551,93 @@ def source_files(root: Path, skips: SkipLog, languages: tuple[str, ...] = LANGUA
         dirnames[:] = kept
         for name in sorted(filenames):
             ext = os.path.splitext(name)[1]
-            if ext in wanted:
-                full = Path(dirpath, name)
-                yield str(full.relative_to(root)), EXTENSIONS[ext], full.read_bytes
+            if ext not in wanted:
+                continue
+            full = Path(dirpath, name)
+            rel = str(full.relative_to(root))
+            try:
+                kind = _file_kind(full.stat().st_mode)  # follows symlinks; never opens the file
+            except OSError as error:
+                skips.add(rel, "unreadable", str(error))
+                continue
+            if kind is not None:
+                skips.add(rel, "not_regular_file", f"{kind}; not read")
+                continue
+            yield rel, EXTENSIONS[ext], lambda f=full: read_regular_file(f)
 
 
-def worth_parsing(rel: str, data: bytes, skips: SkipLog, *, max_file_bytes: int) -> bool:
-    """True for a UTF-8 source file worth parsing; otherwise False and a skip record."""
+def declared_encoding(data: bytes) -> str | None:
+    """The encoding name a coding declaration on line 1 or 2 gives (PEP 263, Ruby's magic comment), as
+    written, or None."""
+    for line in data.split(b"\n", 2)[:2]:
+        if match := CODING.match(line):
+            return match.group(1).decode("ascii", "replace")
+    return None
+
+
+def _text_codec(name: str) -> str | None:
+    """Python's name for a text encoding, or None (unknown, or a bytes codec such as zlib or rot13)."""
+    try:
+        codec = codecs.lookup(name)
+    except LookupError:
+        return None
+    return codec.name if getattr(codec, "_is_text_encoding", True) else None
+
+
+def decode_source(rel: str, data: bytes, skips: SkipLog, *, max_file_bytes: int) -> bytes | None:
+    """A source file's text as UTF-8 bytes, worth parsing; or None and a skip record.
+
+    UTF-8 is the default; a byte-order mark (UTF-16, UTF-32) or a coding declaration on line 1 or 2 names
+    another encoding, which is decoded. Files that are none of these are skipped, naming the byte that failed."""
     reason = detail = None
     if not data.strip():
         reason, detail = "empty_file", f"{len(data)} bytes"
     elif len(data) > max_file_bytes:
         reason, detail = "too_large", f"{len(data)} bytes > {max_file_bytes}"
-    elif b"\x00" in data[:8192]:
-        reason, detail = "binary", "NUL byte in the first 8 KiB"
-    elif GENERATED_NAME.search(rel) or GENERATED_HEADER.search(data[:HEADER_BYTES]):
-        reason, detail = "generated", "generated-file name or header marker"
-    else:
-        lines = data.count(b"\n") + 1
-        if rel.endswith((".js", ".mjs", ".cjs")) and len(data) / lines > 200:
-            reason, detail = "minified", f"{len(data) / lines:.0f} chars per line"
+    if reason is None:
+        bom = next((codec for mark, codec in BOMS if data.startswith(mark)), None)
+        if bom is not None:
+            try:
+                data = data.decode(bom).encode("utf-8")
+            except UnicodeError as error:
+                reason, detail = "invalid_encoding", f"{bom} byte-order mark, but {error}"
+    if reason is None:
+        if b"\x00" in data[:8192]:
+            reason, detail = "binary", "NUL byte in the first 8 KiB"
+        elif GENERATED_NAME.search(rel) or GENERATED_HEADER.search(data[:HEADER_BYTES]):
+            reason, detail = "generated", "generated-file name or header marker"
+        else:
+            lines = data.count(b"\n") + 1
+            if rel.endswith((".js", ".mjs", ".cjs")) and len(data) / lines > 200:
+                reason, detail = "minified", f"{len(data) / lines:.0f} chars per line"
     if reason is None:
         try:
             data.decode("utf-8")
-            return True
+            return data
         except UnicodeDecodeError as error:
-            reason, detail = "invalid_utf8", str(error)
+            utf8_error = error
+        declared = declared_encoding(data)
+        codec = _text_codec(declared) if declared is not None else None
+        if codec is not None:
+            try:
+                return data.decode(codec).encode("utf-8")
+            except (UnicodeError, LookupError) as error:
+                reason, detail = "invalid_encoding", f"declared {codec}, but {error}"
+        elif declared is not None:
+            reason, detail = "invalid_encoding", f"declares {declared!r}, which is no text encoding Python knows"
+        else:
+            line = data.count(b"\n", 0, utf8_error.start) + 1
+            reason = "invalid_utf8"
+            detail = (f"byte 0x{data[utf8_error.start]:02x} at offset {utf8_error.start} (line {line}) is not UTF-8, "
+                      "and no byte-order mark or coding declaration (e.g. `# -*- coding: latin-1 -*-`) names "
+                      "another encoding")
     skips.add(rel, reason, detail)
-    return False
+    return None
+
+
+def worth_parsing(rel: str, data: bytes, skips: SkipLog, *, max_file_bytes: int) -> bool:
+    """True for a source file worth parsing (see decode_source); otherwise False and a skip record."""
+    return decode_source(rel, data, skips, max_file_bytes=max_file_bytes) is not None
 
 
 def harvest_trees(roots: list[str | Path], *, languages: tuple[str, ...] = LANGUAGES, max_rows_per_language: int = 0,
@@ -547,10 +665,14 @@ def harvest_trees(roots: list[str | Path], *, languages: tuple[str, ...] = LANGU
             files_read += 1
             try:
                 data = read()
+            except NotRegularFile as error:
+                skips.add(rel, "not_regular_file", f"{error.strerror}; not read")
+                continue
             except OSError as error:
                 skips.add(rel, "unreadable", str(error))
                 continue
-            if not worth_parsing(rel, data, skips, max_file_bytes=max_file_bytes):
+            data = decode_source(rel, data, skips, max_file_bytes=max_file_bytes)
+            if data is None:
                 continue
             found = extract_functions(data, language, path=rel, max_line_chars=max_line_chars,
                                       skips=skips)

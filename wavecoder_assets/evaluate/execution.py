@@ -113,7 +113,21 @@ def check_python(program: str, timeout_s: float = HUMANEVAL_TIMEOUT_S, preload: 
     if marker in run.stdout:
         result = run.stdout.split(marker, 1)[1]
         return Verdict(result == "passed", result)
-    return Verdict(False, "timed out" if run.status == "timeout" else f"failed: {run.reason}")
+    return Verdict(False, _no_result(run))
+
+
+def _no_result(run) -> str:
+    """The result of a check whose driver never reported one: the program ended the process itself
+    (os._exit, a signal, a limit) before its tests finished, or the wall limit struck."""
+    if run.status == "timeout":
+        return "timed out"
+    if run.status == "error":
+        return f"failed: sandbox error: {run.reason}"
+    if run.returncode is not None and 0 <= run.returncode <= 128:
+        said = f" ({run.reason})" if run.reason and run.reason != f"exit code {run.returncode}" else ""
+        return (f"failed: the program exited early with code {run.returncode}{said} before its tests finished "
+                "(os._exit or similar); no test result was reported")
+    return f"failed: {run.reason or 'the program ended before its tests finished'}; no test result was reported"
 
 
 def _run(argv: list[str], files: dict[str, str], timeout_s: float, *, quiet: bool = False) -> Verdict:

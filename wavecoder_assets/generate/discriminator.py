@@ -36,8 +36,10 @@ class DiscriminatorSettings:
     rules: list[dict] = field(default_factory=lambda: list(J.SEMANTIC_RULES))  # what the LLM judges
     judge_max_tokens: int = 256  # two capped reasons and answers fit in ~150 tokens
     seed: int = 0
-    few_shot_good: int = 1
-    few_shot_bad: int = 1
+    # The judge's few-shot examples (judged ones, with their per-rule analysis). No bad ones by default: on the
+    # calibration set, a bad example made the 1.5B judge reject good rows with the example's reason reworded.
+    judge_few_shot_good: int = 1
+    judge_few_shot_bad: int = 0
     json_mode: bool = True
     execute: bool = True
     reject_unexecuted: bool = False  # True: a code row whose language has no toolchain here is rejected
@@ -113,7 +115,7 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
     requests, shown = [], {}
     for i in survivors:
         row = rows[i]
-        good, bad = store.sample_judged(row["task_name"], settings.few_shot_good, settings.few_shot_bad,
+        good, bad = store.sample_judged(row["task_name"], settings.judge_few_shot_good, settings.judge_few_shot_bad,
                                         rule_ids=[r.id for r in J.applicable(rules, row["task_name"])],
                                         seed=settings.seed, key=_key(row, i))
         examples = good + bad

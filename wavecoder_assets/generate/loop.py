@@ -68,6 +68,8 @@ class LoopSettings:
     # the discriminator (DiscriminatorSettings takes these by name)
     rules: list[dict] = field(default_factory=lambda: list(J.SEMANTIC_RULES))
     judge_max_tokens: int = 256
+    judge_few_shot_good: int = 1
+    judge_few_shot_bad: int = 0
     execute: bool = True
     reject_unexecuted: bool = False
     sandbox_timeout_s: float = 10.0

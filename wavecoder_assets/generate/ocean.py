@@ -3,7 +3,6 @@ in the rejected table with its stage, failed rules, reasons or error. Every cand
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import polars as pl
@@ -13,6 +12,7 @@ from wavecoder_assets.generate.discriminator import CODE_RULES
 from wavecoder_assets.generate.judge import failed_rules
 from wavecoder_assets.generate.tasks import TASKS, task_quotas
 from wavecoder_assets.hashing import stable_hash
+from wavecoder_assets.lakefiles import content_version  # noqa: F401  (re-exported: the lake's data version)
 
 OCEAN_COLUMNS = ["example_id", "source_id", "task_name", "language", "instruction", "information", "solution",
                  "generator_model", "judge_model", "prompt_version"]
@@ -99,9 +99,3 @@ def outcome_counts(judged: pl.DataFrame, ocean: pl.DataFrame, rejected: pl.DataF
         adds_up=(pl.col("accepted") + pl.col("rejected") + pl.col("failed") == pl.col("candidates"))
         & (pl.col("rows_placed") == pl.col("candidates"))
     ).drop("rows_placed")
-
-
-def content_version(frame: pl.DataFrame) -> str:
-    """A data version from the content alone (row order does not matter): 16 hex digits of a sha256."""
-    ordered = frame.sort(frame.columns) if frame.height else frame
-    return hashlib.sha256(ordered.write_ndjson().encode()).hexdigest()[:16]

@@ -3,6 +3,7 @@ push it with `huggingface_hub.HfApi` in one commit."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -221,11 +222,48 @@ def stage_dataset(frame: pl.DataFrame, folder: str | Path, facts: CardFacts) -> 
     return folder
 
 
+class HubConnectionError(ConnectionError):
+    """The Hub endpoint could not be reached (refused, unresolvable, timed out, TLS or proxy failure)."""
+
+    def __init__(self, endpoint: str, action: str, cause: BaseException):
+        self.endpoint = endpoint
+        super().__init__(f"cannot reach the Hugging Face Hub at {endpoint} while {action}: "
+                         f"{type(cause).__name__}: {cause}. Check the endpoint (the hub resource's `endpoint`, "
+                         "or HF_ENDPOINT), the network and any proxy settings.")
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """Connection-level failures of the HTTP clients huggingface_hub may use (httpx, its httpx2 fork,
+    requests) and of the socket layer. HTTP error statuses are not among them: they name their URL."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for name in ("httpx", "httpx2"):
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    try:
+        requests = importlib.import_module("requests")
+        errors += [requests.exceptions.ConnectionError, requests.exceptions.Timeout]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
 def push_dataset(folder: str | Path, repo_id: str, *, token: str | None, private: bool, commit_message: str,
                  endpoint: str | None = None) -> str:
-    """Create the dataset repo (exist_ok) and upload the folder in one commit; returns the commit URL."""
+    """Create the dataset repo (exist_ok) and upload the folder in one commit; returns the commit URL.
+
+    A connection failure raises HubConnectionError, naming the endpoint URL and the step."""
     api = HfApi(endpoint=endpoint, token=token)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="dataset",
-                             commit_message=commit_message)
+    where = api.endpoint  # the URL actually used: `endpoint`, else HF_ENDPOINT, else huggingface.co
+    action = f"creating the dataset repo {repo_id}"
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        action = f"uploading {folder} to {repo_id}"
+        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="dataset",
+                                 commit_message=commit_message)
+    except HubConnectionError:
+        raise
+    except _connection_errors() as error:
+        raise HubConnectionError(where, action, error) from error
     return info.commit_url

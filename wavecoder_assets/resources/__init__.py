@@ -6,7 +6,7 @@ import os
 
 from wavecoder_assets.lakefiles import DEFAULT_LAKE_DIR
 from wavecoder_assets.resources.hub import hub_resource_for
-from wavecoder_assets.resources.lake import DuckDBLakeResource, PolarsParquetIOManager
+from wavecoder_assets.resources.lake import DuckDBLakeResource, PolarsDeltaIOManager
 from wavecoder_assets.resources.llm import llm_resource_for
 
 
@@ -21,7 +21,7 @@ def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dic
         raise ValueError(f"WAVECODER_ENV must be 'local' or 'production', not {env!r}")
     lake_dir = lake_dir or os.environ.get("WAVECODER_LAKE_DIR", DEFAULT_LAKE_DIR)
     return {
-        "io_manager": PolarsParquetIOManager(base_dir=lake_dir),
+        "io_manager": PolarsDeltaIOManager(base_dir=lake_dir),
         "lake": DuckDBLakeResource(base_dir=lake_dir),
         "llm": llm_resource_for(env, lake_dir),
         "hub": hub_resource_for(env),

@@ -1,4 +1,4 @@
-"""The lake as Dagster sees it: the Parquet IO manager and a DuckDB resource over the lake's views."""
+"""The lake as Dagster sees it: the Delta Lake IO manager and a DuckDB resource over the lake's views."""
 
 from __future__ import annotations
 
@@ -21,28 +21,38 @@ from dagster import (
 
 from wavecoder_assets.columns import COLUMN_DESCRIPTIONS
 from wavecoder_assets.lakefiles import (
+    DATA_VERSION_KEY,
     DEFAULT_LAKE_DIR,
+    RUN_ID_KEY,
     LakeViews,
-    asset_path,
+    TableMissing,
     first_line,
     register_lake_views,
-    write_parquet_atomic,
+    scan_table_path,
+    table_path,
+    write_table,
 )
 
 _log = logging.getLogger(__name__)
 
 
-class PolarsParquetIOManager(ConfigurableIOManager):
-    """Stores each asset's Polars DataFrame as `<base_dir>/<asset name>.parquet`.
+class PolarsDeltaIOManager(ConfigurableIOManager):
+    """Stores each asset's Polars DataFrame as the Delta table `<base_dir>/<asset name>/`, one version per
+    materialization.
 
-    dagster-polars' manager of the same name pins an older dagster, so this is the small one the
-    lake needs: atomic writes, row count and schema as output metadata, lazy or eager loading.
+    Each write is one atomic Delta commit whose custom metadata names the Dagster run and the content version of
+    the table (`lakefiles.content_version`: the data version every asset reports, but finetuned_model, whose
+    data version is its weights digest); the output metadata has the
+    new `table_version`, the `table_uri`, the row count and the column schema. An input is read at exactly one
+    version, the latest when the step loads it (recorded as the input's `table_version`), so a writer that
+    commits meanwhile cannot change or tear what the step reads. dagster-deltalake-polars is not used: it keeps
+    tables under a schema folder, writes one fixed commit metadata, and neither pins nor records the version read.
     """
 
     base_dir: str = DEFAULT_LAKE_DIR
 
     def _path(self, context: OutputContext | InputContext) -> Path:
-        return asset_path(self.base_dir, context.asset_key.path[-1])
+        return table_path(self.base_dir, context.asset_key.path[-1])
 
     def handle_output(self, context: OutputContext, obj: pl.DataFrame | pl.LazyFrame | None) -> None:
         if obj is None:
@@ -52,10 +62,13 @@ class PolarsParquetIOManager(ConfigurableIOManager):
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
         path = self._path(context)
-        write_parquet_atomic(obj, path)
+        version = write_table(obj, path, metadata={RUN_ID_KEY: context.run_id,
+                                                   "dagster.asset_key": context.asset_key.to_user_string()})
         context.add_output_metadata(
             {
                 "path": str(path),
+                "table_uri": str(path),
+                "table_version": version,
                 "dagster/row_count": obj.height,
                 "dagster/column_schema": _table_schema(obj, _declared_schema(context)),
             }
@@ -63,11 +76,24 @@ class PolarsParquetIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> pl.DataFrame | pl.LazyFrame:
         path = self._path(context)
-        if not path.exists():
-            raise FileNotFoundError(f"{context.asset_key.to_user_string()} is not in the lake yet ({path}); materialize it first")
+        try:
+            frame, version, commit = scan_table_path(path)
+        except TableMissing:
+            legacy = path.with_suffix(".parquet")
+            hint = f"; {legacy} is from before the lake kept Delta tables" if legacy.is_file() else ""
+            raise FileNotFoundError(f"{context.asset_key.to_user_string()} is not in the lake yet ({path}); "
+                                    f"materialize it first{hint}") from None
+        context.add_input_metadata({
+            "table_version": version,
+            "table_uri": str(path),
+            "table_data_version": commit.get(DATA_VERSION_KEY) or "unknown",
+            "table_written_by_run": commit.get(RUN_ID_KEY) or "not Dagster",
+        })
         if context.dagster_type.typing_type is pl.LazyFrame:
-            return pl.scan_parquet(path)
-        return pl.read_parquet(path)
+            return frame
+        return frame.collect()
+
+
 
 
 def _declared_schema(context: OutputContext) -> TableSchema | None:

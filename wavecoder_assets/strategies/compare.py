@@ -44,7 +44,7 @@ def judge_rows(rows: list[dict], judge, *, seed: int = 0, logger=None) -> list[d
     task_name, language, code: the raw input the row came from, "" when none), on the rules that need no raw
     input: accepted, rejected, or failed with why."""
     settings = DiscriminatorSettings(rules=[r for r in J.SEMANTIC_RULES if r["id"] in PORTABLE_JUDGE_RULES],
-                                     check_rules=list(PORTABLE_CHECKS), seed=seed, few_shot_good=0, few_shot_bad=0)
+                                     check_rules=list(PORTABLE_CHECKS), seed=seed, judge_few_shot_good=0)
     out: list[dict | None] = [None] * len(rows)
     todo = []
     for i, row in enumerate(rows):

