@@ -10,6 +10,7 @@ ARCHITECTURE_ASSETS = {
     "raw_code", "filtered_code", "filtered_out", "code_embeddings", "coreset", "generated_instructions",
     "judged_instructions", "code_ocean", "code_ocean_rejected", "code_ocean_hub", "evol_instructions",
     "oss_instructions", "strategy_report", "finetuned_model", "eval_scores", "judge_calibration",
+    "corpus_sources", "benchmark_files", "embedded_models",  # observed sources from outside the graph
 }
 
 

@@ -343,3 +343,127 @@ def test_a_hub_that_refuses_connections_is_named_in_the_error(tmp_path):
     assert endpoint in message and "creating the dataset repo someone/code-ocean" in message
     assert raised.value.endpoint == endpoint and "hf_secret_token" not in message
     assert isinstance(raised.value, ConnectionError) and raised.value.__cause__ is not None
+
+
+# ---------------------------------------------------------------- 5. an LLM endpoint that is down
+
+def _dead_endpoint() -> str:
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+
+
+def _generation(lake_dir: str, llm, instance, *, max_failure_rate: float | None = None):
+    """generated_instructions + judged_instructions alone, on the coreset in the lake."""
+    import dagster as dg
+
+    from assets_tests.test_generate import _generate_config
+    from wavecoder_assets.assets import generate as gen_assets
+    from wavecoder_assets.resources import resources_for
+
+    overrides = {} if max_failure_rate is None else {"max_failure_rate": max_failure_rate}
+    assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator]
+    return dg.materialize(assets, selection=assets[1:], instance=instance, raise_on_error=False,
+                          resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm},
+                          run_config=dg.RunConfig(ops={"generated_instructions": _generate_config(**overrides)}))
+
+
+def _warnings(instance, run_id: str) -> list[str]:
+    import logging
+
+    return [e.user_message for e in instance.all_logs(run_id) if e.level == logging.WARNING and not e.dagster_event]
+
+
+@pytest.mark.timeout(300)
+def test_an_llm_endpoint_that_is_down_fails_the_step_keeps_the_tables_and_logs_why(lake_dir):
+    import dagster as dg
+
+    from assets_tests.openai_test_server import ThreadedServer
+    from assets_tests.test_generate import DOUBLE, _llm, _spec, _write_coreset
+    from wavecoder_assets.lakefiles import read_table, table_history
+    from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
+
+    sources = {f"s{i}": _spec(f"Write a Python function that doubles a number, way {i}.", DOUBLE) for i in range(4)}
+    _write_coreset(lake_dir, sources)
+    instance = dg.DagsterInstance.ephemeral()
+    with ThreadedServer() as server:  # a good run first: the tables a bad run must not overwrite
+        good = _generation(lake_dir, _llm(server.base_url, lake_dir), instance)
+    assert good.success
+    history = {name: table_history(lake_dir, name) for name in ("generated_instructions", "judged_instructions")}
+    assert read_table(lake_dir, "judged_instructions")["verdict"].to_list() == ["accepted"] * 4
+
+    endpoint = LLMEndpoint(base_url=_dead_endpoint(), model="test-model", timeout_s=1.0, max_retries=2)
+    down = LLMResource(generator=endpoint, judge=endpoint)  # no cache: every request goes to the dead endpoint
+    started = time.monotonic()
+    run = _generation(lake_dir, down, instance)
+    assert time.monotonic() - started < 120
+    assert not run.success
+    (failure,) = [e for e in run.all_events if e.is_step_failure]
+    error = str(failure.step_failure_data.error)
+    assert "4 of 4 candidates failed (at the generator: 4, at the judge: 0)" in error
+    assert "max_failure_rate=0.5" in error and "nothing was written" in error and "connection error" in error
+    metadata = failure.step_failure_data.user_failure_data.metadata
+    assert (metadata["failed"].value, metadata["candidates"].value, metadata["failure_rate"].value) == (4, 4, 1.0)
+    assert "generator: connection error" in metadata["first_reasons"].value
+    # the last good versions stay the latest
+    assert {name: table_history(lake_dir, name) for name in history} == history
+    assert read_table(lake_dir, "judged_instructions")["verdict"].to_list() == ["accepted"] * 4
+    # each failed request is a warning in the run's own log, with its key and reason
+    failed = [w for w in _warnings(instance, run.run_id) if "failed: connection error" in w]
+    assert len(failed) == 4 and all("(after 3 attempts)" in w for w in failed)
+    plan = read_table(lake_dir, "generated_instructions")["example_id"].to_list()
+    assert sorted(w.split("request ")[1].split(" ")[0] for w in failed) == sorted(plan)
+
+    # with max_failure_rate 1.0 the step succeeds and records every failure as a failed row
+    run = _generation(lake_dir, down, instance, max_failure_rate=1.0)
+    assert run.success
+    judged = read_table(lake_dir, "judged_instructions")
+    assert judged.height == 4 and judged["verdict"].to_list() == ["failed"] * 4
+    assert all(e.startswith("generator: connection error") for e in judged["error"])
+    meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
+    assert meta["failed_candidates"].value == 4 and meta["failure_rate"].value == 1.0
+    assert any("4 of 4 candidates failed" in w and "within max_failure_rate=1.0" in w
+               for w in _warnings(instance, run.run_id))
+    assert len(table_history(lake_dir, "judged_instructions")) == len(history["judged_instructions"]) + 1
+
+    # ... and the empty CodeOcean built from it never reaches the Hub step: its blocking check fails first
+    from assets_tests.test_publish import filtered_out, raw_code
+    from wavecoder_assets.assets import generate as gen_assets
+    from wavecoder_assets.assets import publish as publish_assets
+    from wavecoder_assets.lakefiles import table_path, write_table
+    from wavecoder_assets.resources import resources_for
+
+    write_table(raw_code(), table_path(lake_dir, "raw_code"))
+    write_table(filtered_out(), table_path(lake_dir, "filtered_out"))
+    checks = [gen_assets.candidates_accounted, gen_assets.code_ocean_not_shrunken]
+    assets = [dg.AssetSpec(name) for name in ("coreset", "judged_instructions", "raw_code", "filtered_out")]
+    assets += [gen_assets.code_ocean_tables, *checks, publish_assets.code_ocean_hub]
+    run = dg.materialize(assets, selection=assets[4:], instance=instance, raise_on_error=False,
+                         resources=resources_for("local", lake_dir=lake_dir))
+    assert not run.success
+    assert read_table(lake_dir, "code_ocean").height == 0
+    assert read_table(lake_dir, "code_ocean_rejected")["outcome"].to_list() == ["failed"] * 4
+    results = {e.check_name: e for e in run.get_asset_check_evaluations()}
+    assert results["candidates_accounted"].passed and not results["code_ocean_not_shrunken"].passed
+    assert "code_ocean is empty" in results["code_ocean_not_shrunken"].description
+    assert not run.asset_materializations_for_node("code_ocean_hub")
+    assert not table_path(lake_dir, "code_ocean_hub").exists()
+
+
+def test_the_readmes_partial_materialize_command_runs(tmp_path):
+    """The README's `--select 'raw_code,filtered_code'` (one output of a multi-asset) used to raise
+    DagsterInvalidSubsetError; it runs, and writes filtered_code without filtered_out."""
+    home, lake = tmp_path / "home", tmp_path / "lake"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "util.py").write_text('def clamp(x, low, high):\n    """Limit x to the range [low, high]."""\n'
+                                  '    return max(low, min(x, high))\n')
+    env = {**os.environ, "DAGSTER_HOME": str(home), "WAVECODER_LAKE_DIR": str(lake)}
+    config = json.dumps({"ops": {"raw_code": {"config": {"paths": [str(tree)]}}}})
+    run = subprocess.run([str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
+                          "wavecoder_assets.definitions", "--select", "raw_code,filtered_code", "--config-json", config],
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (lake / "filtered_code").is_dir() and not (lake / "filtered_out").exists()

@@ -114,12 +114,22 @@ def test_code_generation_is_written_from_a_summary_not_copied_from_the_code():
                                       tests_instruction=None)[1]["content"]  # no summary: the code itself
 
 
-def test_answer_schema_caps_every_field_so_answers_end_before_the_token_limit():
+def test_token_budget_fits_every_field_and_a_cut_off_answer_is_not_parsed():
+    from wavecoder_assets.generate.loop import _generated_row
+    from wavecoder_assets.generate.tasks import FIELD_MAX_CHARS, TASKS
+    from wavecoder_assets.llm import ChatResult
+
     for task in PAPER_TASK_MIX:
-        schema = output_schema(task, with_tests=task != "code_summarization")
-        assert all(p["maxLength"] > 0 for p in schema["properties"].values())
-        caps = sum(p["maxLength"] for p in schema["properties"].values())
-        assert max_tokens_for(task, task != "code_summarization") * 5 // 2 >= caps  # at 2.5 characters a token
+        with_tests = task != "code_summarization"
+        schema = output_schema(task, with_tests)
+        caps = sum((FIELD_MAX_CHARS | {"solution": TASKS[task].solution_max_chars})[k] for k in schema["required"])
+        assert max_tokens_for(task, with_tests) * 5 // 2 >= caps  # at 2.5 characters a token
+    item = {"example_id": "e", "source_id": "s", "task_name": "code_generation", "language": "python",
+            "target_language": None, "round": 0, "code": CODE, "with_tests": False}
+    cut = ChatResult(key="e", text=answer(), error=None, model="m", finish_reason="length")
+    assert _generated_row(item, cut, 1)["status"] == "unparseable"  # even though this text happens to parse
+    whole = ChatResult(key="e", text=answer(), error=None, model="m", finish_reason="stop")
+    assert _generated_row(item, whole, 1)["status"] == "ok"
 
 
 # ---------------------------------------------------------------- task mix
@@ -316,7 +326,7 @@ def _llm(base_url: str, lake_dir: str, **endpoint) -> LLMResource:
 
 def _generate_config(**overrides) -> gen_assets.GenerateConfig:
     return gen_assets.GenerateConfig(**{"max_sources": None, "json_mode": False, "few_shot_good": 0,
-                                        "few_shot_bad": 0, "judge_few_shot_good": 0,
+                                        "few_shot_bad": 0, "judge_few_shot_good": 0, "judge_few_shot_bad": 0,
                                         "task_mix": {"code_generation": 1.0}} | overrides)
 
 

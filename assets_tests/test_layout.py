@@ -17,7 +17,7 @@ PLAIN = ["wavecoder_assets.corpus", "wavecoder_assets.embed", "wavecoder_assets.
          "wavecoder_assets.strategies", "wavecoder_assets.train", "wavecoder_assets.evaluate",
          "wavecoder_assets.publish", "wavecoder_assets.llm", "wavecoder_assets.lakefiles", "wavecoder_assets.languages",
          "wavecoder_assets.hashing", "wavecoder_assets.sandbox", "wavecoder_assets.benchmark_data",
-         "wavecoder_assets.columns", "wavecoder_assets.lake"]
+         "wavecoder_assets.columns", "wavecoder_assets.lake", "wavecoder_assets.fingerprints"]
 
 
 def _submodules(package: str) -> list[str]:

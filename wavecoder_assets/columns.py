@@ -86,6 +86,11 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "pushed": "whether the folder was pushed (false in dry run)",
     "commit_url": "the Hub commit of the push, else empty",
     "private": "whether the Hub repo is private",
+    "commit_sha": "the Hub commit sha of the push, else empty",
+    "tag": "the Hub tag pinning the pushed data: code-ocean-<data version>",
+    "tag_url": "the repo's files at that tag",
+    "tag_commit": "the commit the tag points to (an earlier push of the same data when the tag already existed)",
+    "input_versions": "JSON: each table the card was counted from -> its Delta table version and data version",
     # finetuned_model
     "model_name": "fine-tuned model's folder name under <lake>/models/",
     "model_dir": "where the merged fine-tuned model is saved",

@@ -12,6 +12,7 @@ from wavecoder_assets.assets.metadata import png_md, samples_md, table_md
 from wavecoder_assets.coreset import kcenter_greedy
 from wavecoder_assets.coreset.projected import kcenter_greedy_projected
 from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
+from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.plots import line_plot_png
 
@@ -37,7 +38,7 @@ def _before_after(candidates: pl.DataFrame, selected: pl.DataFrame) -> pl.DataFr
     return before.join(after, on="language", how="left").fill_null(0).sort("language")
 
 
-@dg.asset(group_name="coreset", code_version="2", compute_kind="jax")
+@dg.asset(group_name="coreset", code_version=code_version("2", "wavecoder_assets.coreset"), compute_kind="jax")
 def coreset(
     context: dg.AssetExecutionContext, config: CoresetConfig, code_embeddings: pl.DataFrame, filtered_code: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:

@@ -21,6 +21,7 @@ from wavecoder_assets.corpus import (
     near_dedup_rule,
     read_codesearchnet,
 )
+from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version
 
 
@@ -67,7 +68,9 @@ def _language_counts(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.group_by("language").len("rows").sort("language")
 
 
-@dg.asset(group_name="corpus", code_version="1", compute_kind="tree-sitter")
+@dg.asset(group_name="corpus", compute_kind="tree-sitter", deps=["corpus_sources"],
+          code_version=code_version("1", "wavecoder_assets.corpus.harvest", "wavecoder_assets.corpus.codesearchnet",
+                                    "wavecoder_assets.corpus.records", "wavecoder_assets.languages"))
 def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Output[pl.DataFrame]:
     """(docstring, code) pairs in the CodeSearchNet schema, with a content-hash id and their source.
 
@@ -111,9 +114,11 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
     name="filtered_code",
     ins={"raw_code": dg.AssetIn()},
     outs={
-        "filtered_code": dg.AssetOut(group_name="corpus", code_version="1", is_required=False,
+        "filtered_code": dg.AssetOut(group_name="corpus", is_required=False,
+                                     code_version=code_version("1", "wavecoder_assets.corpus.filters"),
                                      description="raw_code rows that pass the paper's filters"),
-        "filtered_out": dg.AssetOut(group_name="corpus", code_version="1", is_required=False,
+        "filtered_out": dg.AssetOut(group_name="corpus", is_required=False,
+                                    code_version=code_version("1", "wavecoder_assets.corpus.filters"),
                                     description="raw_code rows the filters removed, with the rule that removed each"),
     },
     check_specs=[

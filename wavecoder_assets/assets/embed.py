@@ -9,6 +9,7 @@ from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder, embed_resumable
+from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version, lake_root
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 
@@ -30,7 +31,8 @@ class CodeEmbeddingsConfig(dg.Config):
     device: str | None = Field(default=None, description="torch device; None: cuda when available, else cpu")
 
 
-@dg.asset(group_name="embed", code_version="1", compute_kind="transformers")
+@dg.asset(group_name="embed", code_version=code_version("1", "wavecoder_assets.embed"), compute_kind="transformers",
+          deps=["embedded_models"])
 def code_embeddings(
     context: dg.AssetExecutionContext, config: CodeEmbeddingsConfig, lake: DuckDBLakeResource, filtered_code: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:

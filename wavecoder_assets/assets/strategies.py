@@ -12,6 +12,7 @@ from wavecoder_assets.assets.metadata import counts_md, samples_md, table_md
 from wavecoder_assets.assets.settings import settings_from
 from wavecoder_assets.benchmark_data import MBPP_DIR
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
+from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
 from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.llm import GENERATOR_MODEL
@@ -67,7 +68,9 @@ def _usage_since(before: dict, llm: LLMResource) -> dict:
     return {k: v - before.get(k, 0) if isinstance(v, (int, float)) else v for k, v in llm.usage_metadata().items()}
 
 
-@dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
+@dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["embedded_models"],
+          code_version=code_version("1", "wavecoder_assets.strategies.evol", "wavecoder_assets.strategies.compare",
+                                    *DISCRIMINATOR))
 def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstructionsConfig, llm: LLMResource,
                       code_ocean: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """WizardCoder's Code Evol-Instruct: every round rewrites each instruction with one of five heuristics
@@ -113,7 +116,9 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
     return dg.Output(out, data_version=dg.DataVersion(content_version(out)))
 
 
-@dg.asset(group_name=GROUP, code_version="1", pool="llm", compute_kind="llm")
+@dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["embedded_models"],
+          code_version=code_version("1", "wavecoder_assets.strategies.oss", "wavecoder_assets.strategies.compare",
+                                    *DISCRIMINATOR))
 def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsConfig, llm: LLMResource,
                      coreset: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Magicoder's OSS-Instruct: 1-15 consecutive lines drawn (seeded) from coreset samples inspire a
@@ -158,7 +163,9 @@ class StrategyReportConfig(dg.Config):
     seed: int = 0
 
 
-@dg.asset(group_name=GROUP, code_version="1", compute_kind="polars")
+@dg.asset(group_name=GROUP, compute_kind="polars", deps=["benchmark_files", "embedded_models"],
+          code_version=code_version("1", "wavecoder_assets.strategies", "wavecoder_assets.generate.decontaminate",
+                                    "wavecoder_assets.embed", *DISCRIMINATOR))
 def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportConfig, code_ocean: pl.DataFrame,
                     evol_instructions: pl.DataFrame, oss_instructions: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """WaveCoder's CodeOcean, Evol-Instruct and OSS-Instruct data side by side: rows, tokens, the WaveCoder

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, png_md, table_md
 from wavecoder_assets.assets.settings import settings_from
+from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.generate.ocean import content_version
 from wavecoder_assets.lakefiles import lake_root
 from wavecoder_assets.resources.lake import DuckDBLakeResource
@@ -60,7 +61,8 @@ def upstream_data_version(context: dg.AssetExecutionContext, frame: pl.DataFrame
     return content_version(frame), "content hash (no Dagster materialization of code_ocean recorded)"
 
 
-@dg.asset(group_name="train", code_version="1", compute_kind="pytorch")
+@dg.asset(group_name="train", code_version=code_version("1", "wavecoder_assets.train"), compute_kind="pytorch",
+          deps=["embedded_models"])
 def finetuned_model(
     context: dg.AssetExecutionContext, config: FinetuneConfig, code_ocean: pl.DataFrame, lake: DuckDBLakeResource
 ) -> dg.Output[pl.DataFrame]:

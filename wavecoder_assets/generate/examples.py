@@ -16,7 +16,8 @@ from wavecoder_assets.hashing import stable_hash
 _ADD = "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    return a + b"
 _MEAN = ("def mean(values):\n    \"\"\"Arithmetic mean of a non-empty list.\"\"\"\n"
          "    return sum(values) / len(values)")
-_SHOUT = "def shout(text):\n    return text.upper() + '!'"
+_MEDIAN = ("def median(values):\n    ordered = sorted(values)\n    middle = len(ordered) // 2\n"
+           "    return ordered[middle]")
 
 
 def _analysis(resolves: tuple[str, str], relevant: tuple[str, str]) -> dict:
@@ -31,15 +32,14 @@ SEED_EXAMPLES: list[dict] = [
          summary="Arithmetic mean of a non-empty list.",
          instruction="Write a Python function mean(values) that returns the arithmetic mean of a non-empty list.",
          information="", solution=_MEAN, tests="assert mean([1, 2, 3]) == 2",
-         rule_verdicts=_analysis(("yes", "mean() divides sum(values) by len(values); the instruction wants that "
-                                         "average"),
-                                 ("yes", "the raw code averages a list, the task the instruction sets"))),
+         rule_verdicts=_analysis(("yes", "mean divides sum(values) by len(values), the mean the instruction asks"),
+                                 ("yes", "the input computes a mean and the instruction asks for one"))),
     dict(task_name="code_generation", language="python", target_language=None, code=_MEAN, accepted=False,
          summary="Arithmetic mean of a non-empty list.",
-         instruction="Write a Python function shout(text) that returns text in upper case with an exclamation mark.",
-         information="", solution=_SHOUT, tests="assert shout('hi') == 'HI!'",
-         rule_verdicts=_analysis(("yes", "shout() upper-cases text and appends '!', as the instruction asks"),
-                                 ("no", "the raw code averages numbers; upper-casing text is an unrelated task"))),
+         instruction="Write a Python function mean(values) that returns the arithmetic mean of a list.",
+         information="", solution=_MEDIAN, tests="assert median([1, 2, 3]) == 2",
+         rule_verdicts=_analysis(("no", "the solution returns the middle element (a median), not the mean asked"),
+                                 ("yes", "the instruction asks for the mean the input computes"))),
     dict(task_name="code_summarization", language="python", target_language=None, code=_ADD, accepted=True,
          instruction="Summarize what the following Python function does.", information=_ADD,
          solution="The function add takes two values and returns their sum.", tests=None,

@@ -25,17 +25,16 @@ REASON_MAX_CHARS = 200
 # The paper's checklist (Section 2.3, prompt/discriminator.txt), less what checks.py and execution.py decide.
 SEMANTIC_RULES: list[dict] = [
     {"id": "solution_resolves", "tasks": None,
-     "text": "Say what the solution actually does, then compare it with what the instruction (and information) "
-             "asks. Yes when it does what is asked (another correct way of doing it is fine); for a summary, yes "
-             "when it describes the code in information. No when it does or describes something else."},
+     "text": "The solution is the specific resolution of the instruction and information: it does what the "
+             "instruction asks (for a summary: it describes what the given code does), and nothing else."},
     {"id": "instruction_relevant", "tasks": None,
-     "text": "Say what the raw code input does, then compare it with the task the instruction asks for. Yes when "
-             "the instruction is about that code or the task it solves; no when it asks for a different task."},
+     "text": "The instruction is relevant to the raw code input: it asks about what that code does or about a "
+             "task that code solves."},
 ]
 
 SYSTEM = ("You review instruction-tuning data for code models. You check only the rules you are given. For each "
-          "rule, write one short reason about this data in your own words, then answer yes or no. Syntax, "
-          "language names and tests are checked elsewhere: ignore them.")
+          "rule, first write one short reason about this data (name what the code and the solution do), then "
+          "answer yes or no. Syntax, language names and tests are checked elsewhere: ignore them.")
 
 
 @dataclass(frozen=True)

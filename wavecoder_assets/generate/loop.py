@@ -69,7 +69,7 @@ class LoopSettings:
     rules: list[dict] = field(default_factory=lambda: list(J.SEMANTIC_RULES))
     judge_max_tokens: int = 256
     judge_few_shot_good: int = 1
-    judge_few_shot_bad: int = 0
+    judge_few_shot_bad: int = 1
     execute: bool = True
     reject_unexecuted: bool = False
     sandbox_timeout_s: float = 10.0
@@ -120,6 +120,8 @@ def _generated_row(item: dict, result, attempts: int) -> dict:
             "prompt_version": PROMPT_VERSION, "raw_output": result.text, "error": None, "attempts": attempts}
     if result.error is not None:
         return row | {"status": "failed", "error": f"generator: {result.error}"}
+    if result.finish_reason == "length":  # cut off by the token budget: never half an answer
+        return row | {"status": "unparseable", "error": "the answer was cut off at the token limit"}
     try:
         fields = parse_generation(result.text, item["task_name"], item["code"])
     except Rejected as why:
@@ -130,14 +132,17 @@ def _generated_row(item: dict, result, attempts: int) -> dict:
     return row | fields | {"status": "ok"}
 
 
-def generate_round(items: list[dict], store: ExampleStore, generator, settings: LoopSettings) -> list[dict]:
+def generate_round(items: list[dict], store: ExampleStore, generator, settings: LoopSettings, *,
+                   logger=None) -> list[dict]:
     """One generated row per item; an unparseable answer is asked once more with another seed (both tries
-    count in `attempts`; the first error is kept when the retry parses neither)."""
-    results = generator.run([_generation_request(item, store, settings, 0) for item in items])
+    count in `attempts`; the first error is kept when the retry parses neither). The client's progress and
+    failures go to `logger`."""
+    logger = logger or log
+    results = generator.run([_generation_request(item, store, settings, 0) for item in items], logger=logger)
     generated = [_generated_row(item, result, 1) for item, result in zip(items, results)]
     retry = [i for i, row in enumerate(generated) if row["status"] == "unparseable"] if settings.retry_unparseable else []
     if retry:
-        again = generator.run([_generation_request(items[i], store, settings, 1) for i in retry])
+        again = generator.run([_generation_request(items[i], store, settings, 1) for i in retry], logger=logger)
         for i, result in zip(retry, again):
             second = _generated_row(items[i], result, 2)
             first_error = generated[i]["error"]
@@ -147,8 +152,10 @@ def generate_round(items: list[dict], store: ExampleStore, generator, settings: 
 
 
 def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, judge,
-                settings: LoopSettings) -> list[dict]:
-    """The discriminator's verdict for every generated row; judged examples join the store."""
+                settings: LoopSettings, *, logger=None) -> list[dict]:
+    """The discriminator's verdict for every generated row; judged examples join the store. The judge
+    client's progress and failures go to `logger`."""
+    logger = logger or log
     judged: list[dict | None] = [None] * len(generated)
     ok = [i for i, row in enumerate(generated) if row["status"] == "ok"]
     for i, row in enumerate(generated):
@@ -160,7 +167,8 @@ def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, j
             judged[i] = row | {"verdict": "rejected", "rule_verdicts": json.dumps(verdicts), "reasons": row["error"],
                                "judge_model": None, "sandbox_status": None, "copied_reasons": 0}
     candidates = [generated[i] | {"code": items[i]["code"]} for i in ok]
-    outcomes = discriminate(candidates, judge, DiscriminatorSettings.from_fields(settings), store=store, logger=log)
+    outcomes = discriminate(candidates, judge, DiscriminatorSettings.from_fields(settings), store=store,
+                            logger=logger)
     for i, outcome in zip(ok, outcomes):
         judged[i] = generated[i] | {
             "verdict": outcome["verdict"], "rule_verdicts": json.dumps(outcome["rule_verdicts"], ensure_ascii=False),
@@ -190,10 +198,10 @@ def run_generator_discriminator(sources: pl.DataFrame, generator, judge, setting
         if not items:
             continue
         started = time.perf_counter()
-        g = generate_round(items, store, generator, settings)
+        g = generate_round(items, store, generator, settings, logger=logger)
         seconds["generating"] += time.perf_counter() - started
         started = time.perf_counter()
-        j = judge_round(items, g, store, judge, settings)
+        j = judge_round(items, g, store, judge, settings, logger=logger)
         seconds["judging"] += time.perf_counter() - started
         generated += g
         judged += j
@@ -202,6 +210,22 @@ def run_generator_discriminator(sources: pl.DataFrame, generator, judge, setting
                     f"{len(store.bad)} bad")
     frames = pl.DataFrame(generated, schema=GENERATED_SCHEMA), pl.DataFrame(judged, schema=JUDGED_SCHEMA)
     return *frames, seconds
+
+
+def failure_summary(judged: pl.DataFrame, first: int = 5) -> dict:
+    """How many candidates failed (no verdict: the generator's or the judge's call still failed after the
+    client's retries), at which step, their share of all candidates, and the first `first` reasons
+    ("<example_id>: <error>")."""
+    failed = judged.filter(pl.col("verdict") == "failed")
+    at_generator = failed.filter(pl.col("status") == "failed").height
+    return {
+        "candidates": judged.height,
+        "failed": failed.height,
+        "failed_at_generator": at_generator,
+        "failed_at_judge": failed.height - at_generator,
+        "failure_rate": round(failed.height / judged.height, 3) if judged.height else 0.0,
+        "first_reasons": [f"{row['example_id']}: {row['error']}" for row in failed.head(first).iter_rows(named=True)],
+    }
 
 
 def quality_metrics(judged: pl.DataFrame) -> dict:

@@ -30,7 +30,7 @@ class TaskSpec:
     solution_is_code: bool
     information_is_input: bool = False  # information is the given code: filled in here, not re-typed by the model
     from_summary: bool = False  # the model sees a summary of the code (its docstring), not the code
-    solution_max_chars: int = 1200  # the JSON schema caps each field, so an answer always ends before max_tokens
+    solution_max_chars: int = 1200  # the token budget allows for this much solution
 
 
 TASKS = {
@@ -85,7 +85,8 @@ SHARED_REQUIREMENTS = (
     "code in solution imports the libraries it needs, like math or functools.",
     "code with algorithmic logic is clear, not buried inside complex or poorly documented functions.",
 )
-# The generator writes tests for every code solution; the sandbox runs them (execution.py).
+# Field sizes the token budget allows for (the generator writes tests for every code solution; the sandbox runs
+# them); an answer cut off by the budget anyway is asked again (loop.py).
 FIELD_MAX_CHARS = {"task_name": 40, "instruction": 300, "information": 400, "tests": 500}
 
 
@@ -107,15 +108,14 @@ def output_keys(task_name: str, with_tests: bool) -> list[str]:
 
 
 def output_schema(task_name: str, with_tests: bool) -> dict:
-    """Every field a capped string: grammar-constrained decoding then always closes the object in time."""
+    """The answer's JSON schema: every key a string. (No maxLength: llama.cpp turns a long cap into a grammar
+    nested that deep, which crashes its server; the token budget below covers the caps instead.)"""
     keys = output_keys(task_name, with_tests)
-    caps = FIELD_MAX_CHARS | {"solution": TASKS[task_name].solution_max_chars}
-    return {"type": "object", "properties": {k: {"type": "string", "maxLength": caps[k]} for k in keys},
-            "required": keys}
+    return {"type": "object", "properties": {k: {"type": "string"} for k in keys}, "required": keys}
 
 
 def max_tokens_for(task_name: str, with_tests: bool) -> int:
-    """Enough tokens for every capped field at ~2.5 characters a token (code tokenizes densely), plus JSON."""
+    """Enough tokens for every field at its size (FIELD_MAX_CHARS) at ~2.5 characters a token, plus JSON."""
     caps = FIELD_MAX_CHARS | {"solution": TASKS[task_name].solution_max_chars}
     return 40 + sum(caps[k] for k in output_keys(task_name, with_tests)) * 2 // 5
 

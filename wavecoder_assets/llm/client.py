@@ -204,7 +204,9 @@ class ChatClient:
                          request.response_format, request.stop)
 
     def run(self, requests: list[ChatRequest], *, logger: logging.Logger | None = None) -> list[ChatResult]:
-        """One result per request, in request order."""
+        """One result per request, in request order. Progress goes to `logger` (an asset's `context.log`: the
+        run's log) as INFO, and each request that still fails after the retries as a WARNING naming its key and
+        the reason (API keys and tokens redacted from it)."""
         logger = logger or log
         keys = [self.cache_key(r) for r in requests]
         stored = self.cache.get_many(keys) if self.cache is not None else {}
@@ -244,6 +246,9 @@ class ChatClient:
                                    prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
                                    system_fingerprint=result.system_fingerprint, finish_reason=result.finish_reason)
                 results[indices[0]] = result
+                if result.error is not None:  # final (after the retries); already redacted, to the run's log
+                    also = f" (and {len(indices) - 1} identical requests)" if len(indices) > 1 else ""
+                    logger.warning(f"{self.model}: request {requests[indices[0]].key}{also} failed: {result.error}")
                 for i in indices[1:]:
                     results[i] = replace(result, key=requests[i].key, cached=result.error is None, attempts=0,
                                          cost_usd=None if result.cost_usd is None else 0.0)

@@ -1,5 +1,5 @@
 """Stage CodeOcean as a Hugging Face Hub dataset folder (Parquet under data/, a README.md dataset card) and
-push it with `huggingface_hub.HfApi` in one commit."""
+push it with `huggingface_hub.HfApi` in one commit, tagged with CodeOcean's data version (a pinned revision)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import polars as pl
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi
+from huggingface_hub.errors import HfHubHTTPError
 
 from wavecoder_assets import CITATION
 
@@ -65,6 +67,8 @@ class CardFacts:
     outcomes: dict[str, int] = field(default_factory=dict)  # accepted / rejected / failed over all candidates
     stages: dict[str, int] = field(default_factory=dict)  # "<outcome> at <stage>" -> rows not accepted
     decontaminated: dict[str, int] = field(default_factory=dict)  # benchmark -> accepted examples removed
+    # lake table read -> {"table_version": Delta version, "data_version": content version} (see publish.facts)
+    inputs: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
         check_license(self.license, self.license_name, self.license_link)
@@ -138,6 +142,14 @@ def _decontamination_step(facts: CardFacts) -> str:
             f"solution:\n\n{_table(facts.decontaminated, 'benchmark', 'removed')}")
 
 
+def _inputs_table(inputs: dict[str, dict]) -> str:
+    if not inputs:
+        return "_not recorded_"
+    lines = ["| table | table version | data version |", "|---|---:|---|"]
+    return "\n".join(lines + [f"| {name} | {v.get('table_version', '?')} | `{v.get('data_version') or 'unknown'}` |"
+                              for name, v in sorted(inputs.items())])
+
+
 def card_text(frame: pl.DataFrame, facts: CardFacts) -> str:
     per_task = dict(frame.group_by("task_name").len().iter_rows()) if frame.height else {}
     per_language = dict(frame.group_by("language").len().iter_rows()) if frame.height else {}
@@ -178,6 +190,13 @@ code summarization, code translation and code repair. {frame.height:,} examples;
 {_table(facts.stages, "outcome at stage")}
 
 6. **Decontamination.** {_decontamination_step(facts)}
+
+## Data versions
+
+Built from these tables of the pipeline's Delta lake (the version read, and its content hash: the data version
+the pipeline records for the asset); the Hub tag `code-ocean-{facts.data_version}` pins this data:
+
+{_inputs_table(facts.inputs)}
 
 ## Contents
 
@@ -249,11 +268,30 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def push_dataset(folder: str | Path, repo_id: str, *, token: str | None, private: bool, commit_message: str,
-                 endpoint: str | None = None) -> str:
-    """Create the dataset repo (exist_ok) and upload the folder in one commit; returns the commit URL.
+def tag_name(data_version: str) -> str:
+    """The Hub tag that pins a pushed CodeOcean: code-ocean-<data version>."""
+    return f"code-ocean-{data_version}"
 
-    A connection failure raises HubConnectionError, naming the endpoint URL and the step."""
+
+@dataclass(frozen=True)
+class PushResult:
+    """Where a push landed: the commit, and the tag pinning the data (when one was asked for)."""
+
+    commit_url: str
+    commit_sha: str
+    tag: str | None = None
+    tag_url: str | None = None  # the repo's file tree at the tag
+    tag_commit: str | None = None  # the commit the tag points to (an earlier one when the tag already existed)
+    tag_created: bool = False  # False: the tag already existed (the same data was pushed before)
+
+
+def push_dataset(folder: str | Path, repo_id: str, *, token: str | None, private: bool, commit_message: str,
+                 endpoint: str | None = None, tag: str | None = None, tag_message: str | None = None) -> PushResult:
+    """Create the dataset repo (exist_ok), upload the folder in one commit and, with `tag`, tag that commit.
+
+    A tag names data (CodeOcean's data version), so when it exists already (HTTP 409: the same data was pushed
+    before, perhaps with another card) it is left where it is and its commit is looked up and returned with
+    tag_created False. A connection failure raises HubConnectionError, naming the endpoint URL and the step."""
     api = HfApi(endpoint=endpoint, token=token)
     where = api.endpoint  # the URL actually used: `endpoint`, else HF_ENDPOINT, else huggingface.co
     action = f"creating the dataset repo {repo_id}"
@@ -262,8 +300,22 @@ def push_dataset(folder: str | Path, repo_id: str, *, token: str | None, private
         action = f"uploading {folder} to {repo_id}"
         info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="dataset",
                                  commit_message=commit_message)
+        result = PushResult(commit_url=info.commit_url, commit_sha=info.oid)
+        if not tag:
+            return result
+        action = f"tagging commit {info.oid} of {repo_id} as {tag}"
+        tag_url = f"{where.rstrip('/')}/datasets/{repo_id}/tree/{quote(tag, safe='')}"
+        try:
+            api.create_tag(repo_id, tag=tag, tag_message=tag_message, revision=info.oid, repo_type="dataset")
+            return PushResult(info.commit_url, info.oid, tag, tag_url, tag_commit=info.oid, tag_created=True)
+        except HfHubHTTPError as error:
+            if error.response is None or error.response.status_code != 409:
+                raise
+        action = f"looking up the existing tag {tag} of {repo_id}"
+        refs = api.list_repo_refs(repo_id, repo_type="dataset")
+        tagged = next((ref.target_commit for ref in refs.tags if ref.name == tag), None)
+        return PushResult(info.commit_url, info.oid, tag, tag_url, tag_commit=tagged, tag_created=False)
     except HubConnectionError:
         raise
     except _connection_errors() as error:
         raise HubConnectionError(where, action, error) from error
-    return info.commit_url

@@ -11,6 +11,7 @@ from wavecoder_assets.generate.checks import CHECK_RULES
 from wavecoder_assets.generate.execution import EXECUTION_RULES
 from wavecoder_assets.generate.judge import SEMANTIC_RULES
 from wavecoder_assets.generate.ocean import content_version
+from wavecoder_assets.lakefiles import DATA_VERSION_KEY, commit_metadata, table_path
 from wavecoder_assets.publish.dataset import DEFAULT_LICENSE_LINK, DEFAULT_LICENSE_NAME, CardFacts, check_license
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -87,11 +88,22 @@ def distinct(frame: Frame, column: str) -> list[str]:
     return sorted(values.to_list())
 
 
+def input_versions(lake: str, names: list[str]) -> dict[str, dict]:
+    """table -> {"table_version", "data_version"}: each lake table's latest Delta version and the content version
+    its commit recorded (the data version the pipeline reports for the asset), read from the Delta log alone."""
+    versions = {}
+    for name in names:
+        commit = commit_metadata(table_path(lake, name))
+        versions[name] = {"table_version": int(commit["version"]), "data_version": commit.get(DATA_VERSION_KEY)}
+    return versions
+
+
 def gather_facts(code_ocean: pl.DataFrame, *, raw_code: Frame, filtered_out: Frame, coreset: Frame,
                  judged_instructions: Frame, code_ocean_rejected: Frame, repo_id: str, license: str = "other",
                  license_name: str | None = DEFAULT_LICENSE_NAME,
-                 license_link: str | None = DEFAULT_LICENSE_LINK) -> CardFacts:
-    """Everything the card says, from CodeOcean and its upstream tables. The licence is checked first."""
+                 license_link: str | None = DEFAULT_LICENSE_LINK, inputs: dict[str, dict] | None = None) -> CardFacts:
+    """Everything the card says, from CodeOcean and its upstream tables (and `inputs`: the versions of the lake
+    tables they were read from, see input_versions). The licence is checked first."""
     check_license(license, license_name, license_link)
     sent, candidates = generation_counts(judged_instructions)
     return CardFacts(
@@ -104,5 +116,5 @@ def gather_facts(code_ocean: pl.DataFrame, *, raw_code: Frame, filtered_out: Fra
         prompt_versions=distinct(judged_instructions, "prompt_version"),
         rules=rule_texts(rule_ids(judged_instructions)),
         outcomes=outcome_counts(code_ocean, code_ocean_rejected), stages=stage_counts(code_ocean_rejected),
-        decontaminated=decontamination_counts(code_ocean_rejected),
+        decontaminated=decontamination_counts(code_ocean_rejected), inputs=dict(inputs or {}),
     )
