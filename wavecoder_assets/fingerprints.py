@@ -112,6 +112,22 @@ def _candidate(name: str, wanted: tuple[str, ...]) -> bool:
     return name.endswith(wanted)
 
 
+def _stat_tree(root: str | Path, skip_dirs: set[str], keep) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime_ns) of the files under root whose name `keep` accepts, pruning `skip_dirs`;
+    sorted by path. Stat only; unreadable entries are left out."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in skip_dirs)
+        for name in filter(keep, filenames):
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            found.append((os.path.relpath(full, root), st.st_size, st.st_mtime_ns))
+    return sorted(found)
+
+
 def corpus_files(root: str | Path) -> Iterator[tuple[str, int, int]]:
     """(relative path, size, mtime_ns) of every file raw_code could read under a root, sorted by path: source files
     of the six languages (the harvester's walk: vendored and non-source folders pruned, symlinks to files
@@ -123,19 +139,7 @@ def corpus_files(root: str | Path) -> Iterator[tuple[str, int, int]]:
     if not root.is_dir():
         yield root.name, stat.st_size, stat.st_mtime_ns
         return
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in NOT_SOURCE_DIRS and d not in VENDORED_DIRS)
-        for name in filenames:
-            if not _candidate(name, wanted):
-                continue
-            full = os.path.join(dirpath, name)
-            try:
-                st = os.stat(full)
-            except OSError:
-                continue
-            found.append((os.path.relpath(full, root), st.st_size, st.st_mtime_ns))
-    yield from sorted(found)
+    yield from _stat_tree(root, NOT_SOURCE_DIRS | VENDORED_DIRS, lambda name: _candidate(name, wanted))
 
 
 def _stat_fingerprint(groups: Iterable[tuple[str, Iterable[tuple[str, int, int]] | None]]) -> Fingerprint:
@@ -234,18 +238,8 @@ def package_files(package: str) -> list[tuple[str, int, int]] | None:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
-    entries = []
-    for location in spec.submodule_search_locations:
-        for dirpath, dirnames, filenames in os.walk(location):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for name in filenames:
-                full = os.path.join(dirpath, name)
-                try:
-                    st = os.stat(full)
-                except OSError:
-                    continue
-                entries.append((os.path.relpath(full, location), st.st_size, st.st_mtime_ns))
-    return sorted(entries)
+    return sorted(entry for location in spec.submodule_search_locations
+                  for entry in _stat_tree(location, {"__pycache__"}, lambda name: True))
 
 
 def models_fingerprint(packages: Iterable[str] | None = None) -> Fingerprint:
