@@ -27,7 +27,7 @@ from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
 from wavecoder_assets.generate.examples import ExampleStore
 from wavecoder_assets.generate.loop import JUDGED_SCHEMA, LoopSettings, run_generator_discriminator
-from wavecoder_assets.generate.ocean import build_code_ocean, content_version, outcome_counts
+from wavecoder_assets.generate.ocean import build_code_ocean, outcome_counts
 from wavecoder_assets.generate.tasks import (
     PAPER_TASK_MIX,
     Rejected,
@@ -38,7 +38,7 @@ from wavecoder_assets.generate.tasks import (
     parse_generation,
     pick_target_language,
 )
-from wavecoder_assets.lakefiles import read_table, table_path, write_table
+from wavecoder_assets.lakefiles import content_version, read_table, table_path, write_table
 from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.llm.cache import RequestCache
 from wavecoder_assets.resources import resources_for

@@ -81,7 +81,8 @@ def test_arrows_point_downstream():
     assert not offences, offences
 
 
-# A path to the steering folder beside the clone: `../shared`, `"shared" / ...`, `/ "shared"`.
+# A path into the steering folder that sits beside the developers' clone (a user's clone has none): its name
+# joined as a parent-relative path, or as a quoted path part.
 SHARED_PATH = re.compile(r"""\.\./shared\b|["']shared["']\s*/|/\s*["']shared["']|parent\s*/\s*["']shared""")
 
 

@@ -25,8 +25,8 @@ from huggingface_hub import DatasetCard
 from wavecoder_assets.assets import publish as publish_assets
 from wavecoder_assets.corpus import RAW_CODE_SCHEMA
 from wavecoder_assets.generate.loop import JUDGED_SCHEMA
-from wavecoder_assets.generate.ocean import OCEAN_COLUMNS, REJECTED_SCHEMA, content_version
-from wavecoder_assets.lakefiles import read_table, table_path, write_table
+from wavecoder_assets.generate.ocean import OCEAN_COLUMNS, REJECTED_SCHEMA
+from wavecoder_assets.lakefiles import content_version, read_table, table_path, write_table
 from wavecoder_assets.publish import facts as F
 from wavecoder_assets.publish.dataset import (
     DATA_FILE,

@@ -14,7 +14,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from wavecoder_assets.assets.train import FinetuneConfig, finetuned_model
-from wavecoder_assets.generate.ocean import content_version
+from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 from wavecoder_assets.train import (

@@ -96,6 +96,12 @@ def _third_person(verb: str) -> str:
     return verb + "s"
 
 
+def without_imports(code: str) -> str:
+    """The code less its import lines: a solution that uses a module it no longer imports."""
+    kept = [line for line in code.split("\n") if not re.match(r"(import|from)\s", line)]
+    return "\n".join(kept).lstrip("\n")
+
+
 def _sentences(text: str) -> list[str]:
     parts = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
     return [p if p[-1] in ".!?" else p + "." for p in parts]
@@ -330,8 +336,7 @@ class Builder:
             return self.add(kind, **fields, broken_rule="input_is_code",
                             note="The raw input is only comments, no code.")
         if kind == "noimport":
-            kept = [line for line in p.solution.split("\n") if not re.match(r"(import|from)\s", line)]
-            fields.update(solution="\n".join(kept).lstrip("\n"), tests=None)
+            fields.update(solution=without_imports(p.solution), tests=None)
             return self.add(kind, **fields, broken_rule="imports_what_it_uses",
                             note="The solution uses a module it does not import (tests left out: they would fail "
                                  "for the same reason).")
@@ -450,8 +455,7 @@ class Builder:
             return self.add(kind, **fields, broken_rule="tests_pass",
                             note=f"The translation carries HumanEvalFix's bug ({t.bug_type}); the tests fail.")
         if kind == "noimport":
-            kept = [line for line in t.solution.split("\n") if not re.match(r"(import|from)\s", line)]
-            fields.update(solution="\n".join(kept).lstrip("\n"), tests=None)
+            fields.update(solution=without_imports(t.solution), tests=None)
             return self.add(kind, **fields, broken_rule="imports_what_it_uses",
                             note="The translation drops the import its annotations need (tests left out: they "
                                  "would fail for the same reason).")

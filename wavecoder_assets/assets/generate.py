@@ -24,9 +24,9 @@ from wavecoder_assets.generate.decontaminate import build_index, decontaminate, 
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.execution import EXECUTION_RULES
 from wavecoder_assets.generate.loop import LoopSettings, failure_summary, quality_metrics, run_generator_discriminator
-from wavecoder_assets.generate.ocean import build_code_ocean, content_version, outcome_counts
+from wavecoder_assets.generate.ocean import build_code_ocean, outcome_counts
 from wavecoder_assets.generate.tasks import PAPER_TASK_MIX, PROMPT_VERSION
-from wavecoder_assets.lakefiles import read_table, table_history
+from wavecoder_assets.lakefiles import content_version, read_table, table_history
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 from wavecoder_assets.resources.llm import LLMResource
 

@@ -12,8 +12,7 @@ from pydantic import Field
 from wavecoder_assets.assets.metadata import counts_md, png_md, table_md
 from wavecoder_assets.assets.settings import settings_from
 from wavecoder_assets.fingerprints import code_version
-from wavecoder_assets.generate.ocean import content_version
-from wavecoder_assets.lakefiles import lake_root
+from wavecoder_assets.lakefiles import content_version, lake_root
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 from wavecoder_assets.train import Hyperparameters, format_prompt
 from wavecoder_assets.train.run import finetune, weights_digest

@@ -12,7 +12,6 @@ from wavecoder_assets.generate.discriminator import CODE_RULES
 from wavecoder_assets.generate.judge import failed_rules
 from wavecoder_assets.generate.tasks import TASKS, task_quotas
 from wavecoder_assets.hashing import stable_hash
-from wavecoder_assets.lakefiles import content_version  # noqa: F401  (re-exported: the lake's data version)
 
 OCEAN_COLUMNS = ["example_id", "source_id", "task_name", "language", "instruction", "information", "solution",
                  "generator_model", "judge_model", "prompt_version"]

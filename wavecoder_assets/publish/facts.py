@@ -10,8 +10,7 @@ import polars as pl
 from wavecoder_assets.generate.checks import CHECK_RULES
 from wavecoder_assets.generate.execution import EXECUTION_RULES
 from wavecoder_assets.generate.judge import SEMANTIC_RULES
-from wavecoder_assets.generate.ocean import content_version
-from wavecoder_assets.lakefiles import DATA_VERSION_KEY, commit_metadata, table_path
+from wavecoder_assets.lakefiles import DATA_VERSION_KEY, commit_metadata, content_version, table_path
 from wavecoder_assets.publish.dataset import DEFAULT_LICENSE_LINK, DEFAULT_LICENSE_NAME, CardFacts, check_license
 
 Frame = pl.DataFrame | pl.LazyFrame
