@@ -3,6 +3,10 @@
 A result is written the moment it arrives (one small transaction each, WAL journal), so a run killed
 half-way keeps everything it already paid for. Only successful answers are stored: failures are retried
 by the next run. Several processes may share the file.
+
+The same file records the Batch API jobs in flight (`batch_jobs`, `batch_requests`): each batch id with the
+cache keys it answers, written before its first poll and closed once its results are collected, so a run
+killed while a batch runs resumes by polling that batch instead of paying for a new one.
 """
 
 from __future__ import annotations
@@ -30,6 +34,23 @@ CREATE TABLE IF NOT EXISTS chat_results (
 )
 """
 
+# A batch's requests are recorded per key, not as one set: a rerun may need only some of them (others were
+# cached meanwhile, or belong to another batch of the same run), and still adopts every batch that answers them.
+_BATCH_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS batch_jobs (
+        batch_id TEXT PRIMARY KEY,
+        base_url TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        collected_at REAL
+    )""",
+    """CREATE TABLE IF NOT EXISTS batch_requests (
+        batch_id TEXT NOT NULL,
+        cache_key TEXT NOT NULL,
+        PRIMARY KEY (batch_id, cache_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS batch_requests_by_key ON batch_requests (cache_key)",
+]
+
 
 def cache_key(model: str, messages: list[dict], temperature: float, max_tokens: int, seed: int | None,
               response_format: dict | None, stop: list[str] | str | None) -> str:
@@ -50,7 +71,8 @@ class RequestCache:
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a killed process
-        self._db.execute(_SCHEMA)
+        for statement in [_SCHEMA, *_BATCH_SCHEMA]:
+            self._db.execute(statement)
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}
@@ -71,6 +93,38 @@ class RequestCache:
             (key, model, response_model, text, prompt_tokens, completion_tokens, system_fingerprint,
              finish_reason, time.time()),
         )
+
+    def add_batch(self, batch_id: str, base_url: str, keys: list[str]) -> None:
+        """Record a submitted batch and the cache keys it answers, in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("INSERT INTO batch_jobs VALUES (?, ?, ?, NULL)", (batch_id, base_url, time.time()))
+            self._db.executemany("INSERT OR IGNORE INTO batch_requests VALUES (?, ?)",
+                                 [(batch_id, key) for key in keys])
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def open_batches(self, base_url: str, keys: list[str]) -> dict[str, list[str]]:
+        """Batches at `base_url` not yet collected that answer any of `keys`: batch id -> all the keys it answers."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = self._db.execute(
+                "SELECT DISTINCT j.batch_id FROM batch_jobs j JOIN batch_requests r USING (batch_id) "
+                f"WHERE j.collected_at IS NULL AND j.base_url = ? AND r.cache_key IN ({','.join('?' * len(chunk))})",
+                [base_url, *chunk],
+            )
+            found.update(row[0] for row in rows)
+        return {batch_id: [row[0] for row in self._db.execute(
+                    "SELECT cache_key FROM batch_requests WHERE batch_id = ?", (batch_id,))]
+                for batch_id in sorted(found)}
+
+    def close_batch(self, batch_id: str) -> None:
+        """Mark a batch collected: its answers are cached and its failures handed back to the caller."""
+        self._db.execute("UPDATE batch_jobs SET collected_at = ? WHERE batch_id = ?", (time.time(), batch_id))
 
     def __len__(self) -> int:
         return self._db.execute("SELECT count(*) FROM chat_results").fetchone()[0]

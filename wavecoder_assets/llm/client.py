@@ -103,7 +103,7 @@ class _MalformedResponse(ValueError):
 _SECRET_LIKE = re.compile(r"\b(sk|pk|rk|hf|key|token)[-_][A-Za-z0-9*_\-.]{6,}", re.IGNORECASE)
 
 
-def _redact(message: str, secret: str | None) -> str:
+def redact_secrets(message: str, secret: str | None) -> str:
     if secret:
         message = message.replace(secret, "***")
     return _SECRET_LIKE.sub("***", message)
@@ -128,7 +128,7 @@ def _retry_after_s(error: Exception) -> float | None:
     return None
 
 
-def _classify(error: Exception) -> tuple[bool, str]:
+def classify_error(error: Exception) -> tuple[bool, str]:
     """(worth retrying, short description) for an exception from one call."""
     if isinstance(error, openai.APITimeoutError):  # subclass of APIConnectionError: check first
         return True, "timeout"
@@ -273,15 +273,15 @@ class ChatClient:
                 completion = await client.post("/chat/completions", body=body, cast_to=dict)
                 return self._parse(request.key, completion, attempt)
             except (openai.OpenAIError, ValueError) as error:  # ValueError: body not JSON or not a completion
-                retry, description = _classify(error)
+                retry, description = classify_error(error)
                 if retry and self.on_connection_error and type(error) is openai.APIConnectionError:
                     try:
                         await asyncio.to_thread(self.on_connection_error)
                     except Exception as hook_error:  # e.g. the server cannot start again: record it
                         retry, description = False, f"{description}; then {hook_error}"
                 if not retry or attempt > self.max_retries:
-                    return ChatResult(key=request.key, text=None, model=self.model, attempts=attempt,
-                                      error=_redact(f"{description} (after {attempt} attempts)", self._api_key)[:1000])
+                    error = redact_secrets(f"{description} (after {attempt} attempts)", self._api_key)[:1000]
+                    return ChatResult(key=request.key, text=None, model=self.model, attempts=attempt, error=error)
                 delay = _retry_after_s(error)
                 if delay is not None:
                     delay = min(delay, self.max_retry_after_s) * random.uniform(1.0, 1.1)

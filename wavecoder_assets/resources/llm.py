@@ -8,6 +8,10 @@ In an asset:
                                           logger=context.log)
         ...  # one ChatResult per request, same order: text, or error after the retries
         return dg.MaterializeResult(metadata=llm.usage_metadata(results))
+
+With `use_batch_api` on a role's endpoint, `client(role)` is a `BatchChatClient` with the same `run` contract: the
+requests go through the endpoint's Batch API (OpenAI: /v1/files + /v1/batches, half the price, answered within
+24 hours), polled every `batch_poll_interval_s`; a run killed while a batch runs resumes that batch when rerun.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from wavecoder_assets.lakefiles import lake_root
 from wavecoder_assets.llm import (
     GENERATOR_MODEL,
     JUDGE_MODEL,
+    BatchChatClient,
     ChatClient,
     ChatResult,
     LocalLlamaServer,
@@ -47,6 +52,15 @@ class LLMEndpoint(dg.Config):
         "json_schema (OpenAI, Azure, vLLM, Ollama); empty = as the caller wrote it (embedded: always json_object)")
     price_per_1k_prompt_tokens: float | None = None
     price_per_1k_completion_tokens: float | None = None
+    use_batch_api: bool = Field(
+        default=False, description="Send requests through the endpoint's Batch API (/v1/files + /v1/batches): "
+        "OpenAI answers within 24 h at half the price. Needs base_url (the embedded server has no batch API)")
+    batch_poll_interval_s: float = Field(default=30.0, description="Seconds between polls of a running batch")
+    batch_max_wait_s: float = Field(
+        default=25 * 3600.0, description="Give up waiting after this long: the batch keeps running, its requests "
+        "are recorded as errors, and a rerun collects it")
+    batch_price_factor: float = Field(
+        default=0.5, description="The batch price as a fraction of price_per_1k_* (OpenAI: half)")
 
 
 class LLMResource(dg.ConfigurableResource):
@@ -70,6 +84,9 @@ class LLMResource(dg.ConfigurableResource):
             endpoint = {"generator": self.generator, "judge": self.judge}[role]
             if self._cache is None and self.cache_path:
                 self._cache = RequestCache(self.cache_path)
+            if endpoint.use_batch_api and not endpoint.base_url:
+                raise ValueError(f"llm.{role}: use_batch_api needs a base_url with a Batch API; the embedded "
+                                 "llama.cpp server has none")
             if endpoint.base_url:
                 if not endpoint.model:
                     raise ValueError(f"llm.{role}: base_url is set, so model must be set too")
@@ -81,13 +98,23 @@ class LLMResource(dg.ConfigurableResource):
                     self._servers[name] = LocalLlamaServer(name, n_ctx=self.n_ctx, n_threads=self.n_threads)
                 server = self._servers[name].start()
                 base_url, model, style, restart = server.base_url, name, "json_object", server.start
-            self._clients[role] = ChatClient(
-                base_url, model, api_key=endpoint.api_key, cache=self._cache, max_in_flight=endpoint.max_in_flight,
-                timeout_s=endpoint.timeout_s, max_retries=endpoint.max_retries,
-                price_per_1k_prompt_tokens=endpoint.price_per_1k_prompt_tokens,
-                price_per_1k_completion_tokens=endpoint.price_per_1k_completion_tokens, response_format_style=style,
-                on_connection_error=restart,
-            )
+            if endpoint.use_batch_api:
+                batch_price = [None if price is None else price * endpoint.batch_price_factor for price in
+                               (endpoint.price_per_1k_prompt_tokens, endpoint.price_per_1k_completion_tokens)]
+                self._clients[role] = BatchChatClient(
+                    base_url, model, api_key=endpoint.api_key, cache=self._cache, timeout_s=endpoint.timeout_s,
+                    max_retries=endpoint.max_retries, poll_interval_s=endpoint.batch_poll_interval_s,
+                    max_wait_s=endpoint.batch_max_wait_s, price_per_1k_prompt_tokens=batch_price[0],
+                    price_per_1k_completion_tokens=batch_price[1], response_format_style=style,
+                )
+            else:
+                self._clients[role] = ChatClient(
+                    base_url, model, api_key=endpoint.api_key, cache=self._cache,
+                    max_in_flight=endpoint.max_in_flight, timeout_s=endpoint.timeout_s,
+                    max_retries=endpoint.max_retries, price_per_1k_prompt_tokens=endpoint.price_per_1k_prompt_tokens,
+                    price_per_1k_completion_tokens=endpoint.price_per_1k_completion_tokens,
+                    response_format_style=style, on_connection_error=restart,
+                )
         return self._clients[role]
 
     def usage_metadata(self, results: list[ChatResult] | None = None) -> dict:
@@ -114,7 +141,8 @@ class LLMResource(dg.ConfigurableResource):
 
 def llm_resource_for(env: str, lake_dir: str) -> LLMResource:
     """local: the embedded models. production: hosted endpoints named by env vars, key from OPENAI_API_KEY
-    (resolved by Dagster at run time, so it never enters run config, logs or the lake)."""
+    (resolved by Dagster at run time, so it never enters run config, logs or the lake); a role's requests go
+    through the Batch API when WAVECODER_<ROLE>_USE_BATCH_API is 1/true/yes."""
     cache_path = str(lake_root(lake_dir) / ".llm_cache.sqlite")
     if env == "local":
         return LLMResource(cache_path=cache_path)
@@ -128,6 +156,7 @@ def llm_resource_for(env: str, lake_dir: str) -> LLMResource:
             max_in_flight=int(os.environ.get(f"{env_name}_MAX_IN_FLIGHT", "16")),
             response_format_style=os.environ.get(f"{env_name}_RESPONSE_FORMAT_STYLE", "json_schema"),
             timeout_s=120.0,
+            use_batch_api=os.environ.get(f"{env_name}_USE_BATCH_API", "").lower() in ("1", "true", "yes"),
         )
 
     # The paper: GPT-3.5 generates, GPT-4 judges.
