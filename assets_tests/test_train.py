@@ -20,6 +20,7 @@ from wavecoder_assets.resources.lake import DuckDBLakeResource
 from wavecoder_assets.train import (
     IGNORE_INDEX,
     Hyperparameters,
+    TokenizedExample,
     collate,
     format_prompt,
     load_base_model,
@@ -30,6 +31,8 @@ from wavecoder_assets.train import (
     tokenize_example,
     train,
 )
+from wavecoder_assets.train.distributed import World
+from wavecoder_assets.train.finetune import lr_at, step_batches
 
 CODE_OCEAN_ROWS = [
     ("code_generation", "Write a Python function that adds two numbers.", "", "def add(a, b):\n    return a + b\n"),
@@ -72,7 +75,8 @@ def tiny_model_dir(tmp_path_factory) -> str:
 
 
 def tiny_hp(**overrides) -> Hyperparameters:
-    settings = dict(method="full", max_steps=3, learning_rate=3e-3, global_batch_size=1, micro_batch_size=1, max_length=256, warmup_ratio=0.0, bf16=False)
+    settings = dict(method="full", max_steps=3, learning_rate=3e-3, optimizer="adamw", lr_schedule="cosine", global_batch_size=1,
+                    micro_batch_size=1, max_length=256, warmup_ratio=0.0, bf16=False)
     return Hyperparameters(**{**settings, **overrides})
 
 
@@ -133,6 +137,40 @@ def test_training_lowers_the_loss_on_a_repeated_example(tiny_model_dir):
         assert len(result.losses) == 15
         assert result.losses[-1] < result.losses[0] - 1.0, (method, result.losses)  # from ln(vocab) ~ 6.0
         assert result.tokens_per_second > 0 and result.step_tokens[0] == len(example.input_ids)
+
+
+def test_adafactor_with_a_linear_schedule_lowers_the_loss(tiny_model_dir):
+    """The paper's recipe (Hyperparameters' defaults): transformers' Adafactor at a fixed lr, linear decay."""
+    base = load_base_model(tiny_model_dir)
+    example = tokenize_example(base.tokenizer, format_prompt(*CODE_OCEAN_ROWS[1][1:3]), CODE_OCEAN_ROWS[1][3], 256)
+    hp = Hyperparameters(max_steps=15, learning_rate=1e-2, global_batch_size=1, micro_batch_size=1, max_length=256, warmup_ratio=0.0)
+    assert (hp.method, hp.optimizer, hp.lr_schedule) == ("full", "adafactor", "linear")
+    result = train(prepare_for_training(base.model, hp), base.tokenizer, [example] * 4, hp, log=lambda _: None)
+    assert result.losses[-1] < result.losses[0] - 1.0, result.losses
+    assert result.learning_rates == pytest.approx([1e-2 * (1 - i / 15) for i in range(15)])
+    assert (result.world_size, result.rank_examples) == (1, [15])
+
+
+def test_learning_rate_schedules():
+    linear, cosine = (Hyperparameters(learning_rate=1.0, warmup_ratio=0.2, lr_schedule=s) for s in ("linear", "cosine"))
+    assert [lr_at(step, 10, linear) for step in range(10)] == pytest.approx([0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125])
+    assert [lr_at(step, 10, cosine) for step in (0, 1, 2, 6)] == pytest.approx([0.5, 1.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        Hyperparameters(optimizer="sgd")
+
+
+def test_each_rank_takes_its_share_of_every_global_batch():
+    """Like DistributedSampler: every world_size-th example of the global batch; together, one process's batch."""
+    examples = [TokenizedExample(input_ids=[i], labels=[i]) for i in range(6)]
+    hp = tiny_hp(global_batch_size=4, micro_batch_size=1)
+    ids = lambda batches: [[e.input_ids[0] for micro in next(batches) for e in micro] for _ in range(3)]  # 3 steps, 2 epochs
+    one = ids(step_batches(examples, hp, World(rank=0, size=1, device=torch.device("cpu"))))
+    ranks = [ids(step_batches(examples, hp, World(rank=r, size=2, device=torch.device("cpu")))) for r in (0, 1)]
+    for step in range(3):
+        assert ranks[0][step] == one[step][0::2] and ranks[1][step] == one[step][1::2]
+    assert sorted(one[0] + one[1][:2]) == list(range(6))  # the first epoch: each example once
+    with pytest.raises(ValueError, match="not a multiple of micro_batch_size 1 x 3 process"):
+        hp.grad_accum_steps(3)
 
 
 def test_gradient_accumulation_matches_one_big_batch(tiny_model_dir):

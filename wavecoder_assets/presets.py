@@ -32,10 +32,12 @@ PAPER: dict[str, dg.Config] = {
                                                 evolve_max_tokens=1024, answer_max_tokens=2048),
     "oss_instructions": OssInstructionsConfig(n_seeds=75_000, max_tokens=2500, judge_max_rows=2000),
     "strategy_report": StrategyReportConfig(max_embed_rows=20_000, sandbox_max_runs=2000),
-    # WaveCoder-DS-6.7B: full fine-tuning, 3 epochs, lr 2e-5 (5e-5 for some bases), global batch 512 (or 256), 2048 tokens, bf16.
+    # WaveCoder-DS-6.7B: full fine-tuning, 3 epochs, Adafactor at lr 5e-5 with a linear schedule, global batch 512,
+    # 2048 tokens, bf16; FSDP over the 8 GPUs of a node (512 = 4 per micro-batch x 8 GPUs x 16 accumulation steps).
     "finetuned_model": FinetuneConfig(model_name="wavecoder-ds-6.7b", base_model="deepseek-ai/deepseek-coder-6.7b-base", method="full",
-                                      max_steps=0, epochs=3, learning_rate=2e-5, global_batch_size=512, micro_batch_size=4,
-                                      max_length=2048, bf16=True, gradient_checkpointing=True),
+                                      max_steps=0, epochs=3, learning_rate=5e-5, optimizer="adafactor", lr_schedule="linear",
+                                      global_batch_size=512, micro_batch_size=4, max_length=2048, bf16=True,
+                                      gradient_checkpointing=True, num_processes=8, parallelism="fsdp"),
     # The paper's table: greedy pass@1 on all of HumanEval, MBPP (500), HumanEvalFix and HumanEvalExplain in six languages.
     "eval_scores": EvalConfig(benchmarks=["humaneval", "mbpp", "humanevalfix", "humanevalexplain"],
                               languages=["python", "js", "go", "java", "cpp", "rust"], limit=0, max_new_tokens=1024),

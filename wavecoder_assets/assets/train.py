@@ -1,5 +1,6 @@
-"""finetuned_model: a causal LM fine-tuned on CodeOcean (Alpaca prompts, response-only loss, full or LoRA),
-saved merged under <lake>/models/<model_name>/ with a model card, the loss curve and the data version it saw."""
+"""finetuned_model: a causal LM fine-tuned on CodeOcean (Alpaca prompts, response-only loss, full or LoRA), in
+this process or in `num_processes` torchrun workers (FSDP or DDP), saved merged under <lake>/models/<model_name>/
+with a model card, the loss curve and the data version it saw."""
 
 import re
 from dataclasses import asdict
@@ -15,17 +16,17 @@ from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version, lake_root
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 from wavecoder_assets.train import Hyperparameters, format_prompt
-from wavecoder_assets.train.run import finetune, weights_digest
+from wavecoder_assets.train.run import finetune_in_processes, weights_digest
 
 DATA_VERSION_TAG = "dagster/data_version"  # the tag Dagster writes on every materialization
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class FinetuneConfig(dg.Config):
-    """Defaults: a few LoRA steps on the embedded Qwen2.5-Coder-0.5B-Instruct, minutes on 2 CPU cores.
-    presets.PAPER holds the paper's settings (full fine-tuning, 3 epochs, global batch 512, 2048 tokens, bf16).
-    Training runs in one process on one device: full fine-tuning of a 6.7B model (~110 GB of fp32 weights,
-    gradients and AdamW state) needs more than one 80 GB GPU, where method=lora fits."""
+    """Defaults: a few LoRA steps on the embedded Qwen2.5-Coder-0.5B-Instruct in this process, minutes on 2 CPU
+    cores. presets.PAPER holds the paper's recipe (full fine-tuning, 3 epochs, Adafactor at lr 5e-5, linear
+    schedule, global batch 512, 2048 tokens, bf16) on the 8 GPUs of a node with FSDP: each GPU holds 1/8 of the
+    fp32 weights, gradients and optimizer state (~54 GB in all for 6.7B) and trains on 1/8 of every batch."""
 
     model_name: str = Field(default="wavecoder-qwen2.5-coder-0.5b-lora", description="folder under <lake>/models/")
     base_model: str = Field(
@@ -34,9 +35,20 @@ class FinetuneConfig(dg.Config):
     method: Literal["lora", "full"] = "lora"
     epochs: int = Field(default=3, description="passes over CodeOcean when max_steps <= 0")
     max_steps: int = Field(default=4, description="optimizer steps; <= 0: run `epochs` epochs")
-    learning_rate: float = Field(default=2e-4, description="peak lr (the paper, full fine-tuning: 2e-5 or 5e-5)")
+    learning_rate: float = Field(default=2e-4, description="peak lr (the paper, full fine-tuning: 5e-5)")
+    optimizer: Literal["adamw", "adafactor"] = Field(
+        default="adamw", description="adafactor: transformers' Adafactor with a fixed lr (the paper); adamw")
+    lr_schedule: Literal["cosine", "linear"] = Field(default="cosine", description="decay to 0 after the warmup")
     global_batch_size: int = Field(default=1, description="examples per optimizer step (the paper: 256 or 512)")
-    micro_batch_size: int = Field(default=1, description="examples per forward pass; gradient accumulation makes up the rest")
+    micro_batch_size: int = Field(
+        default=1, description="examples per forward pass of one process; gradient accumulation makes up the rest")
+    num_processes: int = Field(
+        default=1, ge=1, description="1: train in the run's own process; more: that many torchrun workers on this "
+                                     "machine (one per GPU; gloo on CPUs). global_batch_size must be a multiple of "
+                                     "micro_batch_size x num_processes")
+    parallelism: Literal["fsdp", "ddp"] = Field(
+        default="fsdp", description="with num_processes > 1: fsdp shards weights, gradients and optimizer state "
+                                    "over the processes; ddp keeps a full replica in each")
     max_length: int = Field(default=512, description="tokens per example (the paper: 2048)")
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
@@ -60,7 +72,7 @@ def upstream_data_version(context: dg.AssetExecutionContext, frame: pl.DataFrame
     return content_version(frame), "content hash (no Dagster materialization of code_ocean recorded)"
 
 
-@dg.asset(group_name="train", code_version=code_version("1", "wavecoder_assets.train"), compute_kind="pytorch",
+@dg.asset(group_name="train", code_version=code_version("2", "wavecoder_assets.train"), compute_kind="pytorch",
           deps=["embedded_models"])
 def finetuned_model(
     context: dg.AssetExecutionContext, config: FinetuneConfig, code_ocean: pl.DataFrame, lake: DuckDBLakeResource
@@ -72,9 +84,9 @@ def finetuned_model(
         raise ValueError(f"model_name {config.model_name!r} must be a plain folder name (letters, digits, . _ -)")
     hp = settings_from(config, Hyperparameters)
     data_version, data_version_source = upstream_data_version(context, code_ocean, dg.AssetKey("code_ocean"))
-    run = finetune(code_ocean, model_name=config.model_name, base_model=config.base_model, hp=hp,
-                   model_dir=lake_root(lake.base_dir) / "models" / config.model_name, data_version=data_version,
-                   log=context.log.info)
+    run = finetune_in_processes(code_ocean, num_processes=config.num_processes, model_name=config.model_name,
+                                base_model=config.base_model, hp=hp, data_version=data_version, log=context.log.info,
+                                model_dir=lake_root(lake.base_dir) / "models" / config.model_name)
     losses, sample = run.result.losses, code_ocean.row(0, named=True)
     metadata = {
         "model_dir": dg.MetadataValue.path(str(run.model_dir)),
@@ -93,6 +105,8 @@ def finetuned_model(
         "save_seconds": round(run.save_seconds, 1),
         "parameters": run.parameters,
         "trainable_parameters": run.trainable_parameters,
+        "processes": run.result.world_size,
+        "examples_per_rank": dg.MetadataValue.json(run.result.rank_examples),
         "code_ocean_data_version": data_version,
         "code_ocean_data_version_source": data_version_source,
         "per_task": counts_md(code_ocean, ["task_name"]),

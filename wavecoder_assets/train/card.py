@@ -31,6 +31,8 @@ def model_card(
     tasks = "\n".join(f"| {task} | {n} |" for task, n in sorted(task_counts.items()))
     losses = ", ".join(f"{x:.4f}" for x in result.losses)
     gguf = f" (weights dequantized from `{base_gguf_file}`)" if base_gguf_file else ""
+    processes = (f"{result.world_size} processes ({hp.parallelism}), examples per rank: {result.rank_examples}."
+                 if result.world_size > 1 else "One process.")
     return f"""---
 library_name: transformers
 base_model: {base_model}
@@ -52,7 +54,7 @@ merged: this folder loads with `AutoModelForCausalLM.from_pretrained`.
 
 ## Training
 Method `{hp.method}`, {len(result.losses)} optimizer steps of {hp.global_batch_size} examples, {sum(result.step_tokens)} tokens, {result.tokens_per_second:.1f} tokens/s,
-final loss {result.losses[-1]:.4f}. Loss on response tokens only.
+final loss {result.losses[-1]:.4f}. Loss on response tokens only. {processes}
 
 ```json
 {hyperparameters}

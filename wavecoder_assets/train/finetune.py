@@ -1,12 +1,15 @@
-"""Supervised fine-tuning of a causal LM on instruction data: full or LoRA, one process, a plain torch loop.
+"""Supervised fine-tuning of a causal LM on instruction data: full or LoRA, a plain torch loop, in one process or
+in each of several (DDP or FSDP, see `distributed`).
 
-The loop in the spirit of nanoGPT's train.py: AdamW, linear warmup then cosine decay, gradient accumulation
-up to the global batch, gradient clipping, bf16 autocast on GPU. The loss is the mean over response tokens
-of the whole global batch (not a mean of micro-batch means), so accumulation does not change the objective.
+The loop in the spirit of nanoGPT's train.py: Adafactor or AdamW, linear warmup then linear or cosine decay,
+gradient accumulation up to the global batch, gradient clipping, bf16 autocast on GPU. The loss is the mean over
+response tokens of the whole global batch, over all ranks (not a mean of micro-batch or per-rank means), so
+neither accumulation nor the number of processes changes the objective.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -14,28 +17,33 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from wavecoder_assets.llm.models import EMBEDDED_GGUF, embedded_gguf_path, model_cache_dir
 from wavecoder_assets.train.data import IGNORE_INDEX, TokenizedExample, collate
+from wavecoder_assets.train.distributed import PARALLELISMS, World, current_world, wrap_for_training
 
 
 @dataclass
 class Hyperparameters:
-    """Defaults are the WaveCoder paper's settings: 3 epochs, lr 2e-5 (the paper uses 2e-5 or 5e-5 depending
-    on the base model), global batch 512 (256 or 512), max length 2048, bf16, full fine-tuning."""
+    """Defaults are the WaveCoder paper's recipe: full fine-tuning, 3 epochs, Adafactor at lr 5e-5 with a linear
+    schedule, global batch 512, max length 2048, bf16."""
 
     method: str = "full"  # full | lora
     epochs: int = 3
     max_steps: int = -1  # > 0: stop after this many optimizer steps (overrides epochs)
-    learning_rate: float = 2e-5
-    global_batch_size: int = 512  # examples per optimizer step = micro_batch_size x gradient accumulation steps
-    micro_batch_size: int = 4  # examples per forward/backward pass
+    learning_rate: float = 5e-5
+    optimizer: str = "adafactor"  # adafactor (fixed lr, no parameter scaling) | adamw
+    lr_schedule: str = "linear"  # after warmup, decay to 0: linear | cosine
+    global_batch_size: int = 512  # examples per optimizer step, all processes together
+    micro_batch_size: int = 4  # examples per forward/backward pass of one process
+    parallelism: str = "fsdp"  # with several processes: fsdp (sharded weights, gradients, optimizer state) | ddp (replicas)
     max_length: int = 2048  # tokens per example, prompt + response
     warmup_ratio: float = 0.03  # fraction of steps with linear warmup
     weight_decay: float = 0.0
@@ -51,12 +59,23 @@ class Hyperparameters:
     def __post_init__(self):
         if self.method not in ("full", "lora"):
             raise ValueError(f"method must be 'full' or 'lora', not {self.method!r}")
-        if self.global_batch_size % self.micro_batch_size:
-            raise ValueError(f"global_batch_size {self.global_batch_size} is not a multiple of micro_batch_size {self.micro_batch_size}")
+        for name, value, allowed in [("optimizer", self.optimizer, OPTIMIZERS), ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
+                                     ("parallelism", self.parallelism, PARALLELISMS)]:
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+        self.grad_accum_steps(1)
 
-    @property
-    def grad_accum_steps(self) -> int:
-        return self.global_batch_size // self.micro_batch_size
+    def grad_accum_steps(self, world_size: int) -> int:
+        """Micro-batches per optimizer step in each of `world_size` processes."""
+        per_step = self.micro_batch_size * world_size
+        if self.global_batch_size % per_step:
+            raise ValueError(f"global_batch_size {self.global_batch_size} is not a multiple of micro_batch_size "
+                             f"{self.micro_batch_size} x {world_size} process(es)")
+        return self.global_batch_size // per_step
+
+
+OPTIMIZERS = ("adafactor", "adamw")
+LR_SCHEDULES = ("linear", "cosine")
 
 
 @dataclass
@@ -102,7 +121,8 @@ def prepare_for_training(model: torch.nn.Module, hp: Hyperparameters) -> torch.n
     """Full fine-tuning trains every weight; LoRA wraps the model in low-rank adapters (peft) and freezes the rest."""
     torch.manual_seed(hp.seed)  # the adapters' random init
     if hp.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # non-reentrant: the reentrant kind breaks DDP's and FSDP's gradient hooks
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     if hp.method == "full":
         return model
@@ -115,11 +135,14 @@ def prepare_for_training(model: torch.nn.Module, hp: Hyperparameters) -> torch.n
 
 
 def lr_at(step: int, total_steps: int, hp: Hyperparameters) -> float:
-    """Linear warmup, then cosine decay to 0 (the Alpaca recipe)."""
+    """Linear warmup, then linear (transformers' get_linear_schedule_with_warmup) or cosine (the Alpaca recipe)
+    decay to 0."""
     warmup = math.ceil(hp.warmup_ratio * total_steps)
     if step < warmup:
         return hp.learning_rate * (step + 1) / warmup
     progress = (step - warmup) / max(1, total_steps - warmup)
+    if hp.lr_schedule == "linear":
+        return hp.learning_rate * (1.0 - progress)
     return hp.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -127,70 +150,108 @@ def total_steps(n_examples: int, hp: Hyperparameters) -> int:
     return hp.max_steps if hp.max_steps > 0 else hp.epochs * math.ceil(n_examples / hp.global_batch_size)
 
 
-def micro_batches(examples: list[TokenizedExample], hp: Hyperparameters):
-    """Endless micro-batches of example lists, reshuffled each epoch (seeded)."""
+def step_batches(examples: list[TokenizedExample], hp: Hyperparameters, world: World):
+    """Endless optimizer steps, each this rank's micro-batches. A step's global batch is the next
+    global_batch_size examples of a seeded shuffle (reshuffled each epoch, the same on every rank); rank r takes
+    every world_size-th of them from the r-th, as torch's DistributedSampler does."""
     rng = random.Random(hp.seed)
+
+    def indices():
+        while True:
+            order = list(range(len(examples)))
+            rng.shuffle(order)
+            yield from order
+
+    stream = indices()
     while True:
-        order = list(range(len(examples)))
-        rng.shuffle(order)
-        for i in range(0, len(order), hp.micro_batch_size):
-            yield [examples[j] for j in order[i : i + hp.micro_batch_size]]
+        mine = [next(stream) for _ in range(hp.global_batch_size)][world.rank :: world.size]
+        yield [[examples[j] for j in mine[i : i + hp.micro_batch_size]] for i in range(0, len(mine), hp.micro_batch_size)]
+
+
+def make_optimizer(params: list[torch.nn.Parameter], hp: Hyperparameters, device: torch.device) -> torch.optim.Optimizer:
+    if hp.optimizer == "adafactor":
+        from wavecoder_assets.train.adafactor import ShardAwareAdafactor  # transformers.optimization imports peft: ~2 s
+
+        # a fixed lr driven by our schedule: no relative step, no scaling by the parameters' RMS
+        return ShardAwareAdafactor(params, lr=hp.learning_rate, scale_parameter=False, relative_step=False,
+                                   warmup_init=False, weight_decay=hp.weight_decay)
+    return torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=hp.weight_decay, fused=device.type == "cuda")
 
 
 @dataclass
 class TrainResult:
-    losses: list[float]  # mean response-token loss per optimizer step
+    losses: list[float]  # mean response-token loss per optimizer step, over the global batch
     learning_rates: list[float]
     step_seconds: list[float]
-    step_tokens: list[int]  # non-padding tokens seen per optimizer step
+    step_tokens: list[int]  # non-padding tokens seen per optimizer step, all ranks together
+    world_size: int = 1
+    rank_examples: list[int] = field(default_factory=list)  # examples each rank trained on, in rank order
 
     @property
     def tokens_per_second(self) -> float:
         return sum(self.step_tokens) / max(sum(self.step_seconds), 1e-9)
 
 
-def train(model: torch.nn.Module, tokenizer, examples: list[TokenizedExample], hp: Hyperparameters, log: Callable[[str], None] = print) -> TrainResult:
+def train(model: torch.nn.Module, tokenizer, examples: list[TokenizedExample], hp: Hyperparameters,
+          log: Callable[[str], None] = print) -> TrainResult:
+    """Train `model` in place. Under torch.distributed every rank calls this with the same examples; the model is
+    wrapped for hp.parallelism (FSDP shards it in place) and each rank trains on its share of every global batch."""
     if not examples:
         raise ValueError("no training examples")
+    world = current_world()
+    hp.grad_accum_steps(world.size)  # raises unless the global batch splits evenly over the ranks' micro-batches
     torch.manual_seed(hp.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=hp.bf16 and device == "cuda")
-    model.to(device).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=hp.weight_decay, fused=device == "cuda")
+    device = world.device
+    bf16 = hp.bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+    wrapped = wrap_for_training(model, hp.parallelism, world)
+    wrapped.train()
+    params = [p for p in wrapped.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, hp, device)
     steps = total_steps(len(examples), hp)
-    batches = micro_batches(examples, hp)
-    result = TrainResult([], [], [], [])
+    batches = step_batches(examples, hp, world)
+    result = TrainResult([], [], [], [], world_size=world.size)
+    rank_examples = 0
     for step in range(steps):
         t0 = time.perf_counter()
         lr = lr_at(step, steps, hp)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        micro = [collate(next(batches), tokenizer.pad_token_id) for _ in range(hp.grad_accum_steps)]
-        n_targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)  # response tokens in the global batch; the loss is their mean
+        micro = [collate(b, tokenizer.pad_token_id) for b in next(batches)]
+        # response tokens in the global batch, every rank's: the loss is their mean
+        local_targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
+        (n_targets,) = world.sum(local_targets)
         step_loss = 0.0
-        for batch in micro:
+        for i, batch in enumerate(micro):
             batch = {k: v.to(device) for k, v in batch.items()}
-            with autocast:
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            # token t predicts token t+1: shift the labels, not the (large) logits, to avoid copying them
-            targets = F.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum") / n_targets
-            loss.backward()
+            # DDP: all-reduce once per step, after the last micro-batch. FSDP reduce-scatters every micro-batch,
+            # so gradients stay sharded (skipping that would keep whole gradients on every rank).
+            sync = i == len(micro) - 1 or not isinstance(wrapped, DistributedDataParallel)
+            with contextlib.nullcontext() if sync else wrapped.no_sync():
+                with autocast:
+                    logits = wrapped(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                # token t predicts token t+1: shift the labels, not the (large) logits, to avoid copying them
+                targets = F.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
+                loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX,
+                                       reduction="sum") / n_targets
+                # DDP and FSDP average gradients over the ranks; times world size, that average is the sum
+                (loss * world.size).backward()
             step_loss += loss.item()
+            rank_examples += len(batch["input_ids"])
         if hp.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, hp.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if device == "cuda":
+        if device.type == "cuda":
             torch.cuda.synchronize()  # kernels run asynchronously; time the step, not its launch
+        step_loss, tokens = world.sum(step_loss, sum(int(b["attention_mask"].sum()) for b in micro))
         seconds = time.perf_counter() - t0
-        tokens = sum(int(b["attention_mask"].sum()) for b in micro)
         result.losses.append(step_loss)
         result.learning_rates.append(lr)
         result.step_seconds.append(seconds)
-        result.step_tokens.append(tokens)
+        result.step_tokens.append(int(tokens))
         log(f"step {step + 1}/{steps}: loss {step_loss:.4f}, lr {lr:.2e}, {seconds:.1f} s, {tokens / seconds:.0f} tokens/s")
+    result.rank_examples = world.gather(rank_examples)
     return result
 
 
