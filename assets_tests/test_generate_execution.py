@@ -127,6 +127,30 @@ def test_java_bare_checks_are_wrapped_into_a_main_class():
     assert wrong.status == "failed" and "add(1, 2) should be 3" in wrong.reason
 
 
+# A CodeSearchNet-style Java solution: methods with no class around them, one an instance method with @Override.
+BARE_METHODS = ("public static float smaller(float a, float b) {\n    return Math.min(a, b);\n}\n\n"
+                "@Override\npublic String label(int x) {\n    return \"n\" + x;\n}")
+
+
+@pytest.mark.parametrize("tests", [
+    "assert smaller(3.5f, 2.8f) == 2.8f;\nassert label(1).equals(\"n1\");",
+    "public class Main {\n  public static void main(String[] args) {\n"
+    "    if (smaller(1f, 2f) != 1f) throw new AssertionError(\"smaller\");\n  }\n}",
+])
+def test_java_methods_without_a_class_run_as_static_members_of_the_tests_class(tests):
+    runnable("java")
+    assert run_tests("java", BARE_METHODS, tests, timeout_s=TIMEOUT_S).passed
+    wrong = run_tests("java", BARE_METHODS.replace("Math.min", "Math.max"), tests, timeout_s=TIMEOUT_S)
+    assert wrong.status == "failed" and "AssertionError" in wrong.reason
+
+
+def test_java_methods_that_need_their_object_still_fail():
+    runnable("java")
+    needs_field = "public int next() {\n    return counter + 1;\n}"  # `counter` is a field of a class not given
+    result = run_tests("java", needs_field, "assert next() == 1;", timeout_s=TIMEOUT_S)
+    assert result.status == "failed" and "cannot find symbol" in result.reason
+
+
 def test_javascript_failures_that_do_not_throw_an_error():
     runnable("javascript")
     tests = "console.assert(add(1, 2) === 4, 'add(1, 2) is 4');"  # console.assert only prints

@@ -113,34 +113,53 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
     # Same-task candidates in a row draw the same few-shot examples while the store is small: consecutive prompts
     # then share a long prefix, which the llama.cpp server keeps in its KV cache.
     survivors.sort(key=lambda i: (rows[i]["task_name"], rows[i]["language"], i))
-    requests, shown = [], {}
+    answered = _judge(rows, survivors, judge, rules, settings, store, logger, attempt=0)
+    # A reason copied word for word from a few-shot example says nothing about this row: ask once more, with other
+    # examples and another seed; the second answer stands (its copies are counted).
+    again = [i for i in survivors if answered[i]["copied"]]
+    if again:
+        answered |= _judge(rows, again, judge, rules, settings, store, logger, attempt=1)
     for i in survivors:
+        answer = answered[i]
+        if answer["error"]:
+            out[i] = _outcome(verdicts[i], judge_model=answer["model"], sandbox_status=sandbox.get(i),
+                              error=f"judge: {answer['error']}")
+            continue
+        out[i] = _outcome(verdicts[i] | answer["verdicts"], judge_model=answer["model"], sandbox_status=sandbox.get(i),
+                          copied_reasons=answer["copied"])
+    return out
+
+
+def _judge(rows: list[dict], indices: list[int], judge, rules: list[J.Rule], settings: DiscriminatorSettings,
+           store: ExampleStore, logger, *, attempt: int) -> dict[int, dict]:
+    """index -> {"model", "verdicts", "copied", "error"}: the judge's per-rule answers and how many of their
+    reasons repeat a shown example's word for word, or the error (the call failed, or its answer did not parse)."""
+    requests, shown = [], {}
+    for i in indices:
         row = rows[i]
+        key = _key(row, i) + (f"#{attempt}" if attempt else "")
         good, bad = store.sample_judged(row["task_name"], settings.judge_few_shot_good, settings.judge_few_shot_bad,
                                         rule_ids=[r.id for r in J.applicable(rules, row["task_name"])],
-                                        seed=settings.seed, key=_key(row, i))
+                                        seed=settings.seed, key=key)
         examples = good + bad
         shown[i] = {J.normalized_reason(v["reason"]) for e in examples for v in e["rule_verdicts"].values()}
         requests.append(ChatRequest(
-            key=_key(row, i), messages=J.judge_messages(row, rules, examples, show_format=not settings.json_mode),
-            temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed,
+            key=key, messages=J.judge_messages(row, rules, examples, show_format=not settings.json_mode),
+            temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed + attempt,
             response_format={"type": "json_object", "schema": J.verdict_schema(J.applicable(rules, row["task_name"]))}
             if settings.json_mode else None))
-    for i, result in zip(survivors, judge.run(requests, logger=logger) if requests else []):
-        if result.error is not None:
-            out[i] = _outcome(verdicts[i], judge_model=result.model, sandbox_status=sandbox.get(i),
-                              error=f"judge: {result.error}")
-            continue
-        try:
-            answers = J.parse_verdict(result.text, rules, rows[i]["task_name"])
-        except ValueError as why:
-            out[i] = _outcome(verdicts[i], judge_model=result.model, sandbox_status=sandbox.get(i),
-                              error=f"judge: {why}: {result.text[:300]}")
-            continue
-        copied = sum(J.normalized_reason(v["reason"]) in shown[i] for v in answers.values() if v["reason"])
-        out[i] = _outcome(verdicts[i] | answers, judge_model=result.model, sandbox_status=sandbox.get(i),
-                          copied_reasons=copied)
-    return out
+    answered = {}
+    for i, result in zip(indices, judge.run(requests, logger=logger) if requests else []):
+        answer = {"model": result.model, "verdicts": {}, "copied": 0, "error": result.error}
+        if result.error is None:
+            try:
+                answer["verdicts"] = J.parse_verdict(result.text, rules, rows[i]["task_name"])
+            except ValueError as why:
+                answer["error"] = f"{why}: {result.text[:300]}"
+            answer["copied"] = sum(J.normalized_reason(v["reason"]) in shown[i]
+                                   for v in answer["verdicts"].values() if v["reason"])
+        answered[i] = answer
+    return answered
 
 
 def outcome_columns(outcome: dict) -> dict:

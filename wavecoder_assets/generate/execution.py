@@ -62,8 +62,9 @@ class ExecutionResult:
 
 
 def tests_requirement(language: str) -> str:
-    """The generator's requirement line for tests in this language (for Python, tasks.TESTS_REQUIREMENT)."""
-    return f"Also give the key tests: {TEST_STYLES[language]}"
+    """The generator's requirement line for tests in this language. A small model asked for "a few" tests loops on
+    one assert until the token limit; three, each on its own line, it stops after."""
+    return f"Also give the key tests, at most three checks, each on its own line: {TEST_STYLES[language]}"
 
 
 def toolchain_missing(language: str) -> str | None:
@@ -224,15 +225,48 @@ def _walk(node):
 
 def _java_program(solution: str, tests: str) -> tuple[str, str]:
     """Main.java holding the solution's types and the tests' class, and the class to run: the tests' class with
-    a main method, or bare test statements wrapped into one."""
+    a main method, or bare test statements wrapped into one. A solution that is only methods (as CodeSearchNet's
+    Java functions are) becomes static members of the class the tests run in, so the tests can call them."""
     sol, test = _top_level(solution, "java"), _top_level(tests, "java")
+    members = _java_static_members(sol.body) if not sol.names else None
     main = next((name for name, text in test.names.items() if _JAVA_MAIN.search(text)), None)
     body = test.body
     if main is None:
         main = "TestMain" if "Main" in sol.names else "Main"
         body = f"class {main} {{\n    public static void main(String[] args) throws Exception {{\n{body}\n    }}\n}}"
+    solution_body = sol.body
+    if members is not None:
+        opening = re.search(rf"\bclass\s+{main}\b[^{{]*\{{", body)
+        body = body[:opening.end()] + "\n" + members + "\n" + body[opening.end():]
+        solution_body = ""
     imports = "\n".join(dict.fromkeys(sol.imports + test.imports))
-    return f"{imports}\n\n{sol.body}\n\n{body}\n", main
+    return f"{imports}\n\n{solution_body}\n\n{body}\n", main
+
+
+def _java_static_members(source: str) -> str | None:
+    """Methods (and fields) declared outside any class, made static members of a class body: `static` added where
+    missing, `@Override` dropped (nothing is overridden any more); None when the source is not only members."""
+    prefix = "class Members {\n"
+    data = (prefix + source + "\n}").encode("utf-8", "surrogatepass")
+    root = parse(data, "java").root_node
+    body = root.children[0].child_by_field_name("body") if root.children else None
+    if root.has_error or body is None:
+        return None
+    members = [c for c in body.children if c.type in ("method_declaration", "field_declaration")]
+    if not any(m.type == "method_declaration" for m in members):
+        return None
+    edits = []  # (start, end, replacement) in bytes
+    for member in members:
+        modifiers = next((c for c in member.children if c.type == "modifiers"), None)
+        words = [c for c in modifiers.children] if modifiers is not None else []
+        edits += [(w.start_byte, w.end_byte, b"") for w in words
+                  if w.type == "marker_annotation" and data[w.start_byte:w.end_byte] == b"@Override"]
+        if not any(w.type == "static" for w in words):
+            at = modifiers.end_byte if modifiers is not None else member.start_byte
+            edits.append((at, at, b" static" if modifiers is not None else b"static "))
+    for start, end, replacement in sorted(edits, reverse=True):
+        data = data[:start] + replacement + data[end:]
+    return data.decode("utf-8", "replace")[len(prefix):-2]
 
 
 def _go_program(solution: str, tests: str) -> str:

@@ -2,7 +2,8 @@
 
 Sources are split into `rounds` chunks in coreset rank order. In each round the generator writes one example
 per source for its assigned task, with few-shot examples (good and bad) drawn per candidate from the example
-store; an answer that does not parse is asked again once with another seed; the discriminator (code checks,
+store; an answer that does not parse is asked again once, sampled, with other few-shot examples (an answer cut off
+inside its tests keeps its complete test lines); the discriminator (code checks,
 execution, LLM judge) decides each example; the judged examples go into the store for the next round.
 Every source ends in exactly one judged row: accepted, rejected (failed rules and reasons) or failed (error).
 """
@@ -21,10 +22,12 @@ from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSet
 from wavecoder_assets.generate.examples import ExampleStore
 from wavecoder_assets.generate.execution import tests_requirement
 from wavecoder_assets.generate.tasks import (
+    LINE_TESTS,
     PAPER_TASK_MIX,
     PROMPT_VERSION,
     Rejected,
     assign_tasks,
+    close_cut_tests,
     example_id,
     generator_messages,
     max_tokens_for,
@@ -38,6 +41,8 @@ from wavecoder_assets.languages import LANGUAGES
 from wavecoder_assets.llm import ChatRequest
 
 log = logging.getLogger(__name__)
+
+RETRY_TEMPERATURE = 0.7  # the retry of an unparseable answer samples, so it can differ from the first answer
 
 GENERATED_SCHEMA = {
     "example_id": pl.String, "source_id": pl.String, "task_name": pl.String, "language": pl.String,
@@ -99,8 +104,11 @@ def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
 
 
 def _generation_request(item: dict, store: ExampleStore, settings: LoopSettings, attempt: int) -> ChatRequest:
+    """The generator's request; a retry (attempt 1) draws other few-shot examples and samples at RETRY_TEMPERATURE
+    at least: at temperature 0 another seed gives the same answer again."""
+    key = item["example_id"] + (f"#{attempt}" if attempt else "")
     good, bad = store.sample(item["task_name"], settings.few_shot_good, settings.few_shot_bad, seed=settings.seed,
-                             key=item["example_id"])
+                             key=key)
     with_tests = item["with_tests"]
     tests = (tests_requirement(solution_language(item["task_name"], item["language"], item["target_language"]))
              if with_tests else None)
@@ -110,7 +118,8 @@ def _generation_request(item: dict, store: ExampleStore, settings: LoopSettings,
     response_format = ({"type": "json_object", "schema": output_schema(item["task_name"], with_tests)}
                        if settings.json_mode else None)
     max_tokens = settings.generator_max_tokens or max_tokens_for(item["task_name"], with_tests)
-    return ChatRequest(key=item["example_id"], messages=messages, temperature=settings.temperature,
+    temperature = max(settings.temperature, RETRY_TEMPERATURE) if attempt else settings.temperature
+    return ChatRequest(key=item["example_id"], messages=messages, temperature=temperature,
                        max_tokens=max_tokens, seed=settings.seed + attempt, response_format=response_format)
 
 
@@ -120,10 +129,14 @@ def _generated_row(item: dict, result, attempts: int) -> dict:
             "prompt_version": PROMPT_VERSION, "raw_output": result.text, "error": None, "attempts": attempts}
     if result.error is not None:
         return row | {"status": "failed", "error": f"generator: {result.error}"}
+    text = result.text
     if result.finish_reason == "length":  # cut off by the token budget: never half an answer
-        return row | {"status": "unparseable", "error": "the answer was cut off at the token limit"}
+        language = solution_language(item["task_name"], item["language"], item["target_language"])
+        text = close_cut_tests(text) if item["with_tests"] and language in LINE_TESTS else None
+        if text is None:
+            return row | {"status": "unparseable", "error": "the answer was cut off at the token limit"}
     try:
-        fields = parse_generation(result.text, item["task_name"], item["code"])
+        fields = parse_generation(text, item["task_name"], item["code"])
     except Rejected as why:
         return row | {"status": "unparseable", "error": str(why)}
     del fields["task_name"]  # the assigned task is kept; models name tasks loosely
@@ -138,7 +151,15 @@ def generate_round(items: list[dict], store: ExampleStore, generator, settings: 
     count in `attempts`; the first error is kept when the retry parses neither). The client's progress and
     failures go to `logger`."""
     logger = logger or log
-    results = generator.run([_generation_request(item, store, settings, 0) for item in items], logger=logger)
+    # Sent grouped by task and languages: consecutive prompts then share the task definition and requirements
+    # (and, while the store holds only the seed examples, the few-shot examples too), a prefix the llama.cpp
+    # server keeps in its KV cache instead of reading it again.
+    order = sorted(range(len(items)), key=lambda i: (items[i]["task_name"], items[i]["language"],
+                                                     items[i]["target_language"] or "", i))
+    sent = generator.run([_generation_request(items[i], store, settings, 0) for i in order], logger=logger)
+    results = [None] * len(items)
+    for i, result in zip(order, sent):
+        results[i] = result
     generated = [_generated_row(item, result, 1) for item, result in zip(items, results)]
     retry = [i for i, row in enumerate(generated) if row["status"] == "unparseable"] if settings.retry_unparseable else []
     if retry:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from wavecoder_assets.hashing import hex_id, stable_hash
 from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES
 
-PROMPT_VERSION = "wavecoder-gen-v2"
+PROMPT_VERSION = "wavecoder-gen-v3"
 # The paper's CodeOcean mix (Table 1 of arXiv 2312.14187).
 PAPER_TASK_MIX = {"code_generation": 0.57, "code_summarization": 0.16, "code_repair": 0.16, "code_translation": 0.11}
 
@@ -242,6 +242,24 @@ def extract_json_object(text: str) -> dict | None:
         if isinstance(obj, dict):
             return obj
     return None
+
+
+# Languages whose tests are one standalone check per line, so the lines before a cut still make a test program.
+LINE_TESTS = frozenset({"python", "javascript", "php", "ruby"})
+_CUT_TESTS = re.compile(r'"tests"\s*:\s*"((?:[^"\\]|\\.)*)\\?\Z', re.DOTALL)
+
+
+def close_cut_tests(text: str) -> str | None:
+    """An answer cut off by the token limit inside its last field, `tests`, closed after the last complete test
+    line (tests come last in every answer, so what precedes them is whole); None when the cut is elsewhere or no
+    complete line is left."""
+    match = _CUT_TESTS.search(text)
+    if match is None:
+        return None
+    whole_lines = match.group(1).rpartition("\\n")[0]
+    if not whole_lines.strip():
+        return None
+    return text[:match.start(1)] + whole_lines + '"}'
 
 
 class Rejected(ValueError):

@@ -1,0 +1,59 @@
+"""Generator answers cut off by the token limit, and the retry of an unparseable answer."""
+
+from __future__ import annotations
+
+import json
+
+from wavecoder_assets.generate.examples import ExampleStore
+from wavecoder_assets.generate.loop import RETRY_TEMPERATURE, LoopSettings, _generated_row, _generation_request
+from wavecoder_assets.generate.tasks import close_cut_tests
+from wavecoder_assets.llm import ChatResult
+
+SOLUTION = 'def quote(s):\n    return "\\"" + s + "\\""'
+TESTS = "assert quote('a') == '\"a\"'\nassert quote('') == '\"\"'\nassert quote('b') == ['b', 31, 31, 31"
+ANSWER = json.dumps({"task_name": "code_generation", "instruction": "Write a Python function quote(s).",
+                     "information": "", "solution": SOLUTION, "tests": TESTS})
+CUT = ANSWER[:-6]  # inside the third test line, as a runaway list is cut
+
+
+def test_a_cut_inside_the_tests_keeps_the_complete_test_lines():
+    closed = json.loads(close_cut_tests(CUT))
+    assert closed["tests"] == "\n".join(TESTS.splitlines()[:2])
+    assert closed["solution"] == SOLUTION  # escaped quotes before the cut survive
+
+
+def test_cuts_that_leave_no_whole_test_or_fall_elsewhere_are_not_closed():
+    assert close_cut_tests(ANSWER) is None  # not cut
+    assert close_cut_tests(ANSWER[:ANSWER.index('\\nassert')]) is None  # inside the first test line
+    assert close_cut_tests(ANSWER[:ANSWER.index('"tests"') - 5]) is None  # inside the solution
+    assert close_cut_tests(CUT[:CUT.rindex("31") + 2] + "\\") is not None  # cut right after a backslash
+
+
+ITEM = {"example_id": "e1", "source_id": "s1", "task_name": "code_generation", "language": "python",
+        "target_language": None, "code": "def quote(s):\n    return '\"' + s + '\"'", "summary": "Quote a string.",
+        "round": 0, "with_tests": True}
+
+
+def _result(text: str, finish_reason: str) -> ChatResult:
+    return ChatResult(key="e1", text=text, error=None, model="gen", finish_reason=finish_reason)
+
+
+def test_a_cut_answer_with_whole_tests_parses_and_one_without_is_unparseable():
+    row = _generated_row(ITEM, _result(CUT, "length"), 1)
+    assert row["status"] == "ok" and row["tests"].count("assert") == 2
+    cut_in_solution = ANSWER[:ANSWER.index('"tests"') - 5]
+    row = _generated_row(ITEM, _result(cut_in_solution, "length"), 1)
+    assert row["status"] == "unparseable" and "cut off" in row["error"]
+    java = ITEM | {"language": "java"}  # a Java test program cut anywhere does not compile: never closed
+    assert _generated_row(java, _result(CUT, "length"), 1)["status"] == "unparseable"
+
+
+def test_the_retry_samples_with_other_few_shot_examples():
+    store = ExampleStore()
+    for i in range(6):  # several good examples of the task, so the two draws can differ
+        store.add(store.good[0] | {"instruction": f"Write a Python function number {i}."})
+    settings = LoopSettings(few_shot_good=1, few_shot_bad=0)
+    first, retry = (_generation_request(ITEM, store, settings, attempt) for attempt in (0, 1))
+    assert first.temperature == 0.0 and retry.temperature == RETRY_TEMPERATURE
+    assert first.seed != retry.seed
+    assert first.messages != retry.messages
