@@ -202,3 +202,22 @@ def test_a_test_instruction_for_every_language():
     assert "assert statements" in execution.tests_requirement("python")
     assert set(TEST_STYLES) == set(LANGUAGES)
     assert all("\n" not in execution.tests_requirement(language) for language in LANGUAGES)
+
+
+def test_javascript_tests_that_use_assert_without_requiring_it_get_the_require_line():
+    runnable("javascript")
+    tests = "assert.strictEqual(inc(2), 3);"
+    assert run_tests("javascript", "function inc(x) { return x + 1; }", tests, timeout_s=TIMEOUT_S).passed
+    wrong = run_tests("javascript", "function inc(x) { return x + 2; }", tests, timeout_s=TIMEOUT_S)
+    assert wrong.status == "failed" and "ERR_ASSERTION" in wrong.reason
+    # a solution that requires assert itself keeps its own line (a second `const assert` would not compile)
+    own = "const assert = require('node:assert');\nfunction inc(x) { return x + 1; }"
+    assert run_tests("javascript", own, tests, timeout_s=TIMEOUT_S).passed
+
+
+def test_java_bare_asserts_without_semicolons_still_run():
+    runnable("java")
+    solution = "public static int inc(int x) { return x + 1; }"
+    assert run_tests("java", solution, "assert inc(1) == 2\nassert inc(2) == 3;", timeout_s=TIMEOUT_S).passed
+    wrong = run_tests("java", solution, "assert inc(1) == 5", timeout_s=TIMEOUT_S)
+    assert wrong.status == "failed" and "AssertionError" in wrong.reason

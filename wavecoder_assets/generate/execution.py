@@ -160,6 +160,8 @@ def _assemble(language: str, solution: str, tests: str, timeout_s: float) -> tup
         # their `const assert = require('assert')` cannot clash with a declaration of the solution.
         solution = re.sub(r"^export\s+(default\s+)?(?=(async\s+)?(function|class|const|let|var)\b)", "", solution,
                           flags=re.MULTILINE)
+        if re.search(r"\bassert\b", tests) and not _DEFINES_ASSERT.search(solution + "\n" + tests):
+            tests = "const assert = require('assert');\n" + tests  # the test style asked for; models forget the line
         return solution + "\n\n{\n" + tests + "\n}\n", "main.js", ["node", "main.js"], 0.0
     if language == "java":
         program, main = _java_program(solution, tests)
@@ -190,6 +192,7 @@ class _TopLevel:
 _JAVA_TYPES = {"class_declaration", "interface_declaration", "enum_declaration", "record_declaration",
                "annotation_type_declaration"}
 _JAVA_MAIN = re.compile(r"\bstatic\s+void\s+main\s*\(")
+_DEFINES_ASSERT = re.compile(r"""require\(\s*['"](node:)?assert(/strict)?['"]\s*\)|\bimport\b[^;\n]*\bassert\b""")
 
 
 def _top_level(source: str, language: str) -> _TopLevel:
@@ -232,6 +235,8 @@ def _java_program(solution: str, tests: str) -> tuple[str, str]:
     main = next((name for name, text in test.names.items() if _JAVA_MAIN.search(text)), None)
     body = test.body
     if main is None:
+        # Bare checks are often written as in Python, `assert x == y` with no semicolon: that one is added.
+        body = re.sub(r"^(\s*assert\b[^;\n]*[^;\s{}])\s*$", r"\1;", body, flags=re.MULTILINE)
         main = "TestMain" if "Main" in sol.names else "Main"
         body = f"class {main} {{\n    public static void main(String[] args) throws Exception {{\n{body}\n    }}\n}}"
     solution_body = sol.body
