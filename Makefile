@@ -36,8 +36,10 @@ $(INSTANCE): dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
+# Like a backfill of the whole graph, in this process: unpartitioned assets in one run, sharded ones
+# (embeddings, the LLM stages) in one run per shard (WAVECODER_SHARDS, default 4), each with its own data version.
 run: setup $(INSTANCE)
-	$(VENV)/bin/dagster job execute -m wavecoder_assets.definitions -j wavecoder
+	$(PY) -m wavecoder_assets.definitions wavecoder
 	$(PY) -m wavecoder_assets.lake summary
 
 test: setup $(INSTANCE)

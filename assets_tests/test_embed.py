@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from assets_tests.test_partitions import all_shards
 from wavecoder_assets.assets.coreset import CoresetConfig, coreset
 from wavecoder_assets.assets.embed import CodeEmbeddingsConfig, code_embeddings
 from wavecoder_assets.embed import Encoder, embed_resumable, embedded_minilm_dir, sentence_config
@@ -127,9 +128,11 @@ def test_materialize_code_embeddings_then_coreset_on_a_small_lake(lake_dir):
     assets = [dg.AssetSpec("filtered_code"), code_embeddings, coreset]
     embed_config = CodeEmbeddingsConfig(max_rows=24, chunk_rows=10)
     run_config = dg.RunConfig({"code_embeddings": embed_config, "coreset": CoresetConfig(k=6)})
-    result = dg.materialize(assets, resources=resources_for("local", lake_dir=lake_dir), run_config=run_config)
+    # One run over every shard (code_embeddings is sharded by id; the coreset reads all shards).
+    result = dg.materialize(assets, resources=resources_for("local", lake_dir=lake_dir), run_config=run_config,
+                            tags=all_shards())
     assert result.success
-    embeddings = read_table(lake_dir, "code_embeddings")
+    embeddings = read_table(lake_dir, "code_embeddings").drop("shard").sort("id")
     assert embeddings.columns == ["id", "language", "embedding", "model"]
     assert embeddings.height == 24 and embeddings["id"].n_unique() == 24  # capped sample
     assert embeddings.schema["embedding"] == pl.Array(pl.Float32, 384)
@@ -139,6 +142,7 @@ def test_materialize_code_embeddings_then_coreset_on_a_small_lake(lake_dir):
     codes = dict(zip(filtered["id"], filtered["code"]))
     np.testing.assert_allclose(vectors[:3], Encoder().encode([codes[i] for i in embeddings["id"][:3]]), atol=1e-5)
 
+    # (one event per shard of code_embeddings, all with the run's metadata)
     events = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     meta = events["code_embeddings"]
     assert (meta["rows_embedded"].value, meta["skipped_blank_code"].value, meta["dropped_duplicate_ids"].value) == (24, 1, 1)
@@ -152,8 +156,8 @@ def test_materialize_code_embeddings_then_coreset_on_a_small_lake(lake_dir):
     # a second run finds every row in the chunks and embeds nothing
     again = dg.materialize(
         assets, resources=resources_for("local", lake_dir=lake_dir), run_config=dg.RunConfig({"code_embeddings": embed_config}),
-        selection=["code_embeddings"],
+        selection=["code_embeddings"], tags=all_shards(),
     )
     meta = again.get_asset_materialization_events()[0].materialization.metadata
     assert (meta["rows_embedded"].value, meta["rows_from_earlier_chunks"].value) == (0, 24)
-    assert read_table(lake_dir, "code_embeddings").equals(embeddings)
+    assert read_table(lake_dir, "code_embeddings").drop("shard").sort("id").equals(embeddings)

@@ -363,7 +363,9 @@ def _generation(lake_dir: str, llm, instance, *, max_failure_rate: float | None 
 
     overrides = {} if max_failure_rate is None else {"max_failure_rate": max_failure_rate}
     assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator]
-    return dg.materialize(assets, selection=assets[1:], instance=instance, raise_on_error=False,
+    from assets_tests.test_partitions import all_shards
+
+    return dg.materialize(assets, selection=assets[1:], instance=instance, raise_on_error=False, tags=all_shards(),
                           resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm},
                           run_config=dg.RunConfig(ops={"generated_instructions": _generate_config(**overrides)}))
 
@@ -379,7 +381,7 @@ def test_an_llm_endpoint_that_is_down_fails_the_step_keeps_the_tables_and_logs_w
     import dagster as dg
 
     from assets_tests.openai_test_server import ThreadedServer
-    from assets_tests.test_generate import DOUBLE, _llm, _spec, _write_coreset
+    from assets_tests.test_generate import DOUBLE, _judged, _llm, _spec, _write_coreset
     from wavecoder_assets.lakefiles import read_table, table_history
     from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
 
@@ -420,7 +422,7 @@ def test_an_llm_endpoint_that_is_down_fails_the_step_keeps_the_tables_and_logs_w
     judged = read_table(lake_dir, "judged_instructions")
     assert judged.height == 4 and judged["verdict"].to_list() == ["failed"] * 4
     assert all(e.startswith("generator: connection error") for e in judged["error"])
-    meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
+    meta = _judged(run).metadata
     assert meta["failed_candidates"].value == 4 and meta["failure_rate"].value == 1.0
     assert any("4 of 4 candidates failed" in w and "within max_failure_rate=1.0" in w
                for w in _warnings(instance, run.run_id))

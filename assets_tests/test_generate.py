@@ -20,6 +20,7 @@ import pytest
 
 from assets_tests.conftest import REPO_ROOT
 from assets_tests.openai_test_server import ThreadedServer
+from assets_tests.test_partitions import all_shards
 from wavecoder_assets.assets import generate as gen_assets
 from wavecoder_assets.benchmark_data import MBPP_DIR
 from wavecoder_assets.generate import execution
@@ -330,10 +331,17 @@ def _generate_config(**overrides) -> gen_assets.GenerateConfig:
                                         "task_mix": {"code_generation": 1.0}} | overrides)
 
 
+def _judged(run: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:
+    """The run's (first) materialization of judged_instructions: a run over every shard has one per shard, with the
+    run's metadata."""
+    return next(m for m in run.asset_materializations_for_node("generated_instructions")
+                if m.asset_key == dg.AssetKey("judged_instructions"))
+
+
 def _materialize(lake_dir: str, llm: LLMResource, instance=None, **overrides):
     assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator, gen_assets.code_ocean_tables,
               gen_assets.candidates_accounted]
-    return dg.materialize(assets, selection=assets[1:], instance=instance,
+    return dg.materialize(assets, selection=assets[1:], instance=instance, tags=all_shards(),
                           resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm},
                           run_config=dg.RunConfig(ops={"generated_instructions": _generate_config(**overrides)}))
 
@@ -358,7 +366,7 @@ def test_every_candidate_is_accounted_for_through_faults_and_a_rerun_pays_only_f
         assert check.check_name == "candidates_accounted" and check.passed
         table = run.asset_materializations_for_node("code_ocean")[0].metadata["outcomes_per_task"].value
         assert "| code_generation | 11 | 3 | 6 | 2 | True |" in table
-        meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
+        meta = _judged(run).metadata
         # 11 answers, and a retry with another seed for each of the 2 that did not parse; the judge only sees
         # the 5 rows that passed the code checks and their tests
         assert meta["llm_judge_requests"].value == 5 and meta["llm_generator_requests"].value == 13
@@ -405,8 +413,9 @@ def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
 
         run = _materialize(lake_dir, _llm(server.base_url, lake_dir))
         assert run.success
-        meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
-        assert meta["llm_generator_cache_hits"].value == cached  # all of it reused
+        meta = _judged(run).metadata
+        # all of it reused (shard by shard, the killed run had answers of both roles cached)
+        assert meta["llm_generator_cache_hits"].value + meta["llm_judge_cache_hits"].value == cached
         assert server.stats()["calls"] - calls == 20 - cached  # 10 generator + 10 judge requests, minus the cached
         assert read_table(lake_dir, "code_ocean").height == 10
         calls = server.stats()["calls"]
@@ -416,7 +425,7 @@ def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
         rules = [dict(r) for r in J.SEMANTIC_RULES]
         rules[1]["text"] += " Name it exactly."
         run = _materialize(lake_dir, _llm(server.base_url, lake_dir), rules=rules)
-        meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
+        meta = _judged(run).metadata
         # only the discriminator changed: only the discriminator is called again
         assert meta["llm_generator_endpoint_calls"].value == 0 and meta["llm_judge_endpoint_calls"].value == 10
 
@@ -441,7 +450,8 @@ def test_later_rounds_show_good_and_bad_judged_examples_to_generator_and_judge(t
     assert "Analysis: solution_is_code" in round1_generator[0].split("bad examples")[1]  # the bad one and why
     judge = [b["messages"] for b in bodies if b["messages"][0]["content"] == J.SYSTEM]
     round1_judge = [m for m in judge if "version A" in m[-1]["content"]]
-    assert len(round1_judge) == 1 and [m["role"] for m in round1_judge[0]] == ["system", "user", "assistant", "user"]
+    # the scripted judge's reasons repeat the shown example's word for word, so each is asked a second time
+    assert len(round1_judge) == 2 and [m["role"] for m in round1_judge[0]] == ["system", "user", "assistant", "user"]
     shown = json.loads(round1_judge[0][2]["content"])  # the good example's full analysis, from round 0's judge
     assert shown["solution_resolves"] == {"reason": "the solution yes resolves it", "answer": "yes"}
 
@@ -465,6 +475,7 @@ def test_real_generator_and_judge_on_two_samples(lake_dir):
     _write_coreset(lake_dir, sources)
     assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator]
     run = dg.materialize(assets, selection=assets[1:], resources=resources_for("local", lake_dir=lake_dir),
+                         tags=all_shards(),
                          run_config=dg.RunConfig(ops={"generated_instructions": gen_assets.GenerateConfig(
                              max_sources=2, task_mix={"code_generation": 1, "code_summarization": 1})}))
     assert run.success

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from assets_tests.openai_test_server import ThreadedServer
+from assets_tests.test_partitions import all_shards
 from wavecoder_assets.assets import strategies
 from wavecoder_assets.benchmark_data import MBPP_DIR
 from wavecoder_assets.lakefiles import read_table, table_path, write_table
@@ -195,13 +196,17 @@ def test_oss_materialization_keeps_fingerprint_and_sends_seeded_requests(lake_di
         resources = resources_for("local", lake_dir=lake_dir) | {
             "llm": LLMResource(generator=endpoint, judge=endpoint, cache_path=str(Path(lake_dir) / ".llm_cache.sqlite"))}
         run = dg.materialize([dg.AssetSpec("coreset"), strategies.oss_instructions], selection=[strategies.oss_instructions],
-                             resources=resources, run_config=dg.RunConfig(
+                             resources=resources, tags=all_shards(), run_config=dg.RunConfig(
             ops={"oss_instructions": strategies.OssInstructionsConfig(n_seeds=4, seed=7, judge_max_rows=0)}))
         bodies = [a["body"] for calls in server.stats()["by_messages"].values() for a in calls]
     assert run.success
     out = read_table(lake_dir, "oss_instructions")
     assert out.height == 4 and set(out["system_fingerprint"]) == {"fp_test"}
-    assert sorted(b["seed"] for b in bodies) == [7, 8, 9, 10]
+    # The shards together draw the snippets one run over the whole coreset would (4 seeds from 3 samples: the
+    # best-ranked sample twice); each shard seeds its requests seed + its own index.
+    assert sorted(out["example_id"]) == sorted(p["example_id"] for p in oss.plan_seeds(_coreset(), n_seeds=4, seed=7))
+    shard_sizes = Counter(out["shard"])
+    assert sorted(b["seed"] for b in bodies) == sorted(7 + i for n in shard_sizes.values() for i in range(n))
     assert all(b["messages"][0]["content"] == oss.SYSTEM for b in bodies)
     assert set(out["status"]) <= {"ok", "unparseable"} and out["verdict"].is_null().all()
 
@@ -221,7 +226,7 @@ def test_evol_materialization_from_an_alpaca_file_judges_and_accounts_for_every_
             "llm": LLMResource(generator=endpoint, judge=endpoint, cache_path=str(Path(lake_dir) / ".llm_cache.sqlite"))}
         config = strategies.EvolInstructionsConfig(seed_file=str(seed_file), rounds=2, judge_max_rows=None)
         run = dg.materialize([dg.AssetSpec("code_ocean"), strategies.evol_instructions],
-                             selection=[strategies.evol_instructions], resources=resources,
+                             selection=[strategies.evol_instructions], resources=resources, tags=all_shards(),
                              run_config=dg.RunConfig(ops={"evol_instructions": config}))
     assert run.success
     out = read_table(lake_dir, "evol_instructions")
@@ -356,7 +361,8 @@ def test_evol_and_oss_materialize_with_the_embedded_model_and_rerun_from_cache(l
     config = dg.RunConfig(ops={
         "evol_instructions": strategies.EvolInstructionsConfig(max_seeds=2, rounds=1, answer_max_tokens=256),
         "oss_instructions": strategies.OssInstructionsConfig(n_seeds=2, max_tokens=512, judge_max_rows=1)})
-    runs = [dg.materialize(assets, selection=assets[2:], resources=resources, run_config=config) for _ in range(2)]
+    runs = [dg.materialize(assets, selection=assets[2:], resources=resources, run_config=config, tags=all_shards())
+            for _ in range(2)]
     assert all(run.success for run in runs)
 
     out = read_table(lake_dir, "evol_instructions")
@@ -371,17 +377,19 @@ def test_evol_and_oss_materialize_with_the_embedded_model_and_rerun_from_cache(l
         else:
             assert row["rule"] in set(evol.RULES) | {"answer_refused"} and row["reason"]
 
-    oss_out = read_table(lake_dir, "oss_instructions")
-    assert oss_out.height == 2 and oss_out["request_seed"].to_list() == [976, 977]
-    assert all(s in c for s, c in zip(oss_out["seed_snippet"], _coreset(2)["code"]))
+    oss_out = read_table(lake_dir, "oss_instructions").sort("example_id")
+    assert oss_out.height == 2 and set(oss_out["request_seed"]) <= {976, 977}  # seed + index within the shard
+    codes = dict(zip(_coreset(2)["id"], _coreset(2)["code"]))
+    assert all(s in codes[i] for s, i in zip(oss_out["seed_snippet"], oss_out["source_id"]))
     for row in oss_out.iter_rows(named=True):
         assert (row["status"] == "ok") == (row["instruction"] is not None and row["error"] is None), row
     judged = oss_out.filter(pl.col("verdict").is_not_null())
-    assert judged.height == (1 if "ok" in oss_out["status"] else 0)
+    # judge_max_rows=1 per shard: one ok row of each shard that has one
+    assert judged.height == oss_out.filter(pl.col("status") == "ok")["shard"].n_unique()
     assert set(judged["verdict"]) <= {"accepted", "rejected", "failed"}
 
     for name in ("evol_instructions", "oss_instructions"):  # unchanged rerun: everything from the cache
         metadata = runs[1].asset_materializations_for_node(name)[0].metadata
         assert metadata["llm_generator_endpoint_calls"].value == 0
         assert metadata["llm_generator_requests"].value > 0
-    assert read_table(lake_dir, "oss_instructions").equals(oss_out)
+    assert read_table(lake_dir, "oss_instructions").sort("example_id").equals(oss_out)

@@ -5,6 +5,9 @@ earlier version stays readable (until `vacuum_tables` removes its files). Each c
 the table's content version (`content_version`), its row count, the Dagster run id when Dagster wrote it, and the
 Polars types Delta cannot store (read back as they were written). DuckDB sees each table as a view by name, at
 its latest version or `AS OF` an earlier one.
+
+A sharded table (a partitioned asset's) is partitioned by its `shard` column; a write replaces the rows of some
+shards and leaves the others (`write_shards`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +40,9 @@ ROWS_KEY = "wavecoder.rows"
 DTYPES_KEY = "wavecoder.polars_dtypes"
 RESTORED_FROM_KEY = "wavecoder.restored_from"
 COMMIT_ID_KEY = "wavecoder.commit_id"
+SHARDS_KEY = "wavecoder.shards"  # a sharded write: {shard: content version} of the shards it replaced
+SHARD_COUNT_KEY = "wavecoder.shard_count"  # a sharded table: how many shards its rows were assigned to
+SHARD_COLUMN = "shard"  # a sharded table's Delta partition column
 _WRITE_ATTEMPTS = 5  # an overwrite that races another writer of the same table is retried on the new version
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 _VIEW_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -224,19 +230,104 @@ def write_table(frame: pl.DataFrame, path: str | Path, *, metadata: Mapping[str,
     for attempt in range(_WRITE_ATTEMPTS):
         table = DeltaTable(path) if is_table(path) else None
         try:
-            write_deltalake(table if table is not None else str(path), stored, mode="overwrite",
+            # partition_by=[]: a table that was sharded before is rewritten unpartitioned
+            write_deltalake(table if table is not None else str(path), stored, mode="overwrite", partition_by=[],
                             schema_mode="overwrite", writer_properties=WriterProperties(compression="ZSTD"),
                             commit_properties=CommitProperties(custom_metadata=custom))
             break
         except CommitFailedError:
             if attempt == _WRITE_ATTEMPTS - 1:
                 raise
+    return _committed_version(path, table, commit_id)
+
+
+def _committed_version(path: Path, table: DeltaTable | None, commit_id: str) -> int:
+    """The version of the commit whose custom metadata has `commit_id`, just written through `table`."""
     if table is not None and _commit_info(path, table.version()).get(COMMIT_ID_KEY) == commit_id:
         return table.version()
     for entry in DeltaTable(path).history(limit=50):  # created here, or a writer got in between
         if entry.get(COMMIT_ID_KEY) == commit_id:
             return int(entry["version"])
     raise RuntimeError(f"wrote {path} but cannot find the commit {commit_id} in its log")
+
+
+def shard_count_of(path: str | Path, version: int | None = None) -> int | None:
+    """How many shards the table's rows were assigned to at the version (the latest when None); None when the
+    table is not sharded."""
+    count = commit_metadata(path, version).get(SHARD_COUNT_KEY)
+    return int(count) if count is not None else None
+
+
+def write_shards(frame: pl.DataFrame, path: str | Path, *, shards: Sequence[str], shard_count: int,
+                 metadata: Mapping[str, object] | None = None) -> int:
+    """Replace the rows of `shards` in the sharded table at `path` with the frame's rows, in one atomic commit, and
+    return the new version. The frame's SHARD_COLUMN names each row's shard, one of `shards`; a shard of `shards`
+    without rows is left empty, and the table's other shards keep their rows.
+
+    A table that is not sharded, or whose rows were assigned to another number of shards, is replaced as a whole
+    by the frame (its rows would land in other shards now). So is a table whose columns or types differ from the
+    frame's (the other shards' rows are kept, with the new columns null). Like write_table's, the commit's custom
+    metadata has the content version and row count of the whole table, SHARD_COLUMN left out (the same rows have
+    the same version whatever the shard count), plus the content version of each shard written (SHARDS_KEY) and
+    the shard count. A writer of other shards may commit meanwhile: a commit is never rebased onto a newer
+    version (its whole-table version would be stale) but fails and is retried on the latest one.
+    """
+    if SHARD_COLUMN not in frame.columns:
+        raise ValueError(f"write_shards: the frame has no {SHARD_COLUMN!r} column")
+    written = sorted(set(shards))
+    stray = sorted(set(frame[SHARD_COLUMN].unique().to_list()) - set(written))
+    if stray:
+        raise ValueError(f"write_shards: rows of shard(s) {stray} in a write of shard(s) {written}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = frame.with_columns(pl.col(SHARD_COLUMN).cast(pl.String))
+    per_shard = {k: content_version(frame.filter(pl.col(SHARD_COLUMN) == k).drop(SHARD_COLUMN)) for k in written}
+    commit_id = uuid.uuid4().hex
+    # An attempt fails only when another writer committed first: with one writer per other shard, each writing
+    # once or twice, this many attempts always end in a commit.
+    attempts = _WRITE_ATTEMPTS + 2 * shard_count
+    for attempt in range(attempts):
+        table = DeltaTable(path) if is_table(path) else None
+        kept = _rows_of_other_shards(path, table, written, shard_count)
+        whole = frame if kept is None else pl.concat([kept, frame], how="diagonal_relaxed")
+        stored_whole, originals = _to_storage(whole)
+        stored_frame, _ = _to_storage(frame)
+        in_place = kept is not None and _stored_schema(table) == dict(stored_frame.schema)
+        custom = {DATA_VERSION_KEY: content_version(whole.drop(SHARD_COLUMN)), ROWS_KEY: str(whole.height),
+                  SHARDS_KEY: json.dumps(per_shard, sort_keys=True), SHARD_COUNT_KEY: str(shard_count)}
+        if originals:
+            custom[DTYPES_KEY] = _encode_dtypes(originals)
+        custom.update({k: str(v) for k, v in (metadata or {}).items() if v is not None})
+        custom[COMMIT_ID_KEY] = commit_id
+        shard_list = ", ".join(f"'{k}'" for k in written)
+        try:
+            write_deltalake(table if table is not None else str(path), stored_frame if in_place else stored_whole,
+                            mode="overwrite", partition_by=[SHARD_COLUMN],
+                            predicate=f"{SHARD_COLUMN} IN ({shard_list})" if in_place else None,
+                            schema_mode=None if in_place else "overwrite",
+                            writer_properties=WriterProperties(compression="ZSTD"),
+                            commit_properties=CommitProperties(custom_metadata=custom, max_commit_retries=0))
+            break
+        except CommitFailedError:
+            if attempt == attempts - 1:
+                raise
+    return _committed_version(path, table, commit_id)
+
+
+def _rows_of_other_shards(path: Path, table: DeltaTable | None, written: list[str],
+                          shard_count: int) -> pl.DataFrame | None:
+    """The rows the table keeps when `written` are replaced, at the table object's version; None when the table
+    is to be replaced as a whole (missing, not sharded, or sharded for another count)."""
+    if table is None or table.metadata().partition_columns != [SHARD_COLUMN]:
+        return None
+    if shard_count_of(path, table.version()) != shard_count:
+        return None
+    frame, _, _ = scan_table_path(path, table.version())
+    return frame.filter(~pl.col(SHARD_COLUMN).is_in(written)).collect()
+
+
+def _stored_schema(table: DeltaTable) -> dict[str, pl.DataType]:
+    return dict(pl.scan_delta(table).collect_schema())
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
@@ -313,7 +404,7 @@ def read_table(lake: str | Path, name: str, version: int | None = None) -> pl.Da
 
 def table_history(lake: str | Path, name: str) -> list[dict]:
     """Every version of the table, newest first: version, timestamp (UTC), operation, rows, run id, data version,
-    and the version a restore went back to."""
+    the version a restore went back to, and the shards a sharded write replaced ({shard: content version})."""
     path = table_path(lake, name)
     rows = []
     for entry in open_table(path).history():
@@ -322,6 +413,7 @@ def table_history(lake: str | Path, name: str) -> list[dict]:
         if rows_written is None and entry.get("operation") == "WRITE" and "num_added_rows" in metrics:
             rows_written = metrics["num_added_rows"]
         restored = entry.get(RESTORED_FROM_KEY)
+        shards = entry.get(SHARDS_KEY)
         rows.append({
             "version": int(entry["version"]),
             "timestamp": _EPOCH + timedelta(milliseconds=entry["timestamp"]),
@@ -330,17 +422,19 @@ def table_history(lake: str | Path, name: str) -> list[dict]:
             "run_id": entry.get(RUN_ID_KEY),
             "data_version": entry.get(DATA_VERSION_KEY),
             "restored_from": int(restored) if restored is not None else None,
+            "shards": json.loads(shards) if shards is not None else None,
         })
     return rows
 
 
 def restore_table(lake: str | Path, name: str, version: int) -> int:
     """Make `version`'s content the table's latest again, as a new version (history is kept); returns it.
-    The new commit carries the restored version's content version, rows and types."""
+    The new commit carries the restored version's content version, rows, types and shard count."""
     path = table_path(lake, name)
     source = commit_metadata(path, version)
     table = open_table(path)
-    custom = {k: str(source[k]) for k in (DATA_VERSION_KEY, ROWS_KEY, DTYPES_KEY) if source.get(k) is not None}
+    custom = {k: str(source[k]) for k in (DATA_VERSION_KEY, ROWS_KEY, DTYPES_KEY, SHARD_COUNT_KEY)
+              if source.get(k) is not None}
     custom[RESTORED_FROM_KEY] = str(version)
     custom[COMMIT_ID_KEY] = uuid.uuid4().hex
     table.restore(version, commit_properties=CommitProperties(custom_metadata=custom))

@@ -15,6 +15,7 @@ from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
 from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.plots import line_plot_png
+from wavecoder_assets.resources import GPU_STEP
 
 CODE_COLUMNS = ["id", "language", "code", "docstring", "repo", "path", "func_name"]
 
@@ -38,14 +39,17 @@ def _before_after(candidates: pl.DataFrame, selected: pl.DataFrame) -> pl.DataFr
     return before.join(after, on="language", how="left").fill_null(0).sort("language")
 
 
-@dg.asset(group_name="coreset", code_version=code_version("2", "wavecoder_assets.coreset"), compute_kind="jax")
+@dg.asset(group_name="coreset", code_version=code_version("3", "wavecoder_assets.coreset"), compute_kind="jax",
+          op_tags=GPU_STEP)
 def coreset(
     context: dg.AssetExecutionContext, config: CoresetConfig, code_embeddings: pl.DataFrame, filtered_code: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
-    """The rows chosen by KCenterGreedy (Euclidean, seeded first center), in selection order, with each
-    row's rank and the coverage radius after it was picked."""
+    """The rows chosen by KCenterGreedy (Euclidean, seeded first center) over the embeddings of every shard, in
+    selection order, with each row's rank and the coverage radius after it was picked."""
     code = filtered_code.select(CODE_COLUMNS).unique("id", keep="first")
-    candidates = code_embeddings.select("id", "embedding").join(code, on="id", how="inner", maintain_order="left")
+    # In id order: the seeded first center (and so the selection) does not depend on how the shards were stored.
+    candidates = (code_embeddings.select("id", "embedding").sort("id")
+                  .join(code, on="id", how="inner", maintain_order="left"))
     if candidates.height == 0:
         raise ValueError("coreset: no embedded rows match filtered_code; materialize code_embeddings first")
     k = min(config.k, candidates.height)

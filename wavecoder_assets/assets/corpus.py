@@ -23,6 +23,7 @@ from wavecoder_assets.corpus import (
 )
 from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version
+from wavecoder_assets.resources import CPU_STEP
 
 
 class RawCodeConfig(dg.Config):
@@ -68,7 +69,7 @@ def _language_counts(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.group_by("language").len("rows").sort("language")
 
 
-@dg.asset(group_name="corpus", compute_kind="tree-sitter", deps=["corpus_sources"],
+@dg.asset(group_name="corpus", compute_kind="tree-sitter", deps=["corpus_sources"], op_tags=CPU_STEP,
           code_version=code_version("1", "wavecoder_assets.corpus.harvest", "wavecoder_assets.corpus.codesearchnet",
                                     "wavecoder_assets.corpus.records", "wavecoder_assets.languages"))
 def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Output[pl.DataFrame]:
@@ -128,6 +129,7 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
     ],
     can_subset=True,  # either table can be written alone (the rules run either way)
     compute_kind="polars",
+    op_tags=CPU_STEP,
 )
 def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_code: pl.DataFrame):
     """Code length min..max chars, the Code Alpaca blacklist, exact dedup on normalized code, near dedup with

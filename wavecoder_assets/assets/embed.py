@@ -1,4 +1,4 @@
-"""code_embeddings: one vector per filtered code sample (transformers encoder, [CLS] or mean pooling)."""
+"""code_embeddings: one vector per filtered code sample (transformers encoder, [CLS] or mean pooling), in shards."""
 # No `from __future__ import annotations` here: Dagster reads the Config annotations when the asset is defined.
 import time
 from typing import Literal
@@ -8,9 +8,11 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md
+from wavecoder_assets.assets.settings import SHARDS, rows_in_shards, sharded
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder, embed_resumable
 from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version, lake_root
+from wavecoder_assets.resources import GPU_STEP
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 
 
@@ -23,23 +25,26 @@ class CodeEmbeddingsConfig(dg.Config):
     max_length: int = Field(default=256, description="tokens per snippet (longer ones are truncated)")
     batch_size: int = 32
     max_rows: int | None = Field(
-        default=2000, description="embed a seeded random sample of this many rows (None: all); keeps the default run to minutes on a CPU"
+        default=2000, description="embed a seeded random sample of this many rows of all shards (None: all); each "
+        "shard embeds its part of the same sample; keeps the default run to minutes on a CPU"
     )
     sample_seed: int = 0
-    chunk_rows: int = Field(default=512, description="rows per resumable chunk written under <lake>/.work/code_embeddings")
+    chunk_rows: int = Field(default=512, description="rows per resumable chunk written under "
+                            "<lake>/.work/code_embeddings/shard-<i>-of-<n>")
     allow_download: bool = Field(default=False, description="let transformers download the model from the Hub")
     device: str | None = Field(default=None, description="torch device; None: cuda when available, else cpu")
 
 
-@dg.asset(group_name="embed", code_version=code_version("1", "wavecoder_assets.embed"), compute_kind="transformers",
-          deps=["embedded_models"])
+@dg.asset(group_name="embed", code_version=code_version("2", "wavecoder_assets.embed"), compute_kind="transformers",
+          deps=["embedded_models"], op_tags=GPU_STEP, **sharded("id"))
 def code_embeddings(
     context: dg.AssetExecutionContext, config: CodeEmbeddingsConfig, lake: DuckDBLakeResource, filtered_code: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
-    """A vector per filtered code sample (the WaveCoder paper embeds each sample before the k-center coreset).
+    """A vector per filtered code sample (the WaveCoder paper embeds each sample before the k-center coreset),
+    one shard of the rows (by id) per partition.
 
-    Finished chunks are kept under `<lake>/.work/code_embeddings/<settings hash>/`, keyed by row id, so an
-    interrupted or repeated run embeds only what no chunk holds yet.
+    Finished chunks are kept under `<lake>/.work/code_embeddings/shard-<i>-of-<n>/<settings hash>/`, keyed by row
+    id, so an interrupted or repeated run embeds only what no chunk holds yet.
     """
     rows = filtered_code.select("id", "language", "code")
     is_blank = pl.col("code").is_null() | (pl.col("code").str.strip_chars() == "")
@@ -48,7 +53,10 @@ def code_embeddings(
     duplicate_ids = rows.height - rows["id"].n_unique()
     rows = rows.unique("id", keep="first", maintain_order=True)
     if config.max_rows is not None and rows.height > config.max_rows:
-        rows = rows.sample(n=config.max_rows, seed=config.sample_seed).sort("id")
+        rows = rows.sample(n=config.max_rows, seed=config.sample_seed)
+    # The cap's sample is drawn from all rows, so the shards together embed what one unsharded run would.
+    shards = sorted(context.partition_keys)
+    rows = rows_in_shards(rows, "id", shards).sort("id")
 
     encoder = Encoder(
         config.model,
@@ -60,21 +68,29 @@ def code_embeddings(
         local_files_only=not config.allow_download,
     )
     started = time.perf_counter()
-    vectors, reused = embed_resumable(
-        rows["id"].to_list(),
-        rows["code"].to_list(),
-        encoder,
-        lake_root(lake.base_dir) / ".work" / "code_embeddings",
-        chunk_rows=config.chunk_rows,
-        progress=lambda done, total: context.log.info(f"embedded {done}/{total} new rows"),
-    )
+    parts, reused = [], 0
+    for shard in shards:  # a work folder per shard: shards embedded at the same time never share chunk files
+        part = rows_in_shards(rows, "id", [shard])
+        if part.is_empty():
+            parts.append(part.select("id", "language").with_columns(
+                pl.Series("embedding", [], dtype=pl.Array(pl.Float32, encoder.dim))))
+            continue
+        vectors, shard_reused = embed_resumable(
+            part["id"].to_list(),
+            part["code"].to_list(),
+            encoder,
+            lake_root(lake.base_dir) / ".work" / "code_embeddings" / f"shard-{shard}-of-{len(SHARDS.get_partition_keys())}",
+            chunk_rows=config.chunk_rows,
+            progress=lambda done, total, shard=shard: context.log.info(f"shard {shard}: embedded {done}/{total} new rows"),
+        )
+        parts.append(part.select("id", "language").with_columns(vectors["embedding"]))
+        reused += shard_reused
     seconds = time.perf_counter() - started
     embedded = rows.height - reused
-    out = rows.select("id", "language").with_columns(
-        vectors["embedding"], pl.lit(config.model, dtype=pl.String).alias("model")
-    )
+    out = pl.concat(parts).with_columns(pl.lit(config.model, dtype=pl.String).alias("model"))
     context.add_output_metadata(
         {
+            "shards": ", ".join(shards),
             "rows_in": filtered_code.height,
             "rows_embedded": embedded,
             "rows_from_earlier_chunks": reused,

@@ -23,6 +23,7 @@ from wavecoder_assets.evaluate.run import (
 )
 from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version
+from wavecoder_assets.resources import GPU_STEP
 from wavecoder_assets.resources.llm import LLMResource
 
 
@@ -48,7 +49,7 @@ class EvalConfig(dg.Config):
     workers: int = Field(default=2, description="tests run in parallel")
 
 
-@dg.asset(group_name="evaluate", compute_kind="pytorch", deps=["benchmark_files", "embedded_models"],
+@dg.asset(group_name="evaluate", compute_kind="pytorch", deps=["benchmark_files", "embedded_models"], op_tags=GPU_STEP,
           code_version=code_version("1", "wavecoder_assets.evaluate", "wavecoder_assets.train",
                                     "wavecoder_assets.sandbox", "wavecoder_assets.sandbox_init"))
 def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned_model: pl.DataFrame,

@@ -1,5 +1,6 @@
-"""generated_instructions + judged_instructions (the generator-discriminator loop), code_ocean +
-code_ocean_rejected, and the check that every candidate is accounted for."""
+"""generated_instructions + judged_instructions (the generator-discriminator loop, one shard of the coreset per
+partition), code_ocean + code_ocean_rejected (from every shard), and the check that every candidate is accounted
+for."""
 
 
 import json
@@ -9,7 +10,7 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, markdown_table, samples_md, table_md
-from wavecoder_assets.assets.settings import settings_from
+from wavecoder_assets.assets.settings import SHARDS, rows_in_shards, settings_from
 from wavecoder_assets.benchmark_data import CALIBRATION_SET, MBPP_DIR
 from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
 from wavecoder_assets.generate import judge as J
@@ -23,11 +24,19 @@ from wavecoder_assets.generate.checks import CHECK_RULES
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.execution import EXECUTION_RULES
-from wavecoder_assets.generate.loop import LoopSettings, failure_summary, quality_metrics, run_generator_discriminator
+from wavecoder_assets.generate.loop import (
+    GENERATED_SCHEMA,
+    JUDGED_SCHEMA,
+    LoopSettings,
+    failure_summary,
+    quality_metrics,
+    run_generator_discriminator,
+)
 from wavecoder_assets.generate.ocean import build_code_ocean, outcome_counts
 from wavecoder_assets.generate.tasks import PAPER_TASK_MIX, PROMPT_VERSION
 from wavecoder_assets.lakefiles import content_version, read_table, table_history
-from wavecoder_assets.resources.lake import DuckDBLakeResource
+from wavecoder_assets.resources import CPU_STEP
+from wavecoder_assets.resources.lake import SHARD_BY_METADATA, DuckDBLakeResource
 from wavecoder_assets.resources.llm import LLMResource
 
 GROUP = "generate"
@@ -41,11 +50,12 @@ class RuleConfig(dg.Config):
 
 
 class GenerateConfig(dg.Config):
-    """The generator-discriminator loop. Defaults: ~30 candidates in 2 rounds, a few minutes on 2 CPU cores with the
-    embedded models; presets.PAPER: the whole coreset, 10 rounds."""
+    """The generator-discriminator loop, per shard. Defaults: ~30 candidates in 2 rounds, a few minutes on 2 CPU
+    cores with the embedded models; presets.PAPER: the whole coreset, 10 rounds."""
 
     max_sources: int | None = Field(
-        default=30, description="coreset rows used, best rank first; None: all (the paper: the whole coreset)")
+        default=30, description="coreset rows used, best rank first, of all shards (each shard takes its part of "
+                                "them); None: all (the paper: the whole coreset)")
     rounds: int = Field(default=2, description="generator-discriminator rounds; later rounds draw few-shot "
                                                "examples (good and bad) from the judged ones")
     task_mix: dict[str, float] = Field(default=dict(PAPER_TASK_MIX), description="task -> share of the sources")
@@ -86,16 +96,21 @@ class GenerateConfig(dg.Config):
 @dg.multi_asset(
     outs={
         "generated_instructions": dg.AssetOut(group_name=GROUP,
-                                              code_version=code_version("1", "wavecoder_assets.generate.loop",
+                                              code_version=code_version("2", "wavecoder_assets.generate.loop",
                                                                         *DISCRIMINATOR),
+                                              metadata={SHARD_BY_METADATA: "source_id"},
                                               description="One generator answer per coreset source; status ok | "
                                                           "unparseable | failed; the task column groups the four tasks."),
         "judged_instructions": dg.AssetOut(group_name=GROUP,
-                                           code_version=code_version("1", "wavecoder_assets.generate.loop",
+                                           code_version=code_version("2", "wavecoder_assets.generate.loop",
                                                                      *DISCRIMINATOR),
+                                           metadata={SHARD_BY_METADATA: "source_id"},
                                            description="Every generated row with its verdict (accepted | rejected "
                                                        "| failed), rule-by-rule answers and reasons."),
     },
+    # Shards of the coreset, by source id: a backfill runs one per run, and a failed shard reruns alone.
+    partitions_def=SHARDS,
+    backfill_policy=dg.BackfillPolicy.multi_run(1),
     ins={"coreset": dg.AssetIn()},
     # What the data does: the judge reads the generated rows (the graph's edge generated -> judged).
     # The embedded generator and judge models are inputs too (the embedded_models source).
@@ -106,6 +121,7 @@ class GenerateConfig(dg.Config):
     name="generated_instructions",  # the op's name: run config and presets use it
     pool="llm",
     compute_kind="llm",
+    op_tags=CPU_STEP,
 )
 def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateConfig, llm: LLMResource,
                             coreset: pl.DataFrame):
@@ -113,19 +129,36 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
     assigned task (seeded mix) with tests for code; code checks, the sandbox and the LLM judge decide each
     example rule by rule; judged examples, good and bad, are the next round's few-shot examples. One
     multi-asset that is not subsettable: each round's generation needs the previous round's verdicts, so neither
-    table can be computed without the other."""
+    table can be computed without the other. Each shard runs its own loop on its sources (its task quotas, its
+    rounds, its few-shot examples), so a shard's rows depend on that shard's sources alone."""
     if coreset.is_empty():
         raise ValueError("generated_instructions: the coreset is empty; materialize it first")
     sources = coreset.sort("rank") if "rank" in coreset.columns else coreset
     if config.max_sources is not None:
         sources = sources.head(config.max_sources)
-    generated, judged, seconds = run_generator_discriminator(
-        sources, llm.client("generator"), llm.client("judge"), settings_from(config, LoopSettings), logger=context.log)
-    failures = _check_failures(context, judged, config.max_failure_rate)
+    settings = settings_from(config, LoopSettings)
+    shards = sorted(context.partition_keys)
+    generated_parts, judged_by_shard, seconds = [], {}, {"generating": 0.0, "judging": 0.0}
+    for shard in shards:
+        shard_sources = rows_in_shards(sources, "id", [shard])
+        if shard_sources.is_empty():
+            context.log.info(f"shard {shard}: none of the {sources.height} sources")
+            continue
+        context.log.info(f"shard {shard}: {shard_sources.height} of the {sources.height} sources")
+        generated, judged, spent = run_generator_discriminator(
+            shard_sources, llm.client("generator"), llm.client("judge"), settings, logger=context.log)
+        generated_parts.append(generated)
+        judged_by_shard[shard] = judged
+        seconds = {k: seconds[k] + spent[k] for k in seconds}
+    _check_failures(context, judged_by_shard, config.max_failure_rate)
+    generated = pl.concat(generated_parts) if generated_parts else pl.DataFrame(schema=GENERATED_SCHEMA)
+    judged = pl.concat(judged_by_shard.values()) if judged_by_shard else pl.DataFrame(schema=JUDGED_SCHEMA)
+    failures = failure_summary(judged)
     usage = llm.usage_metadata()
     quality = quality_metrics(judged)
     yield dg.Output(generated, output_name="generated_instructions", data_version=dg.DataVersion(content_version(generated)), metadata={
-        "sources": sources.height,
+        "shards": ", ".join(shards),
+        "sources": rows_in_shards(sources, "id", shards).height,
         "by_task_and_status": counts_md(generated, ["task_name", "status"]),
         "prompt_version": PROMPT_VERSION,
         "sample_rows": samples_md(generated, ["task_name", "status", "instruction", "error"]),
@@ -151,29 +184,43 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
     })
 
 
-def _check_failures(context: dg.AssetExecutionContext, judged: pl.DataFrame, max_failure_rate: float) -> dict:
-    """The candidates that failed (no verdict after the client's retries): a warning in the run's log, and
-    dg.Failure when more than max_failure_rate of them failed, so the step writes nothing."""
-    failures = failure_summary(judged)
-    if not failures["failed"]:
-        return failures
-    first = "\n".join(f"- {reason}" for reason in failures["first_reasons"])
-    counts = (f"{failures['failed']} of {failures['candidates']} candidates failed (at the generator: "
-              f"{failures['failed_at_generator']}, at the judge: {failures['failed_at_judge']})")
-    if failures["failed"] <= max_failure_rate * failures["candidates"]:
+def _check_failures(context: dg.AssetExecutionContext, judged_by_shard: dict[str, pl.DataFrame],
+                    max_failure_rate: float) -> None:
+    """The candidates that failed (no verdict after the client's retries), judged shard by shard: a warning in the
+    run's log, and dg.Failure when in some shard more than max_failure_rate of them failed, so the step writes
+    nothing (a shard is what reruns, so each must pass on its own)."""
+    over, within = {}, {}
+    for shard, judged in judged_by_shard.items():
+        failures = failure_summary(judged)
+        if failures["failed"]:
+            (within if failures["failed"] <= max_failure_rate * failures["candidates"] else over)[shard] = judged
+    if within:
+        counts, first, _ = _failure_counts(within)
         context.log.warning(f"{counts}; within max_failure_rate={max_failure_rate}, recorded as failed rows. "
                             f"First reasons:\n{first}")
-        return failures
+    if not over:
+        return
+    counts, first, failures = _failure_counts(over)
     raise dg.Failure(
         description=(f"{counts}: more than max_failure_rate={max_failure_rate}, so nothing was written and the "
-                     "previous versions of generated_instructions and judged_instructions stay. The run's log has "
-                     "a warning per failed request. Fix the endpoint and rerun (answered requests are cached, so "
-                     f"only the failed ones are paid again), or raise max_failure_rate. First reasons:\n{first}"),
-        metadata={"candidates": failures["candidates"], "failed": failures["failed"],
+                     "previous rows of these shards of generated_instructions and judged_instructions stay. The "
+                     "run's log has a warning per failed request. Fix the endpoint and rerun the shards (answered "
+                     "requests are cached, so only the failed ones are paid again), or raise max_failure_rate. "
+                     f"First reasons:\n{first}"),
+        metadata={"shards": ", ".join(over), "candidates": failures["candidates"], "failed": failures["failed"],
                   "failed_at_generator": failures["failed_at_generator"],
                   "failed_at_judge": failures["failed_at_judge"], "failure_rate": failures["failure_rate"],
                   "max_failure_rate": max_failure_rate, "first_reasons": dg.MetadataValue.md(first)},
     )
+
+
+def _failure_counts(judged_by_shard: dict[str, pl.DataFrame]) -> tuple[str, str, dict]:
+    """("shard(s) ...: F of N candidates failed (...)", the first reasons as a markdown list, failure_summary)."""
+    failures = failure_summary(pl.concat(judged_by_shard.values()))
+    counts = (f"shard(s) {', '.join(judged_by_shard)}: {failures['failed']} of {failures['candidates']} candidates "
+              f"failed (at the generator: {failures['failed_at_generator']}, at the judge: "
+              f"{failures['failed_at_judge']})")
+    return counts, "\n".join(f"- {reason}" for reason in failures["first_reasons"]), failures
 
 
 def _failed_rules_md(judged: pl.DataFrame) -> str:
@@ -215,8 +262,10 @@ class CodeOceanConfig(dg.Config):
     name="code_ocean",
     can_subset=True,  # both tables come from one split of judged_instructions; either can be written alone
     compute_kind="polars",
+    op_tags=CPU_STEP,
 )
 def code_ocean_tables(context: dg.AssetExecutionContext, config: CodeOceanConfig, judged_instructions: pl.DataFrame):
+    """CodeOcean and its rejects from the judged rows of every shard."""
     benchmarks, notes = {}, []
     if config.humaneval:
         benchmarks["HumanEval"] = humaneval_texts()
@@ -358,7 +407,7 @@ CALIBRATION_SCHEMA = {"id": pl.String, "task_name": pl.String, "language": pl.St
 
 
 @dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["benchmark_files", "embedded_models"],
-          code_version=code_version("1", "wavecoder_assets.generate.calibration", *DISCRIMINATOR))
+          code_version=code_version("1", "wavecoder_assets.generate.calibration", *DISCRIMINATOR), op_tags=CPU_STEP)
 def judge_calibration(context: dg.AssetExecutionContext, config: JudgeCalibrationConfig,
                       llm: LLMResource) -> dg.Output[pl.DataFrame]:
     """The full discriminator (code checks, execution, LLM judge) on a labelled set of correct rows and rows that

@@ -19,6 +19,7 @@ from wavecoder_assets.publish.dataset import (
     tag_name,
 )
 from wavecoder_assets.publish.facts import gather_facts, input_versions
+from wavecoder_assets.resources import CPU_STEP
 from wavecoder_assets.resources.hub import HubResource
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 
@@ -40,7 +41,7 @@ class CodeOceanHubConfig(dg.Config):
 INPUT_TABLES = ("code_ocean", "code_ocean_rejected", "judged_instructions", "coreset", "filtered_out", "raw_code")
 
 
-@dg.asset(group_name="publish", compute_kind="huggingface",
+@dg.asset(group_name="publish", compute_kind="huggingface", op_tags=CPU_STEP,
           code_version=code_version("2", "wavecoder_assets.publish", "wavecoder_assets.generate.checks",
                                     "wavecoder_assets.generate.execution", "wavecoder_assets.generate.judge",
                                     "wavecoder_assets.generate.ocean"))

@@ -1,6 +1,7 @@
 """evol_instructions (WizardCoder's Evol-Instruct), oss_instructions (Magicoder's OSS-Instruct) and
 strategy_report: the two best-known alternatives to WaveCoder's generator-discriminator, on the same LLM
-resource, cache, judge and sandbox, compared with CodeOcean in one table."""
+resource, cache, judge and sandbox, compared with CodeOcean in one table. Evol and OSS run in shards of their
+seeds (by source id); the report reads every shard."""
 
 import time
 
@@ -9,18 +10,26 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, samples_md, table_md
-from wavecoder_assets.assets.settings import settings_from
+from wavecoder_assets.assets.settings import rows_in_shards, settings_from, sharded
 from wavecoder_assets.benchmark_data import MBPP_DIR
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
 from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
 from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.llm import GENERATOR_MODEL
+from wavecoder_assets.resources import CPU_STEP
 from wavecoder_assets.resources.llm import LLMResource
 from wavecoder_assets.sandbox import run_python
 from wavecoder_assets.strategies import compare
-from wavecoder_assets.strategies.evol import HEURISTICS, EvolSettings, evolve, seeds_from_alpaca, seeds_from_code_ocean
-from wavecoder_assets.strategies.oss import OssSettings, oss_instruct
+from wavecoder_assets.strategies.evol import (
+    EVOL_SCHEMA,
+    HEURISTICS,
+    EvolSettings,
+    evolve,
+    seeds_from_alpaca,
+    seeds_from_code_ocean,
+)
+from wavecoder_assets.strategies.oss import OSS_SCHEMA, OssSettings, oss_instruct
 
 GROUP = "strategies"
 
@@ -29,16 +38,17 @@ class EvolInstructionsConfig(dg.Config):
     seed_file: str | None = Field(
         default=None, description="Code Alpaca JSON file (a list of instruction, input, output) to evolve; "
                                   "empty: CodeOcean's instructions")
-    max_seeds: int | None = Field(default=4, description="seed instructions drawn (seeded); None: all (WizardCoder: 20k)")
+    max_seeds: int | None = Field(default=4, description="seed instructions drawn (seeded) from all shards; each "
+                                                         "shard evolves its part of them; None: all (WizardCoder: 20k)")
     rounds: int = Field(default=1, description="evolution rounds (WizardCoder: 3)")
     seed: int = Field(default=0, description="draws the seeds and each instruction's heuristic per round")
     min_words: int = Field(default=8, description="rule too_short: an evolved instruction needs this many words")
     judge_equality: bool = Field(
         default=False, description="rule no_new_information also asks the judge WizardLM's Equal / Not Equal question")
     judge_max_rows: int | None = Field(
-        default=0, description="ok rows the WaveCoder judge rates for the report's pass rate (seeded sample; "
-                               "0: none, None: all; ~15 s a row for the local judge). CodeOcean seeds carry their "
-                               "accepted verdict.")
+        default=0, description="ok rows per shard the WaveCoder judge rates for the report's pass rate (seeded "
+                               "sample; 0: none, None: all; ~15 s a row for the local judge). CodeOcean seeds carry "
+                               "their accepted verdict.")
     evolve_max_tokens: int = 256
     answer_max_tokens: int = 384
     temperature: float = 0.0
@@ -46,8 +56,9 @@ class EvolInstructionsConfig(dg.Config):
 
 class OssInstructionsConfig(dg.Config):
     n_seeds: int | None = Field(
-        default=4, description="snippets drawn; more than coreset rows draws further windows from the same samples; "
-                               "None: one per coreset row (Magicoder: ~75k)")
+        default=4, description="snippets drawn from all shards (each shard draws those of its samples); more than "
+                               "coreset rows draws further windows from the same samples; None: one per coreset row "
+                               "(Magicoder: ~75k)")
     seed: int = Field(default=976, description="window RNG and request seeds (seed + index); 976 is Magicoder's")
     min_lines: int = 1
     max_lines: int = 15
@@ -55,8 +66,8 @@ class OssInstructionsConfig(dg.Config):
     temperature: float = 0.0
     drop_truncated: bool = Field(default=True, description="an answer cut off at max_tokens is unparseable (Magicoder)")
     judge_max_rows: int | None = Field(
-        default=0, description="ok rows the WaveCoder judge rates for the report's pass rate (seeded sample; "
-                               "0: none, None: all; ~15 s a row for the local judge)")
+        default=0, description="ok rows per shard the WaveCoder judge rates for the report's pass rate (seeded "
+                               "sample; 0: none, None: all; ~15 s a row for the local judge)")
 
 
 
@@ -68,34 +79,47 @@ def _usage_since(before: dict, llm: LLMResource) -> dict:
     return {k: v - before.get(k, 0) if isinstance(v, (int, float)) else v for k, v in llm.usage_metadata().items()}
 
 
-@dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["embedded_models"],
-          code_version=code_version("1", "wavecoder_assets.strategies.evol", "wavecoder_assets.strategies.compare",
-                                    *DISCRIMINATOR))
+@dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["embedded_models"], op_tags=CPU_STEP,
+          code_version=code_version("2", "wavecoder_assets.strategies.evol", "wavecoder_assets.strategies.compare",
+                                    *DISCRIMINATOR), **sharded("source_id"))
 def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstructionsConfig, llm: LLMResource,
                       code_ocean: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """WizardCoder's Code Evol-Instruct: every round rewrites each instruction with one of five heuristics
     (drawn per instruction and round, seeded) to make it a bit harder; failed evolutions are eliminated with a
     named rule and reason; the generator answers the survivors. Seeds (round 0) and all rounds in one table;
-    status ok | eliminated | failed."""
+    status ok | eliminated | failed. The seeds are drawn from all of CodeOcean (or the seed file); a shard evolves
+    those whose source id is in it."""
     if config.seed_file:
         seeds = seeds_from_alpaca(config.seed_file, max_seeds=config.max_seeds, seed=config.seed)
     else:
         seeds = seeds_from_code_ocean(code_ocean, max_seeds=config.max_seeds, seed=config.seed)
     if seeds.is_empty():
         context.log.warning("evol_instructions: no seed instructions (code_ocean is empty); nothing to evolve")
+    shards = sorted(context.partition_keys)
+    drawn, seeds = seeds.height, rows_in_shards(seeds, "source_id", shards)
     settings = settings_from(config, EvolSettings)
     started, usage = time.perf_counter(), llm.usage_metadata()
     judge = llm.client("judge") if config.judge_equality else None
-    out = evolve(seeds, llm.client("generator"), judge, settings, logger=context.log)
-    if not config.seed_file:  # CodeOcean seeds passed the judge already; evolutions get their own verdicts
-        accepted = code_ocean.select(
-            "example_id", pl.lit("accepted").alias("verdict"), pl.lit("{}").alias("rule_verdicts"),
-            pl.lit("CodeOcean row: accepted by the generator-discriminator").alias("reasons"),
-            pl.col("judge_model").cast(pl.String))
-        out = out.join(accepted, on="example_id", how="left", maintain_order="left")
-    out = compare.judge_sample(out, llm.client("judge"), config.judge_max_rows, config.seed, logger=context.log)
+    # CodeOcean seeds passed the judge already; evolutions get their own verdicts
+    accepted = None if config.seed_file else code_ocean.select(
+        "example_id", pl.lit("accepted").alias("verdict"), pl.lit("{}").alias("rule_verdicts"),
+        pl.lit("CodeOcean row: accepted by the generator-discriminator").alias("reasons"),
+        pl.col("judge_model").cast(pl.String))
+    parts = []
+    for shard in shards:
+        shard_seeds = rows_in_shards(seeds, "source_id", [shard])
+        if shard_seeds.is_empty():
+            continue
+        out = evolve(shard_seeds, llm.client("generator"), judge, settings, logger=context.log)
+        if accepted is not None:
+            out = out.join(accepted, on="example_id", how="left", maintain_order="left")
+        parts.append(compare.judge_sample(out, llm.client("judge"), config.judge_max_rows, config.seed,
+                                          logger=context.log))
+    out = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema=EVOL_SCHEMA | compare.VERDICT_SCHEMA)
     _, pass_rate = compare.judge_pass(out.filter((pl.col("round") > 0) & (pl.col("status") == "ok")))
     context.add_output_metadata({
+        "shards": ", ".join(shards),
+        "seeds_drawn_from_all_shards": drawn,
         "seeds": seeds.height,
         "seed_source": config.seed_file or "code_ocean",
         "rounds": config.rounds,
@@ -116,23 +140,43 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
     return dg.Output(out, data_version=dg.DataVersion(content_version(out)))
 
 
-@dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["embedded_models"],
-          code_version=code_version("1", "wavecoder_assets.strategies.oss", "wavecoder_assets.strategies.compare",
-                                    *DISCRIMINATOR))
+def oss_seeds_in_shard(coreset: pl.DataFrame, n_seeds: int | None, shard: str) -> tuple[pl.DataFrame, int | None]:
+    """The coreset rows of a shard and how many seeds the shard draws from them, so that the shards together draw
+    the (sample, draw) pairs one run over the whole coreset would: seed i takes sample i mod N in rank order,
+    so each sample is drawn n_seeds // N times, and the first n_seeds mod N samples once more."""
+    ranked = coreset.sort("rank")
+    rows = rows_in_shards(ranked, "id", [shard])
+    if n_seeds is None or ranked.is_empty():
+        return rows, None
+    rounds, extra = divmod(n_seeds, ranked.height)
+    return rows, rounds * rows.height + rows_in_shards(ranked.head(extra), "id", [shard]).height
+
+
+@dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["embedded_models"], op_tags=CPU_STEP,
+          code_version=code_version("2", "wavecoder_assets.strategies.oss", "wavecoder_assets.strategies.compare",
+                                    *DISCRIMINATOR), **sharded("source_id"))
 def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsConfig, llm: LLMResource,
                      coreset: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Magicoder's OSS-Instruct: 1-15 consecutive lines drawn (seeded) from coreset samples inspire a
     self-contained problem and its solution. Seeded requests; the endpoint's system_fingerprint is kept.
-    status ok | unparseable | failed."""
+    status ok | unparseable | failed. A shard draws from its own coreset samples (by id)."""
     if coreset.is_empty():
         context.log.warning("oss_instructions: the coreset is empty; no snippets to draw")
-    settings = settings_from(config, OssSettings)
+    shards = sorted(context.partition_keys)
     started, usage = time.perf_counter(), llm.usage_metadata()
-    out = oss_instruct(coreset, llm.client("generator"), settings, logger=context.log)
-    out = compare.judge_sample(out, llm.client("judge"), config.judge_max_rows, config.seed, logger=context.log,
-                               code_column="seed_snippet")
+    parts = []
+    for shard in shards:
+        rows, n_seeds = oss_seeds_in_shard(coreset, config.n_seeds, shard)
+        if rows.is_empty() or n_seeds == 0:
+            continue
+        settings = settings_from(config.model_copy(update={"n_seeds": n_seeds}), OssSettings)
+        out = oss_instruct(rows, llm.client("generator"), settings, logger=context.log)
+        parts.append(compare.judge_sample(out, llm.client("judge"), config.judge_max_rows, config.seed,
+                                          logger=context.log, code_column="seed_snippet"))
+    out = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema=OSS_SCHEMA | compare.VERDICT_SCHEMA)
     _, pass_rate = compare.judge_pass(out.filter(pl.col("status") == "ok"))
     context.add_output_metadata({
+        "shards": ", ".join(shards),
         "seeds": out.height,
         "rows_ok": out.filter(pl.col("status") == "ok").height,
         "unparseable": out.filter(pl.col("status") == "unparseable").height,
@@ -163,7 +207,7 @@ class StrategyReportConfig(dg.Config):
     seed: int = 0
 
 
-@dg.asset(group_name=GROUP, compute_kind="polars", deps=["benchmark_files", "embedded_models"],
+@dg.asset(group_name=GROUP, compute_kind="polars", deps=["benchmark_files", "embedded_models"], op_tags=CPU_STEP,
           code_version=code_version("1", "wavecoder_assets.strategies", "wavecoder_assets.generate.decontaminate",
                                     "wavecoder_assets.embed", *DISCRIMINATOR))
 def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportConfig, code_ocean: pl.DataFrame,

@@ -73,7 +73,7 @@ def upstream_data_version(context: dg.AssetExecutionContext, frame: pl.DataFrame
 
 
 @dg.asset(group_name="train", code_version=code_version("2", "wavecoder_assets.train"), compute_kind="pytorch",
-          deps=["embedded_models"])
+          deps=["embedded_models"], op_tags={"dagster-ray/config": '{"num_cpus": 1, "num_gpus": 1}'})  # resources.GPU_STEP
 def finetuned_model(
     context: dg.AssetExecutionContext, config: FinetuneConfig, code_ocean: pl.DataFrame, lake: DuckDBLakeResource
 ) -> dg.Output[pl.DataFrame]:

@@ -1,13 +1,30 @@
-"""Resources shared by the stages, chosen per environment (WAVECODER_ENV=local | production)."""
+"""Resources shared by the stages, chosen per environment (WAVECODER_ENV=local | production), and the executor
+(in-process, or Ray when WAVECODER_RAY_ADDRESS names a cluster)."""
 
 from __future__ import annotations
 
+import json
 import os
+
+import dagster as dg
 
 from wavecoder_assets.lakefiles import DEFAULT_LAKE_DIR
 from wavecoder_assets.resources.hub import hub_resource_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource, PolarsDeltaIOManager
 from wavecoder_assets.resources.llm import llm_resource_for
+
+RAY_ADDRESS_ENV = "WAVECODER_RAY_ADDRESS"
+# dagster-ray reads a step's Ray resource request from this op tag (JSON); other executors ignore it.
+RAY_CONFIG_TAG = "dagster-ray/config"
+GPU_STEP = {RAY_CONFIG_TAG: json.dumps({"num_cpus": 1, "num_gpus": 1})}
+CPU_STEP = {RAY_CONFIG_TAG: json.dumps({"num_cpus": 1})}
+# What a step on a Ray worker needs from the environment of the run that launched it (names that are not set
+# are left out): the resources, shards and paths are read from them when the definitions load there.
+RAY_STEP_ENV = ["WAVECODER_ENV", "WAVECODER_LAKE_DIR", "WAVECODER_SHARDS", "WAVECODER_CORPUS_PATHS",
+                "WAVECODER_MBPP_PATH", "WAVECODER_HUMANEVALPACK_PATH", "WAVECODER_RAY_ADDRESS",
+                *(f"WAVECODER_{role}_{part}" for role in ("GENERATOR", "JUDGE") for part in
+                  ("BASE_URL", "MODEL", "API_KEY_ENV", "MAX_IN_FLIGHT", "RESPONSE_FORMAT_STYLE")),
+                "OPENAI_API_KEY", "HF_TOKEN", "HF_HOME", "OMP_WAIT_POLICY"]
 
 
 def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dict:
@@ -26,3 +43,17 @@ def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dic
         "llm": llm_resource_for(env, lake_dir),
         "hub": hub_resource_for(env),
     }
+
+
+def executor_for(ray_address: str | None = None) -> dg.ExecutorDefinition:
+    """In-process (the default: 2 cores and a local LLM server, so steps run one after another in one process and
+    resources start once per run), or every step as a Ray job on the cluster whose job-submission address
+    (`http://<head>:8265`) is given or in $WAVECODER_RAY_ADDRESS, with the op tag GPU_STEP or CPU_STEP as its
+    resource request. The cluster's workers need this project at the same Python path as the run's process and
+    the lake and DAGSTER_HOME on storage they share with it."""
+    address = ray_address or os.environ.get(RAY_ADDRESS_ENV)
+    if not address:
+        return dg.in_process_executor
+    from dagster_ray import ray_executor  # the `ray` extra; only needed when a cluster is named
+
+    return ray_executor.configured({"ray": {"address": address, "env_vars": RAY_STEP_ENV}}, name="ray")

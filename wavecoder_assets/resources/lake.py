@@ -20,20 +20,27 @@ from dagster import (
 )
 
 from wavecoder_assets.columns import COLUMN_DESCRIPTIONS
+from wavecoder_assets.hashing import shard_of
 from wavecoder_assets.lakefiles import (
     DATA_VERSION_KEY,
     DEFAULT_LAKE_DIR,
     RUN_ID_KEY,
+    SHARD_COLUMN,
+    SHARD_COUNT_KEY,
     LakeViews,
     TableMissing,
     first_line,
     register_lake_views,
     scan_table_path,
     table_path,
+    write_shards,
     write_table,
 )
 
 _log = logging.getLogger(__name__)
+# Definition metadata of a partitioned (sharded) asset: the column holding each row's source id, whose stable hash
+# (hashing.shard_of) is the row's shard.
+SHARD_BY_METADATA = "wavecoder/shard_by"
 
 
 class PolarsDeltaIOManager(ConfigurableIOManager):
@@ -47,6 +54,12 @@ class PolarsDeltaIOManager(ConfigurableIOManager):
     version, the latest when the step loads it (recorded as the input's `table_version`), so a writer that
     commits meanwhile cannot change or tear what the step reads. dagster-deltalake-polars is not used: it keeps
     tables under a schema folder, writes one fixed commit metadata, and neither pins nor records the version read.
+
+    A partitioned asset's partitions are shards: its table is partitioned by a `shard` column, each row's shard is
+    the stable hash of the source id in the column its SHARD_BY_METADATA names, and a write replaces only the
+    shards of the step's partitions (`lakefiles.write_shards`). A partitioned input gets its partitions' shards, an
+    unpartitioned reader the whole table; either way without the `shard` column, so a reader sees the rows an
+    unsharded table would hold.
     """
 
     base_dir: str = DEFAULT_LAKE_DIR
@@ -62,8 +75,11 @@ class PolarsDeltaIOManager(ConfigurableIOManager):
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
         path = self._path(context)
-        version = write_table(obj, path, metadata={RUN_ID_KEY: context.run_id,
-                                                   "dagster.asset_key": context.asset_key.to_user_string()})
+        commit = {RUN_ID_KEY: context.run_id, "dagster.asset_key": context.asset_key.to_user_string()}
+        if context.has_asset_partitions:
+            version = self._write_shards(context, obj, path, commit)
+        else:
+            version = write_table(obj, path, metadata=commit)
         context.add_output_metadata(
             {
                 "path": str(path),
@@ -74,25 +90,61 @@ class PolarsDeltaIOManager(ConfigurableIOManager):
             }
         )
 
+    def _write_shards(self, context: OutputContext, frame: pl.DataFrame, path: Path, commit: dict) -> int:
+        name = context.asset_key.to_user_string()
+        column = (context.definition_metadata or {}).get(SHARD_BY_METADATA)
+        column = getattr(column, "value", column)
+        if not isinstance(column, str) or column not in frame.columns:
+            raise ValueError(f"{name} is partitioned by shard, so its definition metadata must name its source-id "
+                             f"column as {SHARD_BY_METADATA!r} (got {column!r}; columns: {frame.columns})")
+        count = len(context.asset_partitions_def.get_partition_keys())
+        keys = sorted(context.asset_partition_keys)
+        shards = pl.Series(SHARD_COLUMN, [shard_of(v, count) for v in frame[column].to_list()], dtype=pl.String)
+        stray = sorted(set(shards.unique().to_list()) - set(keys))
+        if stray:
+            raise ValueError(f"{name}: rows of shard(s) {stray} (by {column}) in the output for shard(s) {keys}; "
+                             "the asset must keep only its partitions' rows")
+        return write_shards(frame.with_columns(shards), path, shards=keys, shard_count=count, metadata=commit)
+
     def load_input(self, context: InputContext) -> pl.DataFrame | pl.LazyFrame:
         path = self._path(context)
+        name = context.asset_key.to_user_string()
         try:
             frame, version, commit = scan_table_path(path)
         except TableMissing:
             legacy = path.with_suffix(".parquet")
             hint = f"; {legacy} is from before the lake kept Delta tables" if legacy.is_file() else ""
-            raise FileNotFoundError(f"{context.asset_key.to_user_string()} is not in the lake yet ({path}); "
-                                    f"materialize it first{hint}") from None
-        context.add_input_metadata({
+            raise FileNotFoundError(f"{name} is not in the lake yet ({path}); materialize it first{hint}") from None
+        written_for = commit.get(SHARD_COUNT_KEY)
+        metadata = {
             "table_version": version,
             "table_uri": str(path),
             "table_data_version": commit.get(DATA_VERSION_KEY) or "unknown",
             "table_written_by_run": commit.get(RUN_ID_KEY) or "not Dagster",
-        })
+        }
+        if context.has_asset_partitions:
+            keys = sorted(context.asset_partition_keys)
+            every = context.asset_partitions_def.get_partition_keys()
+            if written_for is not None and int(written_for) != len(every):
+                raise ValueError(f"{name} in the lake is split into {written_for} shards, the definitions into "
+                                 f"{len(every)} (WAVECODER_SHARDS): materialize all of its shards again")
+            if len(keys) < len(every):
+                if written_for is None:
+                    raise ValueError(f"{name} in the lake is not sharded ({path}); materialize it by shards "
+                                     f"before reading shard(s) {keys} of it")
+                frame = frame.filter(pl.col(SHARD_COLUMN).is_in(keys))
+            metadata["shards_read"] = ", ".join(keys) if len(keys) < len(every) else "all"
+        if written_for is not None:
+            frame = frame.drop(SHARD_COLUMN)
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            # Dagster 1.13 keeps input metadata as an observation of one partition; for a read of several
+            # shards the run's log has it.
+            context.log.info(f"read {name}: " + ", ".join(f"{k} {v}" for k, v in metadata.items()))
+        else:
+            context.add_input_metadata(metadata)
         if context.dagster_type.typing_type is pl.LazyFrame:
             return frame
         return frame.collect()
-
 
 
 
