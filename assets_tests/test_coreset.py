@@ -13,6 +13,7 @@ import pytest
 
 from wavecoder_assets.assets.coreset import CoresetConfig, coreset
 from wavecoder_assets.coreset import kcenter_greedy
+from wavecoder_assets.coreset.kcenter import coarse_mean
 from wavecoder_assets.coreset.projected import kcenter_greedy_projected
 from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
 from wavecoder_assets.lakefiles import read_table, table_path, write_table
@@ -118,6 +119,48 @@ def test_bad_input_is_refused():
         kcenter_greedy(np.full((4, 2), np.nan, np.float32), 2)
     with pytest.raises(ValueError, match="outside"):
         kcenter_greedy(x, 2, already_selected=[10])
+
+
+@pytest.mark.parametrize("variant", [kcenter_greedy, kcenter_greedy_projected, kcenter_greedy_pruned])
+@pytest.mark.parametrize("bad", [[np.inf], [-np.inf], [np.inf, -np.inf], [np.nan]])
+def test_nan_and_inf_are_refused_by_every_variant(variant, bad):
+    """The finiteness check is the mean's pass: +inf and -inf in one column (a NaN mean) are caught too."""
+    x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    x[[7, 31][: len(bad)], 2] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        variant(x, 3, seed=0)
+
+
+@pytest.mark.parametrize("n, n_devices", [(1003, 4), (50, 4), (700, 1), (10, 3)])
+def test_centred_columns_hold_each_devices_rows_as_aligned_columns(n, n_devices):
+    from wavecoder_assets.coreset.kcenter import centred_columns
+
+    x = np.random.default_rng(n).normal(size=(n, 5)).astype(np.float32)
+    mean = coarse_mean(x)
+    columns, xx = centred_columns(x, mean, n_devices)
+    n_local = columns.shape[2]
+    assert columns.shape == (n_devices, 5, n_local) and n_local % 16 == 0 and n_devices * n_local >= n
+    rows = columns.transpose(0, 2, 1).reshape(-1, 5)  # back to one row per line, blocks in device order
+    np.testing.assert_array_equal(rows[:n], x - mean)
+    assert not rows[n:].any()  # padding rows are zeros
+    np.testing.assert_allclose(xx[:n], ((x - mean).astype(np.float64) ** 2).sum(1), rtol=1e-6)
+    assert len(xx) == n_devices * n_local and not xx[n:].any()
+    assert all(block.ctypes.data % 64 == 0 for block in columns)  # so no device's block needs a copy
+
+
+def test_centred_columns_reach_the_cpu_device_without_a_copy():
+    """On the CPU backend the aligned host buffer is the device buffer (one copy of the rows in memory, not two)."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from wavecoder_assets.coreset.kcenter import AXIS, centred_columns
+
+    x = np.random.default_rng(0).normal(size=(1001, 7)).astype(np.float32)
+    columns, _ = centred_columns(x, coarse_mean(x), 1)
+    mesh = Mesh(np.array(jax.devices("cpu")[:1]), (AXIS,))
+    on_device = jax.device_put(columns, NamedSharding(mesh, P(AXIS, None, None)))
+    assert on_device.addressable_data(0).unsafe_buffer_pointer() == columns.ctypes.data
 
 
 def test_sharded_over_fake_devices_matches_one_device():

@@ -142,6 +142,7 @@ class Encoder:
         # Longest first, so each batch pads to nearly its own length (and a too-big first batch fails early).
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         pad = self.tokenizer.pad_token_id or 0
+        pieces = []
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
@@ -160,5 +161,8 @@ class Encoder:
                     vectors = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
                 if self.normalize:
                     vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
-                out[batch] = vectors.cpu().numpy()
+                pieces.append(vectors)
+        # One copy back at the end: on a GPU a copy per batch would wait for that batch, and the next batch's
+        # padding (on the CPU) would wait with it.
+        out[order] = torch.cat(pieces).cpu().numpy()
         return out
