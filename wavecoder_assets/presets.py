@@ -10,9 +10,10 @@ from wavecoder_assets.assets.coreset import CoresetConfig
 from wavecoder_assets.assets.corpus import FilterConfig, RawCodeConfig
 from wavecoder_assets.assets.embed import CodeEmbeddingsConfig
 from wavecoder_assets.assets.evaluate import EvalConfig
-from wavecoder_assets.assets.generate import GenerateConfig
+from wavecoder_assets.assets.generate import GenerateConfig, JudgeCalibrationConfig
 from wavecoder_assets.assets.strategies import EvolInstructionsConfig, OssInstructionsConfig, StrategyReportConfig
 from wavecoder_assets.assets.train import FinetuneConfig
+from wavecoder_assets.embed import EMBEDDED_MODEL
 
 # asset name -> Config instance with the paper's settings
 PAPER: dict[str, dg.Config] = {
@@ -26,6 +27,8 @@ PAPER: dict[str, dg.Config] = {
     # Every coreset row (-> ~19.9k CodeOcean examples in the paper), the released script's token limits (800 / 500),
     # few-shot examples refreshed over 10 rounds; decontaminated against HumanEval and MBPP (the shipped copies).
     "generated_instructions": GenerateConfig(max_sources=None, rounds=10, generator_max_tokens=800, judge_max_tokens=500),
+    # The gate on code_ocean: that same discriminator (its judge token limit too) on the whole labelled set (174 rows).
+    "judge_calibration": JudgeCalibrationConfig(max_rows=None, judge_max_tokens=500),
     # WizardCoder: every CodeOcean instruction, 3 rounds; Magicoder: ~75k snippets, answers up to 2,500 tokens.
     # The judge rates a 2,000-row sample of each for the report's pass rate.
     "evol_instructions": EvolInstructionsConfig(max_seeds=None, rounds=3, judge_equality=True, judge_max_rows=2000,
@@ -44,5 +47,36 @@ PAPER: dict[str, dg.Config] = {
 }
 
 
-def paper_run_config() -> dg.RunConfig:
-    return dg.RunConfig(ops=dict(PAPER))
+# The only fields tiny_paper_run_config changes in PAPER: sizes, so the whole paper job runs in minutes on 2 CPU
+# cores, and model ids, so it runs offline on the embedded models. Every other field keeps the paper's value;
+# assets_tests/test_paper_job.py runs the job with it and checks that, so the preset cannot rot unnoticed.
+TINY_PAPER: dict[str, dict] = {
+    "code_embeddings": {"model": EMBEDDED_MODEL},  # RoBERTa-large from the Hub -> the embedded MiniLM
+    "coreset": {"k": 3},  # 3 centers: 3 candidates for the generator-discriminator (max_sources stays None: all)
+    "judge_calibration": {"max_rows": 8},  # one labelled row per label and task
+    "evol_instructions": {"max_seeds": 1, "judge_max_rows": 1},
+    "oss_instructions": {"n_seeds": 1, "judge_max_rows": 1},
+    # DeepSeek-Coder-6.7B on 8 GPUs -> the embedded Qwen2.5-Coder-0.5B in 2 CPU processes (FSDP over gloo):
+    # 1 example per process and step, 256 tokens.
+    "finetuned_model": {"model_name": "wavecoder-qwen2.5-coder-0.5b-full", "base_model": "qwen2.5-coder-0.5b-instruct",
+                        "global_batch_size": 2, "micro_batch_size": 1, "max_length": 256, "num_processes": 2},
+    "eval_scores": {"limit": 1, "max_new_tokens": 32},  # one problem per benchmark and language, short answers
+}
+
+
+def paper_run_config(replace: dict[str, dict] | None = None) -> dg.RunConfig:
+    """PAPER as run config; `replace` (asset name -> {field: value}) puts those values in place of PAPER's."""
+    replace = replace or {}
+    unknown = sorted(set(replace) - set(PAPER)) + [f"{name}.{field}" for name, fields in replace.items()
+                                                   if name in PAPER for field in fields
+                                                   if field not in type(PAPER[name]).model_fields]
+    if unknown:
+        raise ValueError(f"not fields of the paper preset: {', '.join(unknown)}")
+    # Built anew (not model_copy), so the replaced values are validated like any other config.
+    return dg.RunConfig(ops={name: type(config)(**(config.model_dump() | replace.get(name, {})))
+                             for name, config in PAPER.items()})
+
+
+def tiny_paper_run_config(codesearchnet_paths: list[str]) -> dg.RunConfig:
+    """The paper's run config with TINY_PAPER's sizes and models, reading CodeSearchNet from these paths."""
+    return paper_run_config(TINY_PAPER | {"raw_code": {"paths": list(codesearchnet_paths)}})
