@@ -9,7 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
+from wavecoder_assets.generate.discriminator import COPY_RULE, DiscriminatorSettings, discriminate
+from wavecoder_assets.generate.examples import SEED_EXAMPLES, ExampleStore, written_in
+from wavecoder_assets.generate.tasks import PAPER_TASK_MIX
 from wavecoder_assets.llm import ChatClient
 
 CODE = "def area(width, height):\n    \"\"\"Area of a rectangle.\"\"\"\n    return width * height"
@@ -86,3 +88,33 @@ def test_copies_in_the_second_answer_are_counted(scripted):
     [outcome] = discriminate([ROW], judge.client, DiscriminatorSettings(execute=False))
     assert len(judge.seen) == 2
     assert outcome["copied_reasons"] == 2  # both rules' reasons repeat the example's analysis
+
+
+@pytest.mark.parametrize("language", sorted({written_in(e) for e in SEED_EXAMPLES}))
+def test_seed_examples_pass_the_discriminators_code_rules(language):
+    """The hand-written few-shot seeds are what the generator imitates: the good ones pass every code check and run
+    green (a repair's buggy input fails its tests); the bad ones are bad only for their stated semantic reason."""
+    seeds = [e | {"example_id": f"seed{i}"} for i, e in enumerate(SEED_EXAMPLES) if written_in(e) == language]
+    assert {e["task_name"] for e in seeds if e["accepted"]} == {e["task_name"] for e in seeds if not e["accepted"]} \
+        == set(PAPER_TASK_MIX)
+    outcomes = discriminate(seeds, None, store=ExampleStore(seed_examples=[]))
+    for seed, outcome in zip(seeds, outcomes):
+        assert outcome["verdict"] == "accepted", (seed["task_name"], seed["accepted"], outcome["reasons"])
+        if seed["tests"]:
+            assert outcome["sandbox_status"] == "passed", (seed["task_name"], outcome["rule_verdicts"])
+
+
+def test_an_answer_copying_a_few_shot_example_is_rejected_without_the_llm():
+    store = ExampleStore()
+    example = next(e for e in store.good if e["task_name"] == "code_translation" and e["target_language"] == "python")
+    copy = ROW | {"task_name": "code_translation", "language": "java", "target_language": "python",
+                  "code": "static int twice(int x) {\n    return 2 * x;\n}",
+                  "instruction": "Translate the following Java method into Python.",
+                  "information": "static int twice(int x) {\n    return 2 * x;\n}",
+                  "solution": example["solution"].replace("\n", "\n\n"), "tests": "assert add(2, 3) == 5"}
+    [outcome] = discriminate([copy], None, store=store)
+    assert outcome["verdict"] == "rejected" and COPY_RULE in outcome["failed_rules"]
+    assert "code_translation, python" in outcome["rule_verdicts"][COPY_RULE]["reason"]
+    [own] = discriminate([copy | {"solution": "def twice(x):\n    return 2 * x", "tests": "assert twice(2) == 4"}],
+                         None, store=store)
+    assert COPY_RULE not in own["rule_verdicts"]

@@ -26,6 +26,7 @@ from wavecoder_assets.benchmark_data import MBPP_DIR
 from wavecoder_assets.generate import execution
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
+from wavecoder_assets.generate.discriminator import COPY_RULE, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.examples import ExampleStore
 from wavecoder_assets.generate.loop import JUDGED_SCHEMA, LoopSettings, run_generator_discriminator
 from wavecoder_assets.generate.ocean import build_code_ocean, outcome_counts
@@ -441,18 +442,30 @@ def test_later_rounds_show_good_and_bad_judged_examples_to_generator_and_judge(t
         store = ExampleStore(seed_examples=[])
         generated, judged, _ = run_generator_discriminator(sources, client, client, settings, store=store)
         bodies = [a["body"] for attempts in server.stats()["by_messages"].values() for a in attempts]
+        # a round-1 candidate of its own, judged with the store the rounds filled
+        tripled = _spec("Write a Python function that triples a number.", "def triple(x):\n    return 3 * x",
+                        tests="assert triple(2) == 6")
+        row = {"example_id": "r2", "task_name": "code_generation", "language": "python", "target_language": None,
+               "code": tripled, "information": "", **{k: v for k, v in json.loads(tripled.split("SPEC = ")[1]
+                                                     .split("\n")[0]).items() if k in ("instruction", "solution", "tests")}}
+        [outcome] = discriminate([row], client, DiscriminatorSettings(json_mode=False), store=store)
+        judge = [a["body"]["messages"] for attempts in server.stats()["by_messages"].values() for a in attempts
+                 if a["body"]["messages"][0]["content"] == J.SYSTEM and "triples" in a["body"]["messages"][-1]["content"]]
     assert dict(zip(judged["source_id"], judged["round"])) == {"good": 0, "bad": 0, "r1a": 1, "r1b": 1}
-    assert [len(store.good), len(store.bad)] == [3, 1]  # round 1 copies the good example (the echo answers it)
+    # round 1's answers copy the good example shown (the echo answers with it): rejected by code, no judge call
+    assert [len(store.good), len(store.bad)] == [1, 3]
+    round1 = judged.filter(pl.col("round") == 1)
+    assert all(COPY_RULE in json.loads(v) for v in round1["rule_verdicts"]) and round1["judge_model"].is_null().all()
     generator = [b["messages"][-1]["content"] for b in bodies if b["messages"][0]["content"].startswith("You write")]
     round1_generator = [p for p in generator if "version A" in p]
     assert len(round1_generator) == 1
     assert "doubles a number." in round1_generator[0].split("bad examples")[0]  # the good one, whole
     assert "Analysis: solution_is_code" in round1_generator[0].split("bad examples")[1]  # the bad one and why
-    judge = [b["messages"] for b in bodies if b["messages"][0]["content"] == J.SYSTEM]
-    round1_judge = [m for m in judge if "version A" in m[-1]["content"]]
-    # the scripted judge's reasons repeat the shown example's word for word, so each is asked a second time
-    assert len(round1_judge) == 2 and [m["role"] for m in round1_judge[0]] == ["system", "user", "assistant", "user"]
-    shown = json.loads(round1_judge[0][2]["content"])  # the good example's full analysis, from round 0's judge
+    # the scripted judge's two reasons repeat the shown example's word for word, so it is asked a second time, and
+    # the second answer's copies are counted
+    assert outcome["verdict"] == "accepted" and outcome["copied_reasons"] == 2
+    assert len(judge) == 2 and [m["role"] for m in judge[0]] == ["system", "user", "assistant", "user"]
+    shown = json.loads(judge[0][2]["content"])  # the good example's full analysis, from round 0's judge
     assert shown["solution_resolves"] == {"reason": "the solution yes resolves it", "answer": "yes"}
 
 

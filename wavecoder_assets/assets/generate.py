@@ -20,10 +20,8 @@ from wavecoder_assets.generate.calibration import (
     load_labelled,
     stratified_sample,
 )
-from wavecoder_assets.generate.checks import CHECK_RULES
 from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
-from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
-from wavecoder_assets.generate.execution import EXECUTION_RULES
+from wavecoder_assets.generate.discriminator import CODE_RULE_TEXTS, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.loop import (
     GENERATED_SCHEMA,
     JUDGED_SCHEMA,
@@ -40,7 +38,6 @@ from wavecoder_assets.resources.lake import SHARD_BY_METADATA, DuckDBLakeResourc
 from wavecoder_assets.resources.llm import LLMResource
 
 GROUP = "generate"
-CODE_RULE_TEXTS = CHECK_RULES | EXECUTION_RULES
 
 
 class RuleConfig(dg.Config):

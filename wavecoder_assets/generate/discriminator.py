@@ -3,7 +3,8 @@
 A candidate (task_name, language, target_language, code, instruction, information, solution, tests) is
 1. checked by code (`checks.py`: is the input code, is the language named, is the solution only code / a summary
    prose, does it import what it uses, is it needlessly complex, does a repair change code, is a translation in
-   the target language); a failed check rejects it with the parser's reason, no LLM call;
+   the target language; and is the solution a few-shot example's, copied); a failed check rejects it with the
+   parser's reason, no LLM call;
 2. run (`execution.py`): solution + tests in the sandbox, and for repairs the buggy input must fail the tests the
    fix passes; a failing or non-running example is rejected with the sandbox's reason; a missing toolchain is
    recorded as "n/a: not executed", never as a pass;
@@ -22,13 +23,17 @@ from dataclasses import dataclass, field
 
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, run_checks
-from wavecoder_assets.generate.examples import ExampleStore
+from wavecoder_assets.generate.examples import ExampleStore, written_in
 from wavecoder_assets.generate.execution import EXECUTION_RULES, NOT_EXECUTED, execution_verdicts
 from wavecoder_assets.llm import ChatRequest
 
 log = logging.getLogger(__name__)
 
-CODE_RULES = frozenset(CHECK_RULES) | frozenset(EXECUTION_RULES)  # decided without an LLM
+COPY_RULE = "not_a_few_shot_copy"
+# Decided without an LLM: the code checks, execution, and whether the answer copies a few-shot example.
+CODE_RULE_TEXTS = CHECK_RULES | EXECUTION_RULES | {
+    COPY_RULE: "The solution is not a few-shot example's solution copied (up to whitespace)."}
+CODE_RULES = frozenset(CODE_RULE_TEXTS)
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,9 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
     verdicts: dict[int, dict] = {}
     for i, row in enumerate(rows):
         verdicts[i] = as_rule_verdicts(run_checks(row, settings.checks, settings.check_rules))
+        if (example := store.copied(row.get("solution"))) is not None:
+            verdicts[i][COPY_RULE] = {"answer": "no", "reason": f"the solution is a few-shot example's "
+                                      f"({example['task_name']}, {written_in(example)}) copied"}
         if J.failed_rules(verdicts[i]):
             out[i] = _outcome(verdicts[i])
 
@@ -140,7 +148,7 @@ def _judge(rows: list[dict], indices: list[int], judge, rules: list[J.Rule], set
         key = _key(row, i) + (f"#{attempt}" if attempt else "")
         good, bad = store.sample_judged(row["task_name"], settings.judge_few_shot_good, settings.judge_few_shot_bad,
                                         rule_ids=[r.id for r in J.applicable(rules, row["task_name"])],
-                                        seed=settings.seed, key=key)
+                                        seed=settings.seed, key=key, language=written_in(row))
         examples = good + bad
         shown[i] = {J.normalized_reason(v["reason"]) for e in examples for v in e["rule_verdicts"].values()}
         requests.append(ChatRequest(

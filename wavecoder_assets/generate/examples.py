@@ -12,12 +12,73 @@ from __future__ import annotations
 import random
 
 from wavecoder_assets.hashing import stable_hash
+from wavecoder_assets.languages import LANGUAGE_NAMES
 
-_ADD = "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    return a + b"
-_MEAN = ("def mean(values):\n    \"\"\"Arithmetic mean of a non-empty list.\"\"\"\n"
-         "    return sum(values) / len(values)")
-_MEDIAN = ("def median(values):\n    ordered = sorted(values)\n    middle = len(ordered) // 2\n"
-           "    return ordered[middle]")
+# Round 0 has no judged examples yet: hand-written seed examples, one good and one bad per task in each language
+# with a toolchain here, so a prompt shows examples written in its answer's language (with Python examples only, the
+# generator put Python docstrings and asserts into JavaScript and answered Java repairs with the Python example).
+# Each bad one fails a rule for a reason specific to it: a judge that copies a reason word for word is easy to spot.
+# Every good example passes the code checks and its tests (test_seed_examples_pass_the_discriminators_code_rules).
+_SNIPPETS = {
+    "python": dict(
+        add='def add(a, b):\n    """Return the sum of a and b."""\n    return a + b',
+        add_wrong="def add(a, b):\n    return str(a) + str(b)",
+        add_tests="assert add(2, 3) == 5", add_wrong_tests="assert add(2, 3) == '23'",
+        mean='def mean(values):\n    """Arithmetic mean of a non-empty list."""\n    return sum(values) / len(values)',
+        mean_buggy='def mean(values):\n    """Arithmetic mean of a non-empty list."""\n'
+                   '    return sum(values) / (len(values) - 1)',
+        mean_max='def mean(values):\n    """Arithmetic mean of a non-empty list."""\n    return max(values)',
+        median="def median(values):\n    ordered = sorted(values)\n    middle = len(ordered) // 2\n"
+               "    return ordered[middle]",
+        mean_tests="assert mean([1, 2, 3]) == 2", median_tests="assert median([1, 2, 3]) == 2",
+        repair_tests="assert mean([2, 4]) == 3", max_tests="assert mean([2, 2]) == 2",
+        function="function", sequence="list", divisor="len(values)"),
+    "javascript": dict(
+        add="// Return the sum of a and b.\nfunction add(a, b) {\n  return a + b;\n}",
+        add_wrong="function add(a, b) {\n  return String(a) + String(b);\n}",
+        add_tests="const assert = require('assert');\nassert.strictEqual(add(2, 3), 5);",
+        add_wrong_tests="const assert = require('assert');\nassert.strictEqual(add(2, 3), '23');",
+        mean="// Arithmetic mean of a non-empty array.\nfunction mean(values) {\n"
+             "  return values.reduce((sum, v) => sum + v, 0) / values.length;\n}",
+        mean_buggy="// Arithmetic mean of a non-empty array.\nfunction mean(values) {\n"
+                   "  return values.reduce((sum, v) => sum + v, 0) / (values.length - 1);\n}",
+        mean_max="// Arithmetic mean of a non-empty array.\nfunction mean(values) {\n  return Math.max(...values);\n}",
+        median="function median(values) {\n  const ordered = [...values].sort((a, b) => a - b);\n"
+               "  return ordered[Math.floor(ordered.length / 2)];\n}",
+        mean_tests="const assert = require('assert');\nassert.strictEqual(mean([1, 2, 3]), 2);",
+        median_tests="const assert = require('assert');\nassert.strictEqual(median([1, 2, 3]), 2);",
+        repair_tests="const assert = require('assert');\nassert.strictEqual(mean([2, 4]), 3);",
+        max_tests="const assert = require('assert');\nassert.strictEqual(mean([2, 2]), 2);",
+        function="function", sequence="array", divisor="values.length"),
+    "java": dict(
+        add="// Return the sum of a and b.\nstatic int add(int a, int b) {\n    return a + b;\n}",
+        add_wrong="static String add(int a, int b) {\n    return String.valueOf(a) + b;\n}",
+        add_tests='public class Main {\n    public static void main(String[] args) {\n'
+                  '        if (add(2, 3) != 5) throw new AssertionError("add(2, 3)");\n    }\n}',
+        add_wrong_tests='public class Main {\n    public static void main(String[] args) {\n'
+                        '        if (!add(2, 3).equals("23")) throw new AssertionError("add(2, 3)");\n    }\n}',
+        mean="// Arithmetic mean of a non-empty array.\nstatic double mean(int[] values) {\n    double sum = 0;\n"
+             "    for (int v : values) sum += v;\n    return sum / values.length;\n}",
+        mean_buggy="// Arithmetic mean of a non-empty array.\nstatic double mean(int[] values) {\n    double sum = 0;\n"
+                   "    for (int v : values) sum += v;\n    return sum / (values.length - 1);\n}",
+        mean_max="// Arithmetic mean of a non-empty array.\nstatic double mean(int[] values) {\n"
+                 "    return java.util.Arrays.stream(values).max().getAsInt();\n}",
+        median="static double median(int[] values) {\n    int[] ordered = values.clone();\n"
+               "    java.util.Arrays.sort(ordered);\n    return ordered[ordered.length / 2];\n}",
+        mean_tests='public class Main {\n    public static void main(String[] args) {\n'
+                   '        if (mean(new int[] {1, 2, 3}) != 2.0) throw new AssertionError("mean({1, 2, 3})");\n'
+                   '    }\n}',
+        median_tests='public class Main {\n    public static void main(String[] args) {\n'
+                     '        if (median(new int[] {1, 2, 3}) != 2.0) throw new AssertionError("median({1, 2, 3})");\n'
+                     '    }\n}',
+        repair_tests='public class Main {\n    public static void main(String[] args) {\n'
+                     '        if (mean(new int[] {2, 4}) != 3.0) throw new AssertionError("mean({2, 4})");\n    }\n}',
+        max_tests='public class Main {\n    public static void main(String[] args) {\n'
+                  '        if (mean(new int[] {2, 2}) != 2.0) throw new AssertionError("mean({2, 2})");\n    }\n}',
+        function="method", sequence="array", divisor="values.length"),
+}
+# A translation seed into each language, from this language.
+_TRANSLATED_FROM = {"python": "javascript", "javascript": "python", "java": "python"}
 
 
 def _analysis(resolves: tuple[str, str], relevant: tuple[str, str]) -> dict:
@@ -25,59 +86,62 @@ def _analysis(resolves: tuple[str, str], relevant: tuple[str, str]) -> dict:
             "instruction_relevant": {"answer": relevant[0], "reason": relevant[1]}}
 
 
-# Round 0 has no judged examples yet: one good and one bad hand-written example per task, each bad one failing a
-# rule for a reason specific to it (a judge that copies a reason word for word is then easy to spot).
-SEED_EXAMPLES: list[dict] = [
-    dict(task_name="code_generation", language="python", target_language=None, code=_MEAN, accepted=True,
-         summary="Arithmetic mean of a non-empty list.",
-         instruction="Write a Python function mean(values) that returns the arithmetic mean of a non-empty list.",
-         information="", solution=_MEAN, tests="assert mean([1, 2, 3]) == 2",
-         rule_verdicts=_analysis(("yes", "mean divides sum(values) by len(values), the mean the instruction asks"),
-                                 ("yes", "the input computes a mean and the instruction asks for one"))),
-    dict(task_name="code_generation", language="python", target_language=None, code=_MEAN, accepted=False,
-         summary="Arithmetic mean of a non-empty list.",
-         instruction="Write a Python function mean(values) that returns the arithmetic mean of a list.",
-         information="", solution=_MEDIAN, tests="assert median([1, 2, 3]) == 2",
-         rule_verdicts=_analysis(("no", "the solution returns the middle element (a median), not the mean asked"),
-                                 ("yes", "the instruction asks for the mean the input computes"))),
-    dict(task_name="code_summarization", language="python", target_language=None, code=_ADD, accepted=True,
-         instruction="Summarize what the following Python function does.", information=_ADD,
-         solution="The function add takes two values and returns their sum.", tests=None,
-         rule_verdicts=_analysis(("yes", "the summary says add returns a + b, which is what the code does"),
-                                 ("yes", "it asks for a summary of the given add function"))),
-    dict(task_name="code_summarization", language="python", target_language=None, code=_ADD, accepted=False,
-         instruction="Summarize what the following Python function does.", information=_ADD,
-         solution="The function multiplies two numbers and prints the product.", tests=None,
-         rule_verdicts=_analysis(("no", "add returns a sum; the summary claims it multiplies and prints"),
-                                 ("yes", "it asks for a summary of the given add function"))),
-    dict(task_name="code_translation", language="python", target_language="javascript", code=_ADD, accepted=True,
-         instruction="Translate the following Python function into JavaScript.", information=_ADD,
-         solution="// Return the sum of a and b.\nfunction add(a, b) {\n  return a + b;\n}",
-         tests="const assert = require('assert');\nassert.strictEqual(add(2, 3), 5);",
-         rule_verdicts=_analysis(("yes", "the JavaScript add returns a + b like the Python add"),
-                                 ("yes", "it asks to translate the given add function"))),
-    dict(task_name="code_translation", language="python", target_language="javascript", code=_ADD, accepted=False,
-         instruction="Translate the following Python function into JavaScript.", information=_ADD,
-         solution="function add(a, b) {\n  return String(a) + String(b);\n}",
-         tests="const assert = require('assert');\nassert.strictEqual(add(2, 3), '23');",
-         rule_verdicts=_analysis(("no", "the translation concatenates strings, so add(2, 3) is '23', not 5"),
-                                 ("yes", "it asks to translate the given add function"))),
-    dict(task_name="code_repair", language="python", target_language=None, code=_MEAN, accepted=True,
-         instruction="Find and fix the bug in the following Python function, which should return the mean of a list.",
-         information=_MEAN.replace("len(values)", "(len(values) - 1)"), solution=_MEAN,
-         tests="assert mean([2, 4]) == 3",
-         rule_verdicts=_analysis(("yes", "the fix divides by len(values) instead of len(values) - 1"),
-                                 ("yes", "the buggy code is the input's mean with an off-by-one divisor"))),
-    dict(task_name="code_repair", language="python", target_language=None, code=_MEAN, accepted=False,
-         instruction="Find and fix the bug in the following Python function, which should return the mean of a list.",
-         information=_MEAN.replace("len(values)", "(len(values) - 1)"),
-         solution=_MEAN.replace("sum(values) / len(values)", "max(values)"), tests="assert mean([2, 2]) == 2",
-         rule_verdicts=_analysis(("no", "the 'fix' returns max(values), which is not the mean either"),
-                                 ("yes", "the instruction is about the input's mean function"))),
-]
+def _seed_examples(language: str) -> list[dict]:
+    s, name = _SNIPPETS[language], LANGUAGE_NAMES[language]
+    source = _TRANSLATED_FROM[language]
+    source_add, source_name = _SNIPPETS[source]["add"], LANGUAGE_NAMES[source]
+    base = dict(language=language, target_language=None)
+    generation = dict(base, task_name="code_generation", code=s["mean"],
+                      summary=f"Arithmetic mean of a non-empty {s['sequence']}.",
+                      instruction=f"Write a {name} {s['function']} mean(values) that returns the arithmetic mean "
+                                  f"of a non-empty {s['sequence']}.", information="")
+    summarization = dict(base, task_name="code_summarization", code=s["add"], tests=None, information=s["add"],
+                         instruction=f"Summarize what the following {name} {s['function']} does.")
+    translation = dict(task_name="code_translation", language=source, target_language=language, code=source_add,
+                       information=source_add,
+                       instruction=f"Translate the following {source_name} function into {name}.")
+    repair = dict(base, task_name="code_repair", code=s["mean"], information=s["mean_buggy"],
+                  instruction=f"Find and fix the bug in the following {name} {s['function']}, which should return "
+                              f"the mean of a{'n' if s['sequence'] == 'array' else ''} {s['sequence']}.")
+    return [
+        generation | dict(accepted=True, solution=s["mean"], tests=s["mean_tests"], rule_verdicts=_analysis(
+            ("yes", f"the {name} mean divides the sum of values by {s['divisor']}, the mean the instruction asks"),
+            ("yes", f"the {name} input computes a mean and the instruction asks for one"))),
+        generation | dict(accepted=False, solution=s["median"], tests=s["median_tests"], rule_verdicts=_analysis(
+            ("no", f"the {name} solution returns the middle element (a median), not the mean asked"),
+            ("yes", f"the instruction asks for the mean the {name} input computes"))),
+        summarization | dict(accepted=True, solution="The function add takes two values and returns their sum.",
+                             rule_verdicts=_analysis(
+            ("yes", f"the summary says add returns a + b, which is what the {name} code does"),
+            ("yes", f"it asks for a summary of the given {name} add {s['function']}"))),
+        summarization | dict(accepted=False, solution="The function multiplies two numbers and prints the product.",
+                             rule_verdicts=_analysis(
+            ("no", f"the {name} add returns a sum; the summary claims it multiplies and prints"),
+            ("yes", f"it asks to summarize the {name} add {s['function']} it is given"))),
+        translation | dict(accepted=True, solution=s["add"], tests=s["add_tests"], rule_verdicts=_analysis(
+            ("yes", f"the {name} add returns a + b like the {source_name} add"),
+            ("yes", f"it asks to translate the given {source_name} add function into {name}"))),
+        translation | dict(accepted=False, solution=s["add_wrong"], tests=s["add_wrong_tests"], rule_verdicts=_analysis(
+            ("no", f"the {name} translation concatenates strings, so add(2, 3) is '23', not 5"),
+            ("yes", f"it asks for the {source_name} add function in {name}"))),
+        repair | dict(accepted=True, solution=s["mean"], tests=s["repair_tests"], rule_verdicts=_analysis(
+            ("yes", f"the {name} fix divides by {s['divisor']} instead of {s['divisor']} - 1"),
+            ("yes", f"the buggy {name} code is the input's mean with an off-by-one divisor"))),
+        repair | dict(accepted=False, solution=s["mean_max"], tests=s["max_tests"], rule_verdicts=_analysis(
+            ("no", f"the {name} 'fix' returns the largest value, which is not the mean either"),
+            ("yes", f"the instruction is about the {name} input's mean {s['function']}"))),
+    ]
+
+
+SEED_EXAMPLES: list[dict] = [example for language in _SNIPPETS for example in _seed_examples(language)]
 for _example in SEED_EXAMPLES:
     _failed = [f"{rule}: {v['reason']}" for rule, v in _example["rule_verdicts"].items() if v["answer"] == "no"]
     _example["reasons"] = "; ".join(_failed) or "All rules met."
+
+
+def written_in(example: dict) -> str | None:
+    """The language of an example's answer: a translation's target, else the input's language."""
+    return example.get("target_language") or example.get("language")
 
 
 class ExampleStore:
@@ -93,13 +157,16 @@ class ExampleStore:
     def add(self, example: dict) -> None:
         (self.good if example["accepted"] else self.bad).append(example)
 
-    def sample(self, task_name: str, k_good: int, k_bad: int, *, seed: int, key: str) -> tuple[list[dict], list[dict]]:
-        """k_good good and k_bad bad whole examples, same task first, drawn by a RNG seeded with (seed, key)."""
+    def sample(self, task_name: str, k_good: int, k_bad: int, *, seed: int, key: str,
+               language: str | None = None) -> tuple[list[dict], list[dict]]:
+        """k_good good and k_bad bad whole examples, same task first (and among those, ones whose answer is written
+        in `language`), drawn by a RNG seeded with (seed, key)."""
         rng = random.Random(stable_hash(seed, "few-shot", key))
-        return self._draw(self.good, task_name, k_good, rng), self._draw(self.bad, task_name, k_bad, rng)
+        return (self._draw(self.good, task_name, language, k_good, rng),
+                self._draw(self.bad, task_name, language, k_bad, rng))
 
     def sample_judged(self, task_name: str, k_good: int, k_bad: int, *, rule_ids: list[str], seed: int,
-                      key: str) -> tuple[list[dict], list[dict]]:
+                      key: str, language: str | None = None) -> tuple[list[dict], list[dict]]:
         """Like `sample`, among examples the judge answered every rule of `rule_ids` for; the bad ones failed
         one of those rules (an example a code check rejected has no judge analysis to show)."""
         def judged(e: dict) -> bool:
@@ -111,14 +178,23 @@ class ExampleStore:
         rng = random.Random(stable_hash(seed, "judge-few-shot", key))
         good = [e for e in self.good if judged(e)]
         bad = [e for e in self.bad if judged_bad(e)]
-        return self._draw(good, task_name, k_good, rng), self._draw(bad, task_name, k_bad, rng)
+        return self._draw(good, task_name, language, k_good, rng), self._draw(bad, task_name, language, k_bad, rng)
+
+    def copied(self, solution: str | None) -> dict | None:
+        """The stored example whose solution `solution` is, up to whitespace, if any: an answer that copies a
+        few-shot example says nothing about its own input."""
+        words = (solution or "").split()
+        return next((e for e in self.good + self.bad if words and (e.get("solution") or "").split() == words), None)
 
     @staticmethod
-    def _draw(pool: list[dict], task_name: str, k: int, rng: random.Random) -> list[dict]:
-        same = [e for e in pool if e["task_name"] == task_name]
-        other = [e for e in pool if e["task_name"] != task_name]
-        picked = rng.sample(same, min(k, len(same)))
-        return picked + rng.sample(other, min(k - len(picked), len(other)))
+    def _draw(pool: list[dict], task_name: str, language: str | None, k: int, rng: random.Random) -> list[dict]:
+        same_task = [e for e in pool if e["task_name"] == task_name]
+        tiers = [[e for e in same_task if written_in(e) == language], [e for e in same_task if written_in(e) != language],
+                 [e for e in pool if e["task_name"] != task_name]]
+        picked: list[dict] = []
+        for tier in tiers:
+            picked += rng.sample(tier, min(k - len(picked), len(tier)))
+        return picked
 
     def __len__(self) -> int:
         return len(self.good) + len(self.bad)

@@ -19,7 +19,7 @@ import polars as pl
 
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate
-from wavecoder_assets.generate.examples import ExampleStore
+from wavecoder_assets.generate.examples import ExampleStore, written_in
 from wavecoder_assets.generate.execution import tests_requirement
 from wavecoder_assets.generate.tasks import (
     LINE_TESTS,
@@ -108,7 +108,7 @@ def _generation_request(item: dict, store: ExampleStore, settings: LoopSettings,
     at least: at temperature 0 another seed gives the same answer again."""
     key = item["example_id"] + (f"#{attempt}" if attempt else "")
     good, bad = store.sample(item["task_name"], settings.few_shot_good, settings.few_shot_bad, seed=settings.seed,
-                             key=key)
+                             key=key, language=written_in(item))
     with_tests = item["with_tests"]
     tests = (tests_requirement(solution_language(item["task_name"], item["language"], item["target_language"]))
              if with_tests else None)

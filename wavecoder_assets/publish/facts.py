@@ -7,8 +7,7 @@ import json
 
 import polars as pl
 
-from wavecoder_assets.generate.checks import CHECK_RULES
-from wavecoder_assets.generate.execution import EXECUTION_RULES
+from wavecoder_assets.generate.discriminator import CODE_RULE_TEXTS
 from wavecoder_assets.generate.judge import SEMANTIC_RULES
 from wavecoder_assets.lakefiles import DATA_VERSION_KEY, commit_metadata, content_version, table_path
 from wavecoder_assets.publish.dataset import DEFAULT_LICENSE_LINK, DEFAULT_LICENSE_NAME, CardFacts, check_license
@@ -16,7 +15,7 @@ from wavecoder_assets.publish.dataset import DEFAULT_LICENSE_LINK, DEFAULT_LICEN
 Frame = pl.DataFrame | pl.LazyFrame
 
 # Checks the pipeline records in rule_verdicts beside the judge's rules: code checks, execution, parsing.
-CHECKS = CHECK_RULES | EXECUTION_RULES | {
+CHECKS = CODE_RULE_TEXTS | {
     "parse": "The generator's answer parses and passes the paper's post-filters (instruction 1-2 sentences, ...)."}
 DECONTAMINATION_STAGE = "decontamination"  # code_ocean_rejected.stage of examples removed for a benchmark match
 
