@@ -39,6 +39,8 @@ from wavecoder_assets.generate.tasks import (
     output_schema,
     parse_generation,
     pick_target_language,
+    signature_line,
+    summary_of,
 )
 from wavecoder_assets.lakefiles import content_version, read_table, table_path, write_table
 from wavecoder_assets.llm import ChatClient
@@ -114,6 +116,19 @@ def test_code_generation_is_written_from_a_summary_not_copied_from_the_code():
     assert "math.pi" not in text
     assert CODE in generator_messages("code_generation", CODE, "python", None, good=[], bad=[],
                                       tests_instruction=None)[1]["content"]  # no summary: the code itself
+
+
+def test_the_summary_is_the_docstrings_prose_and_the_signature_its_first_code_line():
+    javadoc = "{@inheritDoc}\n<p>Returns the {@code int} value of {@link Foo#bar}.\n\n@param x the x\n@since 1.5"
+    assert summary_of(javadoc) == "Returns the int value of Foo#bar."
+    assert summary_of("{@inheritDoc}") is None and summary_of(None) is None
+    assert summary_of("Area of a circle.\n\n    Args:\n        r: the radius") == "Area of a circle."
+    assert summary_of("Area of a circle.\n:param r: the radius") == "Area of a circle."
+    java = "@Override\n// the area\npublic double area(double r) {\n    return Math.PI * r * r;\n}"
+    text = generator_messages("code_generation", java, "java", None, good=[], bad=[], tests_instruction=None,
+                              summary="Area of a circle.")[1]["content"]
+    assert "Function signature: public double area(double r) {" in text
+    assert signature_line("@functools.cache\ndef area(r):\n    # squared\n    return r * r") == "def area(r):"
 
 
 def test_token_budget_fits_every_field_and_a_cut_off_answer_is_not_parsed():

@@ -35,6 +35,7 @@ from wavecoder_assets.generate.tasks import (
     parse_generation,
     pick_target_language,
     solution_language,
+    summary_of,
     wants_tests,
 )
 from wavecoder_assets.languages import LANGUAGES
@@ -85,8 +86,9 @@ def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
     its task, target language, example id and round."""
     if "rank" in sources.columns:
         sources = sources.sort("rank")
-    docstrings = sources["docstring"] if "docstring" in sources.columns else [None] * sources.height
-    rows = sources.select("id", "language", "code").with_columns(summary=pl.Series(docstrings, dtype=pl.String))
+    docstrings = sources["docstring"].to_list() if "docstring" in sources.columns else [None] * sources.height
+    rows = sources.select("id", "language", "code").with_columns(
+        summary=pl.Series([summary_of(d) for d in docstrings], dtype=pl.String))
     rows = rows.to_dicts()
     unknown = sorted({r["language"] for r in rows} - set(LANGUAGES))
     if unknown:

@@ -168,12 +168,34 @@ def render_output(fields: dict) -> str:
     return json.dumps({k: fields.get(k) or "" for k in keys}, ensure_ascii=False)
 
 
+_NOT_SIGNATURE = re.compile(r"\s*(?://|#|/\*|\*|@)")  # comments, Java annotations, Python decorators
+_DOC_INLINE_TAG = re.compile(r"\{@(?:code|link|linkplain|literal|value)\s+([^}]*)\}")
+_DOC_SECTION = re.compile(r"\s*(?:[@:]\w|(?:Args|Arguments|Returns?|Raises|Parameters|Example)s?\s*:?\s*$)")
+
+
+def signature_line(code: str) -> str:
+    """The function's first line that is not a comment, an annotation or a decorator."""
+    return next((line.strip() for line in code.splitlines() if line.strip() and not _NOT_SIGNATURE.match(line)), "")
+
+
+def summary_of(docstring: str | None) -> str | None:
+    """A docstring as a task summary: its prose before the parameter sections (`@param`, `:param`, `Args:`),
+    with Javadoc's inline tags reduced to their text and HTML tags dropped; None when no prose is left (a
+    `{@inheritDoc}` says nothing of the task)."""
+    text = _DOC_INLINE_TAG.sub(r"\1", (docstring or "").replace("{@inheritDoc}", ""))
+    prose = []
+    for line in re.sub(r"<[^>]+>", " ", text).splitlines():
+        if _DOC_SECTION.match(line):
+            break
+        prose.append(line)
+    return " ".join(" ".join(prose).split()) or None
+
+
 def task_input(task_name: str, code: str, summary: str | None, max_code_chars: int) -> str:
     """What the generator is shown: the code, or for code generation a summary of it (the paper: "translate a
     given task summary into functional code"), so the solution is written, not copied."""
     if TASKS[task_name].from_summary and summary:
-        signature = code.strip().splitlines()[0] if code.strip() else ""
-        return f"Task summary: {summary.strip()[:600]}\nFunction signature: {signature}"
+        return f"Task summary: {summary.strip()[:600]}\nFunction signature: {signature_line(code)}"
     return _clip(code, max_code_chars)
 
 
