@@ -1,13 +1,26 @@
-"""Generator answers cut off by the token limit, and the retry of an unparseable answer."""
+"""Generator answers cut off by the token limit, the retry of an unparseable answer, and the revision of an answer
+rejected by code."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import polars as pl
 
 from wavecoder_assets.generate.examples import ExampleStore
-from wavecoder_assets.generate.loop import RETRY_TEMPERATURE, LoopSettings, _generated_row, _generation_request
+from wavecoder_assets.generate.loop import (
+    RETRY_TEMPERATURE,
+    LoopSettings,
+    _generated_row,
+    _generation_request,
+    quality_metrics,
+    run_generator_discriminator,
+)
 from wavecoder_assets.generate.tasks import close_cut_tests
-from wavecoder_assets.llm import ChatResult
+from wavecoder_assets.llm import ChatClient, ChatResult
 
 SOLUTION = 'def quote(s):\n    return "\\"" + s + "\\""'
 TESTS = "assert quote('a') == '\"a\"'\nassert quote('') == '\"\"'\nassert quote('b') == ['b', 31, 31, 31"
@@ -57,3 +70,76 @@ def test_the_retry_samples_with_other_few_shot_examples():
     assert first.temperature == 0.0 and retry.temperature == RETRY_TEMPERATURE
     assert first.seed != retry.seed
     assert first.messages != retry.messages
+
+
+class ScriptedEndpoint:
+    """An OpenAI-compatible chat endpoint on loopback whose answer is `answer(request body)`, for the real ChatClient."""
+
+    def __init__(self, answer):
+        self.bodies: list[dict] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                endpoint.bodies.append(body)
+                reply = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+                                    "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                        "role": "assistant", "content": answer(body)}}],
+                                    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(reply.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.client = ChatClient(f"http://127.0.0.1:{self.server.server_port}/v1", "scripted", max_retries=0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+
+
+ROOT = "def root(x):\n    return math.sqrt(x)"
+
+
+def _generator_answer(body: dict) -> str:
+    """Forgets the import, until told why that answer was rejected."""
+    told = body["messages"][-1]["content"].startswith("That answer was rejected")
+    return json.dumps({"task_name": "code_generation", "instruction": "Write a Python function root(x) that returns "
+                       "the square root of x.", "information": "", "tests": "assert root(9) == 3",
+                       "solution": ("import math\n\n" if told else "") + ROOT})
+
+
+def _judge_answer(body: dict) -> str:
+    yes = {"reason": "root returns the square root of x, as asked", "answer": "yes"}
+    return json.dumps({"solution_resolves": yes, "instruction_relevant": yes})
+
+
+def test_an_answer_rejected_by_code_is_sent_back_once_with_the_reasons():
+    sources = pl.DataFrame({"id": ["s1"], "language": ["python"], "rank": [0],
+                            "code": ["def root(x):\n    import math\n    return math.sqrt(x)"],
+                            "docstring": ["Square root of x."]})
+    settings = LoopSettings(task_mix={"code_generation": 1.0}, rounds=1)
+    with ScriptedEndpoint(_generator_answer) as gen, ScriptedEndpoint(_judge_answer) as judge:
+        generated, judged, _ = run_generator_discriminator(sources, gen.client, judge.client, settings)
+        revision = gen.bodies[-1]["messages"]
+    [row] = judged.to_dicts()
+    assert row["verdict"] == "accepted" and row["attempts"] == 2 and row["solution"].startswith("import math")
+    assert "imports_what_it_uses" in row["first_rejection"] and "math" in row["first_rejection"]
+    assert generated["solution"].to_list() == [row["solution"]]
+    assert len(gen.bodies) == 2 and [m["role"] for m in revision[-2:]] == ["assistant", "user"]
+    assert json.loads(revision[-2]["content"])["solution"] == ROOT  # the rejected answer, then why
+    assert quality_metrics(judged)["accepted_after_revision"] == 1
+
+    with ScriptedEndpoint(_generator_answer) as gen, ScriptedEndpoint(_judge_answer) as judge:
+        _, judged, _ = run_generator_discriminator(sources, gen.client, judge.client,
+                                                   dataclasses.replace(settings, revise_rejected=False))
+    assert judged["verdict"].to_list() == ["rejected"] and judged["first_rejection"].to_list() == [None]
+    assert len(gen.bodies) == 1

@@ -37,8 +37,10 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "round": "generator-discriminator round (later rounds take few-shot examples from earlier verdicts); "
              "evol: evolution round (0 = the seed)",
     "raw_output": "the generator's raw answer text, kept for auditing",
-    "attempts": "generator answers requested for the example (2: the first did not parse and was asked again with "
-                "another seed)",
+    "attempts": "generator answers requested for the example (one more when the first did not parse, and one more "
+                "when code rejected it and it was sent back with the reasons)",
+    "first_rejection": "why code rejected the example's first answer, which was sent back to the generator with these "
+                       "reasons (empty: judged as first answered)",
     "verdict": "discriminator outcome: accepted, rejected or failed",
     "rule_verdicts": "JSON: per rule, the answer (yes/no) and its reason, from code checks and the LLM judge",
     "reasons": "why the example was rejected (the failed rules' reasons), or the judge's summary",

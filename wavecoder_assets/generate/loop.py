@@ -5,11 +5,15 @@ per source for its assigned task, with few-shot examples (good and bad) drawn pe
 store; an answer that does not parse is asked again once, sampled, with other few-shot examples (an answer cut off
 inside its tests keeps its complete test lines); the discriminator (code checks,
 execution, LLM judge) decides each example; the judged examples go into the store for the next round.
+An example rejected by code (checks or execution: a syntax error, a missing import, a failing test) goes back to
+the generator once with the rejection's reasons, and the revised answer is judged like a new one (the paper's loop
+feeds judged examples forward as few-shot examples; this also feeds an example's own verdict back to it).
 Every source ends in exactly one judged row: accepted, rejected (failed rules and reasons) or failed (error).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -44,6 +48,9 @@ from wavecoder_assets.llm import ChatRequest
 log = logging.getLogger(__name__)
 
 RETRY_TEMPERATURE = 0.7  # the retry of an unparseable answer samples, so it can differ from the first answer
+# Rejections the generator can fix when told why; a raw input that is not code is the source's problem, not its.
+REVISABLE_RULES = CODE_RULES - {"input_is_code"}
+REVISION_REASON_CHARS = 600  # sandbox output can be long; the head says what went wrong
 
 GENERATED_SCHEMA = {
     "example_id": pl.String, "source_id": pl.String, "task_name": pl.String, "language": pl.String,
@@ -53,7 +60,7 @@ GENERATED_SCHEMA = {
 }
 JUDGED_SCHEMA = GENERATED_SCHEMA | {
     "verdict": pl.String, "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String,
-    "sandbox_status": pl.String, "copied_reasons": pl.Int64,
+    "sandbox_status": pl.String, "copied_reasons": pl.Int64, "first_rejection": pl.String,
 }
 
 
@@ -71,6 +78,7 @@ class LoopSettings:
     temperature: float = 0.0
     max_code_chars: int = 1200
     retry_unparseable: bool = True
+    revise_rejected: bool = True
     # the discriminator (DiscriminatorSettings takes these by name)
     rules: list[dict] = field(default_factory=lambda: list(J.SEMANTIC_RULES))
     judge_max_tokens: int = 256
@@ -184,11 +192,12 @@ def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, j
     for i, row in enumerate(generated):
         if row["status"] == "failed":
             judged[i] = row | {"verdict": "failed", "rule_verdicts": "{}", "reasons": "", "judge_model": None,
-                               "sandbox_status": None, "copied_reasons": 0}
+                               "sandbox_status": None, "copied_reasons": 0, "first_rejection": None}
         elif row["status"] == "unparseable":
             verdicts = {"parse": {"answer": "no", "reason": row["error"]}}
             judged[i] = row | {"verdict": "rejected", "rule_verdicts": json.dumps(verdicts), "reasons": row["error"],
-                               "judge_model": None, "sandbox_status": None, "copied_reasons": 0}
+                               "judge_model": None, "sandbox_status": None, "copied_reasons": 0,
+                               "first_rejection": None}
     candidates = [generated[i] | {"code": items[i]["code"]} for i in ok]
     outcomes = discriminate(candidates, judge, DiscriminatorSettings.from_fields(settings), store=store,
                             logger=logger)
@@ -196,7 +205,8 @@ def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, j
         judged[i] = generated[i] | {
             "verdict": outcome["verdict"], "rule_verdicts": json.dumps(outcome["rule_verdicts"], ensure_ascii=False),
             "reasons": outcome["reasons"], "judge_model": outcome["judge_model"],
-            "sandbox_status": outcome["sandbox_status"], "copied_reasons": outcome["copied_reasons"]}
+            "sandbox_status": outcome["sandbox_status"], "copied_reasons": outcome["copied_reasons"],
+            "first_rejection": None}
         if outcome["error"]:
             judged[i]["error"] = outcome["error"]
         if outcome["verdict"] != "failed":
@@ -205,6 +215,47 @@ def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, j
                                       "reasons": outcome["reasons"] or "All rules met.",
                                       "rule_verdicts": outcome["rule_verdicts"]})
     return judged
+
+
+def _revisable(row: dict) -> bool:
+    """Rejected by code alone, for reasons the generator can fix."""
+    failed = J.failed_rules(json.loads(row["rule_verdicts"])) if row["verdict"] == "rejected" else []
+    return row["status"] == "ok" and bool(failed) and set(failed) <= REVISABLE_RULES
+
+
+def _revision_request(item: dict, rejected: dict, store: ExampleStore, settings: LoopSettings) -> ChatRequest:
+    """The generation request again, then the rejected answer and why it was rejected."""
+    request = _generation_request(item, store, settings, 0)
+    feedback = (f"That answer was rejected: {rejected['reasons'][:REVISION_REASON_CHARS]}\n"
+                "Write the whole JSON answer again with this fixed.")
+    messages = request.messages + [{"role": "assistant", "content": rejected["raw_output"]},
+                                   {"role": "user", "content": feedback}]
+    return dataclasses.replace(request, messages=messages, seed=settings.seed + 2)
+
+
+def revise_round(items: list[dict], generated: list[dict], judged: list[dict], store: ExampleStore, generator, judge,
+                 settings: LoopSettings, *, logger=None) -> dict[str, float]:
+    """Send each example rejected by code back to the generator once with its reasons; a revision that parses is
+    judged and replaces the example (the first rejection kept in `first_rejection`), one that does not leaves it
+    as it was. Changes `generated` and `judged` in place; returns the seconds spent generating and judging."""
+    redo = [i for i, row in enumerate(judged) if _revisable(row)]
+    if not redo:
+        return {"generating": 0.0, "judging": 0.0}
+    started = time.perf_counter()
+    sent = generator.run([_revision_request(items[i], judged[i], store, settings) for i in redo], logger=logger)
+    revised = {i: _generated_row(items[i], result, generated[i]["attempts"] + 1) for i, result in zip(redo, sent)}
+    generating = time.perf_counter() - started
+    for i in redo:  # every revision was asked for, whether or not it replaces the example
+        generated[i] = generated[i] | {"attempts": revised[i]["attempts"]}
+        judged[i] = judged[i] | {"attempts": revised[i]["attempts"]}
+    parsed = [i for i in redo if revised[i]["status"] == "ok"]
+    started = time.perf_counter()
+    rejudged = judge_round([items[i] for i in parsed], [revised[i] for i in parsed], store, judge, settings,
+                           logger=logger)
+    for i, row in zip(parsed, rejudged):
+        generated[i] = revised[i]
+        judged[i] = row | {"first_rejection": judged[i]["reasons"]}
+    return {"generating": generating, "judging": time.perf_counter() - started}
 
 
 def run_generator_discriminator(sources: pl.DataFrame, generator, judge, settings: LoopSettings, *,
@@ -226,11 +277,15 @@ def run_generator_discriminator(sources: pl.DataFrame, generator, judge, setting
         started = time.perf_counter()
         j = judge_round(items, g, store, judge, settings, logger=logger)
         seconds["judging"] += time.perf_counter() - started
+        if settings.revise_rejected:
+            spent = revise_round(items, g, j, store, generator, judge, settings, logger=logger)
+            seconds = {k: seconds[k] + spent[k] for k in seconds}
         generated += g
         judged += j
         counts = {v: sum(row["verdict"] == v for row in j) for v in ("accepted", "rejected", "failed")}
-        logger.info(f"round {r}: {len(items)} examples, {counts}; store has {len(store.good)} good, "
-                    f"{len(store.bad)} bad")
+        revised = sum(row["first_rejection"] is not None for row in j)
+        logger.info(f"round {r}: {len(items)} examples, {counts} ({revised} after a revision); store has "
+                    f"{len(store.good)} good, {len(store.bad)} bad")
     frames = pl.DataFrame(generated, schema=GENERATED_SCHEMA), pl.DataFrame(judged, schema=JUDGED_SCHEMA)
     return *frames, seconds
 
@@ -267,6 +322,8 @@ def quality_metrics(judged: pl.DataFrame) -> dict:
         "unparseable_rate": round(unparseable / n, 3),
         "unparseable_first_try_rate": round(retried / n, 3),
         "acceptance_rate": round(accepted.height / n, 3),
+        "revised": judged.filter(pl.col("first_rejection").is_not_null()).height,
+        "accepted_after_revision": accepted.filter(pl.col("first_rejection").is_not_null()).height,
         "accepted_code_rows": code_rows.height,
         "accepted_code_rows_executed": executed.height,
         "accepted_code_rows_not_executed": code_rows.height - executed.height,
