@@ -4,15 +4,13 @@ talked to by the real ChatClient): a reason copied word for word from a few-shot
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from assets_tests.scripted_endpoint import ScriptedEndpoint
 from wavecoder_assets.generate.discriminator import COPY_RULE, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.examples import SEED_EXAMPLES, ExampleStore, written_in
 from wavecoder_assets.generate.tasks import PAPER_TASK_MIX
-from wavecoder_assets.llm import ChatClient
 
 CODE = "def area(width, height):\n    \"\"\"Area of a rectangle.\"\"\"\n    return width * height"
 ROW = {"example_id": "ex1", "task_name": "code_summarization", "language": "python", "target_language": None,
@@ -20,37 +18,19 @@ ROW = {"example_id": "ex1", "task_name": "code_summarization", "language": "pyth
        "solution": "The function area multiplies width by height and returns the rectangle's area.", "tests": None}
 
 
-class ScriptedJudge:
+class ScriptedJudge(ScriptedEndpoint):
     """Answers every chat completion with a verdict JSON: the first few-shot analysis shown in the conversation,
     verbatim, for the seeds in `copy_on_seeds`; otherwise reasons about the data itself."""
 
     def __init__(self, copy_on_seeds: set[int]):
-        self.seen: list[dict] = []
-        judge = self
+        def answer(body: dict) -> str:
+            shown = [m["content"] for m in body["messages"] if m["role"] == "assistant"]
+            fresh = {"reason": "area returns width * height, as the summary says", "answer": "yes"}
+            return (shown[0] if body.get("seed") in copy_on_seeds and shown
+                    else json.dumps({"solution_resolves": fresh, "instruction_relevant": fresh}))
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                judge.seen.append(body)
-                shown = [m["content"] for m in body["messages"] if m["role"] == "assistant"]
-                fresh = {"reason": "area returns width * height, as the summary says", "answer": "yes"}
-                content = (shown[0] if body.get("seed") in copy_on_seeds and shown
-                           else json.dumps({"solution_resolves": fresh, "instruction_relevant": fresh}))
-                answer = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
-                                     "choices": [{"index": 0, "finish_reason": "stop",
-                                                  "message": {"role": "assistant", "content": content}}],
-                                     "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(answer.encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.client = ChatClient(f"http://127.0.0.1:{self.server.server_port}/v1", "judge", max_retries=0)
+        super().__init__(answer)
+        self.seen = self.bodies
 
     def close(self):
         self.server.shutdown()

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import polars as pl
 
+from assets_tests.scripted_endpoint import ScriptedEndpoint
 from wavecoder_assets.generate.examples import ExampleStore
 from wavecoder_assets.generate.loop import (
     RETRY_TEMPERATURE,
@@ -20,7 +19,7 @@ from wavecoder_assets.generate.loop import (
     run_generator_discriminator,
 )
 from wavecoder_assets.generate.tasks import close_cut_tests
-from wavecoder_assets.llm import ChatClient, ChatResult
+from wavecoder_assets.llm import ChatResult
 
 SOLUTION = 'def quote(s):\n    return "\\"" + s + "\\""'
 TESTS = "assert quote('a') == '\"a\"'\nassert quote('') == '\"\"'\nassert quote('b') == ['b', 31, 31, 31"
@@ -70,40 +69,6 @@ def test_the_retry_samples_with_other_few_shot_examples():
     assert first.temperature == 0.0 and retry.temperature == RETRY_TEMPERATURE
     assert first.seed != retry.seed
     assert first.messages != retry.messages
-
-
-class ScriptedEndpoint:
-    """An OpenAI-compatible chat endpoint on loopback whose answer is `answer(request body)`, for the real ChatClient."""
-
-    def __init__(self, answer):
-        self.bodies: list[dict] = []
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                endpoint.bodies.append(body)
-                reply = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
-                                    "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                                        "role": "assistant", "content": answer(body)}}],
-                                    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(reply.encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.client = ChatClient(f"http://127.0.0.1:{self.server.server_port}/v1", "scripted", max_retries=0)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
 
 
 ROOT = "def root(x):\n    return math.sqrt(x)"
