@@ -515,3 +515,21 @@ def test_translation_that_stays_in_the_source_language_fails(source, target):
 def test_translation_that_parses_as_both_is_told_apart(source, target, solution):
     row = make_row("code_translation", source, target=target, solution=solution)
     assert_fails("translation_changes_language", row)
+
+
+@pytest.mark.parametrize("language, code, alone", [
+    ("python", "def mean(values):\n    return statistics.fmean(values)", True),  # a module it can import
+    ("python", "def area(self):\n    return self.w * self.h", False),
+    ("python", "def scaled(x):\n    return x * FACTOR", False),
+    ("java", "public static int twice(int x) {\n    return 2 * x;\n}", True),
+    ("java", "public int twice(int x) {\n    return 2 * x;\n}", False),  # an instance method
+    ("java", "public static Foo make() {\n    return this.copy();\n}", False),
+    ("javascript", "function twice(xs) {\n  return xs.map((x) => 2 * Math.abs(x));\n}", True),
+    ("javascript", "function has(name) {\n  return this.headers.has(name);\n}", False),
+    ("javascript", "function check(a) {\n  webidl.argumentLengthCheck(a, 2);\n}", False),
+    ("go", "func Twice(x int) int {\n\treturn 2 * x\n}", True),
+    ("go", "func (c *Counter) Inc() {\n\tc.n++\n}", False),
+    ("python", "def broken(:\n    pass", False),
+])
+def test_runs_alone(language, code, alone):
+    assert C.runs_alone(code, language) is alone

@@ -178,6 +178,19 @@ def test_task_mix_follows_the_paper_exactly_and_is_seeded_and_order_free():
 RULES = J.rules_from_dicts(J.SEMANTIC_RULES)
 
 
+def test_code_that_runs_alone_takes_the_tasks_that_run_it_first():
+    ids = [f"src{i}" for i in range(40)]
+    alone = [i % 8 == 0 for i in range(40)]  # 5 of 40
+    tasks = assign_tasks(ids, PAPER_TASK_MIX, seed=0, runs_alone=alone)
+    assert {t: tasks.count(t) for t in PAPER_TASK_MIX} == {"code_generation": 23, "code_summarization": 6,
+                                                           "code_repair": 7, "code_translation": 4}  # same quotas
+    # the 5 go to repair and translation, interleaved by their quotas (7 : 4)
+    assert sorted(t for t, a in zip(tasks, alone) if a) == ["code_repair"] * 3 + ["code_translation"] * 2
+    many = assign_tasks(ids, PAPER_TASK_MIX, seed=0, runs_alone=[i < 30 for i in range(40)])
+    assert {t for t, i in zip(many, range(40)) if i >= 30} == {"code_summarization", "code_generation"}
+    assert "code_summarization" not in many[:30]
+
+
 def verdict(**answers) -> str:
     obj = {r.id: {"reason": "fine", "answer": answers.get(r.id, "yes")} for r in RULES}
     return "Here is my review:\n" + json.dumps(obj)

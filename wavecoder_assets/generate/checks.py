@@ -542,6 +542,67 @@ def check_imports_what_it_uses(row: dict, s: CheckSettings = DEFAULT_SETTINGS) -
     return _verdict(rule, True, "every name used is defined, imported or builtin")
 
 
+# Tokens of code that needs the object or class around it (a receiver, instance fields, the superclass).
+_CONTEXT_TOKENS = {"python": {"self", "cls", "super"}, "java": {"this", "super"}, "javascript": {"this", "super"},
+                   "go": set(), "php": {"$this", "self", "parent"}, "ruby": {"self", "super"}}
+# Globals a JavaScript function may use without declaring them (Node's and the language's own).
+_JS_GLOBALS = frozenset(
+    "Array ArrayBuffer BigInt Boolean Buffer DataView Date Error Infinity JSON Map Math NaN Number Object Promise "
+    "Proxy Reflect RegExp Set String Symbol TypeError RangeError Uint8Array WeakMap WeakSet arguments clearTimeout "
+    "console decodeURIComponent encodeURIComponent globalThis isFinite isNaN parseFloat parseInt process require "
+    "setTimeout undefined".split())
+
+
+def _javascript_free_names(p: Parsed) -> set[str]:
+    """Identifiers a JavaScript snippet reads but never declares (parameters, variables, functions, classes,
+    catch clauses), other than the language's and Node's globals."""
+    declared, used, stack = set(), set(), [p.tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "identifier":
+            name, parent = node.text.decode(), node.parent
+            declaring = parent is not None and (
+                parent.type in {"formal_parameters", "catch_clause", "rest_pattern", "assignment_pattern",
+                                "array_pattern", "shorthand_property_identifier_pattern"}
+                or (parent.type in {"variable_declarator", "function_declaration", "function_expression",
+                                    "class_declaration", "generator_function_declaration"}
+                    and parent.child_by_field_name("name") == node)
+                or (parent.type == "arrow_function" and parent.child_by_field_name("parameter") == node))
+            (declared if declaring else used).add(name)
+        elif node.type == "shorthand_property_identifier_pattern":
+            declared.add(node.text.decode())
+        stack.extend(node.children)
+    return used - declared - _JS_GLOBALS
+
+
+def runs_alone(code: str, language: str) -> bool:
+    """Whether a function could run with nothing around it: no receiver or instance state (`self`, `this`, a Go
+    method's receiver), a Java method that is static, and for Python and JavaScript no name it neither declares
+    nor imports (a Python standard-library module counts as importable). Code tasks whose solutions are run
+    (generation, repair, translation) go to such sources first: a method of a class rarely makes a runnable task."""
+    p = parse_snippet(code, language)
+    if not p.parses(DEFAULT_SETTINGS.max_error_fraction) or not p.functions:
+        return False
+    tokens = set(code_tokens(code, language))
+    if tokens & _CONTEXT_TOKENS[language]:
+        return False
+    fn = p.functions[0]
+    if language == "java":
+        modifiers = next((c for c in fn.children if c.type == "modifiers"), None)
+        return fn.type == "method_declaration" and modifiers is not None and b"static" in modifiers.text.split()
+    if language == "go":
+        return fn.type == "function_declaration"
+    if language == "python":
+        try:
+            missing = undefined_names(textwrap.dedent(code))
+        except (SyntaxError, ValueError):
+            return False
+        return all(name in sys.stdlib_module_names for _, name in missing)
+    if language == "javascript":
+        return not _javascript_free_names(p)
+    return True
+
+
 def _input_context_names(row: dict) -> set[str]:
     """The names a Python input uses without defining them: its module's, outside the snippet."""
     if row["language"] != "python":

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from wavecoder_assets.generate import judge as J
+from wavecoder_assets.generate.checks import runs_alone
 from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.examples import ExampleStore, written_in
 from wavecoder_assets.generate.execution import tests_requirement
@@ -91,7 +92,7 @@ class LoopSettings:
 
 def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
     """One planned example per source (id, language, code, docstring; in rank order when there is a rank):
-    its task, target language, example id and round."""
+    its task (code that runs alone goes to the tasks that run it first), target language, example id and round."""
     if "rank" in sources.columns:
         sources = sources.sort("rank")
     docstrings = sources["docstring"].to_list() if "docstring" in sources.columns else [None] * sources.height
@@ -101,7 +102,8 @@ def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
     unknown = sorted({r["language"] for r in rows} - set(LANGUAGES))
     if unknown:
         raise ValueError(f"sources in languages without a task definition: {unknown}; known: {list(LANGUAGES)}")
-    tasks = assign_tasks([r["id"] for r in rows], settings.task_mix, settings.seed)
+    tasks = assign_tasks([r["id"] for r in rows], settings.task_mix, settings.seed,
+                         runs_alone=[runs_alone(r["code"], r["language"]) for r in rows])
     plan = []
     for i, (row, task) in enumerate(zip(rows, tasks)):
         target = (pick_target_language(row["id"], row["language"], settings.seed, tuple(settings.translation_targets))

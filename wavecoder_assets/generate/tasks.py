@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from wavecoder_assets.hashing import hex_id, stable_hash
 from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES
 
-PROMPT_VERSION = "wavecoder-gen-v4"
+PROMPT_VERSION = "wavecoder-gen-v5"
 # The paper's CodeOcean mix (Table 1 of arXiv 2312.14187).
 PAPER_TASK_MIX = {"code_generation": 0.57, "code_summarization": 0.16, "code_repair": 0.16, "code_translation": 0.11}
 
@@ -85,6 +85,10 @@ SHARED_REQUIREMENTS = (
     "code in solution imports the libraries it needs, like math or functools.",
     "code with algorithmic logic is clear, not buried inside complex or poorly documented functions.",
 )
+# For every task whose solution is code (the sandbox runs it with its tests, alone): most source functions are
+# methods, and a solution that keeps `self`, fields or helpers from a class it does not show cannot run.
+RUNNABLE_REQUIREMENT = ("code in solution runs on its own: standalone functions, no self or this, no fields or "
+                        "helpers of a class that is not shown.")
 # Field sizes the token budget allows for (the generator writes tests for every code solution; the sandbox runs
 # them); an answer cut off by the budget anyway is asked again (loop.py).
 FIELD_MAX_CHARS = {"task_name": 40, "instruction": 300, "information": 400, "tests": 500}
@@ -136,12 +140,25 @@ def task_quotas(n: int, mix: dict[str, float]) -> dict[str, int]:
     return quotas
 
 
-def assign_tasks(source_ids: list[str], mix: dict[str, float], seed: int) -> list[str]:
+def _needs_runnable_input(task_name: str) -> int:
+    """0: the solution is run and made from the given code (repair, translation); 1: run, written from a summary
+    (generation); 2: prose (summarization)."""
+    spec = TASKS[task_name]
+    return 2 if not spec.solution_is_code else 1 if spec.from_summary else 0
+
+
+def assign_tasks(source_ids: list[str], mix: dict[str, float], seed: int,
+                 runs_alone: list[bool] | None = None) -> list[str]:
     """One task per source: exact quotas by the mix, sources shuffled by a seeded hash of their id, so the
-    assignment depends on the set of ids and the seed, not on row order."""
+    assignment depends on the set of ids and the seed, not on row order. Sources whose code runs alone
+    (`runs_alone`) take the tasks whose solutions are run from the given code first, then code generation;
+    summaries, which nothing runs, take the rest."""
     quotas = task_quotas(len(source_ids), mix)
-    order = sorted(range(len(source_ids)), key=lambda i: (stable_hash(seed, "task", source_ids[i]), i))
-    tasks = [t for t in sorted(quotas) for _ in range(quotas[t])]
+    alone = runs_alone if runs_alone is not None else [False] * len(source_ids)
+    order = sorted(range(len(source_ids)), key=lambda i: (not alone[i], stable_hash(seed, "task", source_ids[i]), i))
+    # by need, and tasks of the same need interleaved in proportion to their quotas
+    slots = sorted((_needs_runnable_input(t), k / quotas[t], t) for t in quotas for k in range(quotas[t]))
+    tasks = [t for _, _, t in slots]
     assigned = [""] * len(source_ids)
     for i, task in zip(order, tasks):
         assigned[i] = task
@@ -217,6 +234,8 @@ def generator_messages(task_name: str, code: str, language: str, target_language
     names = {"language": LANGUAGE_NAMES[language], "target_language": LANGUAGE_NAMES.get(target_language or "", "")}
     names["keys"] = ", ".join(output_keys(task_name, tests_instruction is not None))
     requirements = [r.format(**names) for r in SHARED_REQUIREMENTS + spec.requirements]
+    if spec.solution_is_code:
+        requirements.append(RUNNABLE_REQUIREMENT)
     if tests_instruction:
         requirements.append(tests_instruction)
     parts = [spec.definition.format(**names), f'task_name is "{task_name}".', "Requirements:"]
