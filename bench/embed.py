@@ -10,7 +10,8 @@ a warm-up, and the time that projects to for the paper's 1.2M filtered functions
 Hugging Face cache or a local folder (`--model`); `--allow-download` lets transformers fetch it.
 
 --save writes our embeddings (.npy), e.g. for `bench/coreset.py --real`; `--no-reference` skips sentence-transformers
-(only embeds), and `--roots` harvests further source trees (site-packages) for 100k+ rows.
+(only embeds, resumably: finished chunks are kept next to the .npy), and `--roots` harvests further source trees
+(site-packages) for 100k+ rows.
 
     python bench/embed.py [--n 5000] [--batch-size 32] [--save /tmp/minilm_stdlib.npy]
     python bench/embed.py --paper [--model roberta-large] [--n 20000] [--batch-size 128]
@@ -19,6 +20,7 @@ Hugging Face cache or a local folder (`--model`); `--allow-download` lets transf
 
 import argparse
 import ast
+import hashlib
 import io
 import sysconfig
 import time
@@ -102,19 +104,23 @@ def compare_with_sentence_transformers(snippets: list[str], args) -> np.ndarray:
 
 
 def encode_only(snippets: list[str], args) -> np.ndarray:
-    from wavecoder_assets.embed import Encoder
+    """Our Encoder alone, through embed_resumable: finished chunks stay under --work-dir, so a killed run resumes."""
+    from wavecoder_assets.embed import Encoder, embed_resumable
 
     encoder = Encoder(batch_size=args.batch_size, max_length=args.max_length)
+    ids = [hashlib.sha256(s.encode()).hexdigest() for s in snippets]  # distinct: the snippets are
+    work_dir = Path(args.work_dir or f"{args.save}.chunks")
+
+    def progress(done: int, total: int) -> None:
+        if done % (20 * args.round) == 0 or done == total:
+            print(f"  {done:,}/{total:,} embedded, {time.perf_counter() - started:.0f} s", flush=True)
+
     started = time.perf_counter()
-    parts = []
-    for start in range(0, len(snippets), args.round):
-        parts.append(encoder.encode(snippets[start : start + args.round]))
-        if (start // args.round) % 20 == 19:
-            print(f"  {start + len(parts[-1]):,} embedded, {time.perf_counter() - started:.0f} s", flush=True)
-    vectors = np.concatenate(parts)
+    table, reused = embed_resumable(ids, snippets, encoder, work_dir, chunk_rows=args.round, progress=progress)
     took = time.perf_counter() - started
-    print(f"wavecoder Encoder: {len(snippets) / took:.1f} snippets/s ({took:.1f} s)")
-    return vectors
+    print(f"wavecoder Encoder: {(len(snippets) - reused) / took:.1f} snippets/s ({took:.1f} s); {reused:,} rows from "
+          f"chunks in {work_dir}")
+    return table["embedding"].to_numpy()
 
 
 def paper_projection(snippets: list[str], args) -> np.ndarray:
@@ -155,7 +161,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, help="tokens; default 256 (MiniLM's max_seq_length); --paper: 512")
     parser.add_argument("--round", type=int, default=500, help="snippets per turn (the two take turns)")
     parser.add_argument("--save", help="write our embeddings here (.npy), e.g. for bench/coreset.py --real")
-    parser.add_argument("--no-reference", action="store_true", help="only embed (with --save): no sentence-transformers run")
+    parser.add_argument("--no-reference", action="store_true", help="only embed (with --save): no sentence-transformers "
+                        "run; resumable, in chunks of --round rows under --work-dir")
+    parser.add_argument("--work-dir", help="--no-reference: where finished chunks are kept (default: SAVE.chunks)")
     parser.add_argument("--roots", nargs="+", help="source trees to harvest functions from, in order; STDLIB: this "
                         "Python's standard library (the default)")
     parser.add_argument("--paper", action="store_true", help="RoBERTa-large [CLS] throughput and the 1.2M-function projection")
@@ -163,6 +171,8 @@ def main() -> None:
     parser.add_argument("--allow-download", action="store_true", help="--paper: let transformers download the model")
     parser.add_argument("--chunk-rows", type=int, default=512, help="--paper: rows per encode call (code_embeddings' chunk_rows)")
     args = parser.parse_args()
+    if args.no_reference and not (args.save or args.work_dir):
+        parser.error("--no-reference needs --save (or --work-dir)")
     args.n = args.n or (20_000 if args.paper else 5000)
     args.batch_size = args.batch_size or (128 if args.paper else 32)
     args.max_length = args.max_length or (512 if args.paper else 256)
