@@ -24,6 +24,7 @@ from wavecoder_assets.corpus import (
     length_rule,
     near_dedup_rule,
     read_codesearchnet,
+    runs_alone_rule,
 )
 from wavecoder_assets.corpus.records import RAW_CODE_SCHEMA, make_row, rows_frame
 from wavecoder_assets.resources import resources_for
@@ -395,6 +396,12 @@ def test_rules_are_configurable():
     assert strict["func_name"].to_list() == ["weighted_copy"]  # same tokens: Jaccard 1.0; the near copy: 0.97
     _, loose = near_dedup_rule(frame.filter(pl.col("func_name").str.starts_with("weighted")), threshold=0.8)
     assert loose["func_name"].to_list() == ["weighted_copy", "weighted_near"]
+    # not the paper's: functions that could run alone (weighted reads weight_0.., js_fn extraValue.., drawer self)
+    kept, removed = runs_alone_rule(frame.filter(pl.col("func_name").is_in(["ok_words", "weighted", "js_fn",
+                                                                            "drawer"])))
+    assert kept["func_name"].to_list() == ["ok_words"]
+    assert sorted(removed["func_name"]) == ["drawer", "js_fn", "weighted"]
+    assert set(removed["rule"]) == {"runs_alone"}
 
 
 # --------------------------------------------------------------------------------- materialization

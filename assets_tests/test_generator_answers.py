@@ -91,7 +91,7 @@ def test_an_answer_rejected_by_code_is_sent_back_once_with_the_reasons():
     sources = pl.DataFrame({"id": ["s1"], "language": ["python"], "rank": [0],
                             "code": ["def root(x):\n    import math\n    return math.sqrt(x)"],
                             "docstring": ["Square root of x."]})
-    settings = LoopSettings(task_mix={"code_generation": 1.0}, rounds=1)
+    settings = LoopSettings(task_mix={"code_generation": 1.0}, rounds=1, revise_rejected=True)
     with ScriptedEndpoint(_generator_answer) as gen, ScriptedEndpoint(_judge_answer) as judge:
         generated, judged, _ = run_generator_discriminator(sources, gen.client, judge.client, settings)
         revision = gen.bodies[-1]["messages"]

@@ -44,7 +44,8 @@ observe_sources_schedule = dg.ScheduleDefinition(
 # The main job: observe the sources, then every asset on the embedded defaults (each observation runs before
 # what reads it, so the run's lineage names the inputs it read). The paper job: the same graph at the paper's sizes.
 # Both hold sharded assets: run them whole with run_in_shards (`make run`), a backfill, or one shard per run.
-wavecoder_job = dg.define_asset_job("wavecoder", selection=dg.AssetSelection.all() | SOURCES)
+wavecoder_job = dg.define_asset_job("wavecoder", selection=dg.AssetSelection.all() | SOURCES,
+                                    config=presets.default_run_config())
 # Hours long: no run-monitoring time limit (dagster.yaml's max_runtime_seconds would fail it after 3 h).
 paper_job = dg.define_asset_job("wavecoder_paper", selection=dg.AssetSelection.all() | SOURCES,
                                 config=presets.paper_run_config(), tags={"dagster/max_runtime": "0"})

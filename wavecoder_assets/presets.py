@@ -47,6 +47,16 @@ PAPER: dict[str, dg.Config] = {
 }
 
 
+# The main job's settings beyond the Config defaults. The embedded default harvests the machine's source trees,
+# mostly methods (self, this, fields): their code tasks cannot run in the sandbox, so nearly every code example failed
+# the execution gate; the default run keeps the functions that run alone (filtered_out records the rest).
+DEFAULT: dict[str, dg.Config] = {"filtered_code": FilterConfig(require_runs_alone=True)}
+
+
+def default_run_config() -> dg.RunConfig:
+    return dg.RunConfig(ops=dict(DEFAULT))
+
+
 # The only fields tiny_paper_run_config changes in PAPER: sizes, so the whole paper job runs in minutes on 2 CPU
 # cores, and model ids, so it runs offline on the embedded models. Every other field keeps the paper's value;
 # assets_tests/test_paper_job.py runs the job with it and checks that, so the preset cannot rot unnoticed.

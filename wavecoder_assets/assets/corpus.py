@@ -20,6 +20,7 @@ from wavecoder_assets.corpus import (
     length_rule,
     near_dedup_rule,
     read_codesearchnet,
+    runs_alone_rule,
 )
 from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version
@@ -50,6 +51,9 @@ class FilterConfig(dg.Config):
     near_dup_threshold: float = Field(default=0.85, description="MinHash-estimated Jaccard of token 5-grams")
     num_perm: int = 128
     ngram: int = 5
+    require_runs_alone: bool = Field(default=False, description="keep only functions that could run alone (no "
+                                     "self/this, Java static, no undeclared names), so code tasks can be executed; "
+                                     "not the paper's filter (on in the main job's config: presets.DEFAULT)")
 
 
 def _samples_md(frame: pl.DataFrame, per_group: int = 2, by: str = "language") -> str:
@@ -133,7 +137,8 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
 )
 def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_code: pl.DataFrame):
     """Code length min..max chars, the Code Alpaca blacklist, exact dedup on normalized code, near dedup with
-    MinHash LSH, in that order; each removed row keeps the first rule that removed it."""
+    MinHash LSH, then (not the paper's) functions that run alone, in that order; each removed row keeps the first
+    rule that removed it."""
     rules = [("length", partial(length_rule, min_chars=config.min_chars, max_chars=config.max_chars)),
              ("blacklist", partial(blacklist_rule, words=config.blacklist, fields=config.blacklist_fields))]
     if config.exact_dedup:
@@ -141,6 +146,8 @@ def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_cod
     if config.near_dedup:
         rules.append(("near_dup", partial(near_dedup_rule, threshold=config.near_dup_threshold,
                                           num_perm=config.num_perm, ngram=config.ngram)))
+    if config.require_runs_alone:  # last: it parses every row, the cheap rules thin them first
+        rules.append(("runs_alone", runs_alone_rule))
     started = time.perf_counter()
     result = apply_rules(raw_code, rules)
     seconds = round(time.perf_counter() - started, 2)

@@ -62,6 +62,16 @@ def exact_dedup_rule(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return split_by(frame, ~normalized_code().hash(seed=0).is_first_distinct(), "exact_dup")
 
 
+def runs_alone_rule(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep functions that could run with nothing around them (no self/this, a Java method that is static, no
+    undeclared names; `generate.checks.runs_alone`). Not the paper's: the embedded default's source trees are
+    mostly methods, whose code tasks the sandbox cannot run, so its examples could not pass the execution gate."""
+    from wavecoder_assets.generate.checks import runs_alone  # the discriminator's parser, imported on use
+
+    alone = [runs_alone(code, language) for code, language in zip(frame["code"], frame["language"])]
+    return split_by(frame, ~pl.Series(alone, dtype=pl.Boolean), "runs_alone")
+
+
 # --- near dedup: MinHash LSH over the whole column at once -------------------------------------------------------
 # The answer is datasketch's (MinHash(num_perm, seed=1, hashfunc=zlib.crc32), scheme affine32, MinHashLSH with its
 # own band split, keep-first inserts, the MinHash estimate confirming each candidate), bit for bit; the work is two

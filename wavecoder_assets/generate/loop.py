@@ -79,7 +79,7 @@ class LoopSettings:
     temperature: float = 0.0
     max_code_chars: int = 1200
     retry_unparseable: bool = True
-    revise_rejected: bool = True
+    revise_rejected: bool = False  # GenerateConfig.revise_rejected says why off
     # the discriminator (DiscriminatorSettings takes these by name)
     rules: list[dict] = field(default_factory=lambda: list(J.SEMANTIC_RULES))
     judge_max_tokens: int = 256
