@@ -44,11 +44,15 @@ observe_sources_schedule = dg.ScheduleDefinition(
 # The main job: observe the sources, then every asset on the embedded defaults (each observation runs before
 # what reads it, so the run's lineage names the inputs it read). The paper job: the same graph at the paper's sizes.
 # Both hold sharded assets: run them whole with run_in_shards (`make run`), a backfill, or one shard per run.
+# Dagster keeps a job's config as a PartitionedConfig when the job holds partitioned assets, and applies it only to
+# runs with a partition tag, so run_in_shards passes it to every run itself.
+JOB_CONFIGS = {"wavecoder": presets.default_run_config().to_config_dict(),
+               "wavecoder_paper": presets.paper_run_config().to_config_dict()}
 wavecoder_job = dg.define_asset_job("wavecoder", selection=dg.AssetSelection.all() | SOURCES,
-                                    config=presets.default_run_config())
+                                    config=JOB_CONFIGS["wavecoder"])
 # Hours long: no run-monitoring time limit (dagster.yaml's max_runtime_seconds would fail it after 3 h).
 paper_job = dg.define_asset_job("wavecoder_paper", selection=dg.AssetSelection.all() | SOURCES,
-                                config=presets.paper_run_config(), tags={"dagster/max_runtime": "0"})
+                                config=JOB_CONFIGS["wavecoder_paper"], tags={"dagster/max_runtime": "0"})
 
 defs = dg.Definitions(
     assets=all_assets,
@@ -94,12 +98,14 @@ def run_in_shards(job_name: str, instance: dg.DagsterInstance, *, selection: Seq
     """Materialize the job's assets as a backfill would, one run at a time in this process (steps go to the job's
     executor: in-process, or Ray): each group of shard_phases in order, an unpartitioned group in one run, a
     sharded one in one run per shard, so every shard gets its own content-based data version. When a run fails,
-    the other shards of its group still run, then it stops (later groups read every shard). Returns the runs."""
+    the other shards of its group still run, then it stops (later groups read every shard). run_config None: the
+    job's own (JOB_CONFIGS). Returns the runs."""
     # By module name, also under `python -m`, and started with this Python (`python -m dagster api execute_step`,
     # not whatever `dagster` a Ray worker's PATH has): a worker imports the same module to run its step.
     job = ReconstructableRepository(ModuleCodePointer(MODULE, "defs", os.getcwd()), executable_path=sys.executable,
                                     entry_point=get_python_environment_entry_point(sys.executable),
                                     ).get_reconstructable_job(job_name)
+    run_config = run_config if run_config is not None else JOB_CONFIGS.get(job_name)
     group = uuid.uuid4().hex[:12]
     job_def = defs.resolve_job_def(job_name)
     graph = job_def.asset_layer.asset_graph
