@@ -18,15 +18,16 @@ from wavecoder_assets.assets import corpus as corpus_assets
 from wavecoder_assets.corpus import (
     apply_rules,
     blacklist_rule,
+    code_predicate_rule,
     default_roots,
     exact_dedup_rule,
     harvest_trees,
     length_rule,
     near_dedup_rule,
     read_codesearchnet,
-    runs_alone_rule,
 )
 from wavecoder_assets.corpus.records import RAW_CODE_SCHEMA, make_row, rows_frame
+from wavecoder_assets.generate.checks import runs_alone
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 
@@ -397,11 +398,10 @@ def test_rules_are_configurable():
     _, loose = near_dedup_rule(frame.filter(pl.col("func_name").str.starts_with("weighted")), threshold=0.8)
     assert loose["func_name"].to_list() == ["weighted_copy", "weighted_near"]
     # not the paper's: functions that could run alone (weighted reads weight_0.., js_fn extraValue.., drawer self)
-    kept, removed = runs_alone_rule(frame.filter(pl.col("func_name").is_in(["ok_words", "weighted", "js_fn",
-                                                                            "drawer"])))
+    kept, removed = code_predicate_rule(frame.filter(pl.col("func_name").is_in(["ok_words", "weighted", "js_fn",
+                                                                                "drawer"])), keep=runs_alone)
     assert kept["func_name"].to_list() == ["ok_words"]
     assert sorted(removed["func_name"]) == ["drawer", "js_fn", "weighted"]
-    assert set(removed["rule"]) == {"runs_alone"}
 
 
 # --------------------------------------------------------------------------------- materialization

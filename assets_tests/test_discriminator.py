@@ -92,9 +92,11 @@ def test_an_answer_copying_a_few_shot_example_is_rejected_without_the_llm():
                   "instruction": "Translate the following Java method into Python.",
                   "information": "static int twice(int x) {\n    return 2 * x;\n}",
                   "solution": example["solution"].replace("\n", "\n\n"), "tests": "assert add(2, 3) == 5"}
-    [outcome] = discriminate([copy], None, store=store)
+    [outcome] = discriminate([copy | {"few_shot": [example]}], None, store=store)
     assert outcome["verdict"] == "rejected" and COPY_RULE in outcome["failed_rules"]
     assert "code_translation, python" in outcome["rule_verdicts"][COPY_RULE]["reason"]
-    [own] = discriminate([copy | {"solution": "def twice(x):\n    return 2 * x", "tests": "assert twice(2) == 4"}],
-                         None, store=store)
+    [own] = discriminate([copy | {"few_shot": [example], "solution": "def twice(x):\n    return 2 * x",
+                                  "tests": "assert twice(2) == 4"}], None, store=store)
     assert COPY_RULE not in own["rule_verdicts"]
+    [unseen] = discriminate([copy], None, store=store)  # the same answer, but its generator was shown no example
+    assert COPY_RULE not in unseen["rule_verdicts"]

@@ -14,15 +14,16 @@ from wavecoder_assets.corpus import (
     LANGUAGES,
     apply_rules,
     blacklist_rule,
+    code_predicate_rule,
     default_roots,
     exact_dedup_rule,
     harvest_trees,
     length_rule,
     near_dedup_rule,
     read_codesearchnet,
-    runs_alone_rule,
 )
 from wavecoder_assets.fingerprints import code_version
+from wavecoder_assets.generate.checks import runs_alone
 from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.resources import CPU_STEP
 
@@ -120,7 +121,8 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
     ins={"raw_code": dg.AssetIn()},
     outs={
         "filtered_code": dg.AssetOut(group_name="corpus", is_required=False,
-                                     code_version=code_version("1", "wavecoder_assets.corpus.filters"),
+                                     code_version=code_version("1", "wavecoder_assets.corpus.filters",
+                                                               "wavecoder_assets.generate.checks"),
                                      description="raw_code rows that pass the paper's filters"),
         "filtered_out": dg.AssetOut(group_name="corpus", is_required=False,
                                     code_version=code_version("1", "wavecoder_assets.corpus.filters"),
@@ -147,7 +149,7 @@ def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_cod
         rules.append(("near_dup", partial(near_dedup_rule, threshold=config.near_dup_threshold,
                                           num_perm=config.num_perm, ngram=config.ngram)))
     if config.require_runs_alone:  # last: it parses every row, the cheap rules thin them first
-        rules.append(("runs_alone", runs_alone_rule))
+        rules.append(("runs_alone", partial(code_predicate_rule, keep=runs_alone)))
     started = time.perf_counter()
     result = apply_rules(raw_code, rules)
     seconds = round(time.perf_counter() - started, 2)

@@ -7,15 +7,16 @@ from wavecoder_assets.corpus.filters import (
                                              FilterResult,
                                              apply_rules,
                                              blacklist_rule,
+                                             code_predicate_rule,
                                              exact_dedup_rule,
                                              length_rule,
                                              near_dedup_rule,
-                                             runs_alone_rule,
 )
 from wavecoder_assets.corpus.harvest import default_roots, extract_functions, harvest_trees
 from wavecoder_assets.corpus.records import RAW_CODE_SCHEMA, SkipLog
 from wavecoder_assets.languages import LANGUAGES
 
 __all__ = ["BLACKLIST", "LANGUAGES", "RAW_CODE_SCHEMA", "FilterResult", "SkipLog", "apply_rules", "blacklist_rule",
+           "code_predicate_rule",
            "default_roots", "exact_dedup_rule", "extract_functions", "harvest_trees", "length_rule", "near_dedup_rule",
-           "read_codesearchnet", "runs_alone_rule"]
+           "read_codesearchnet"]

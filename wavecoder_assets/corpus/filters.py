@@ -62,14 +62,11 @@ def exact_dedup_rule(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return split_by(frame, ~normalized_code().hash(seed=0).is_first_distinct(), "exact_dup")
 
 
-def runs_alone_rule(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep functions that could run with nothing around them (no self/this, a Java method that is static, no
-    undeclared names; `generate.checks.runs_alone`). Not the paper's: the embedded default's source trees are
-    mostly methods, whose code tasks the sandbox cannot run, so its examples could not pass the execution gate."""
-    from wavecoder_assets.generate.checks import runs_alone  # the discriminator's parser, imported on use
-
-    alone = [runs_alone(code, language) for code, language in zip(frame["code"], frame["language"])]
-    return split_by(frame, ~pl.Series(alone, dtype=pl.Boolean), "runs_alone")
+def code_predicate_rule(frame: pl.DataFrame, keep: Callable[[str, str], bool]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep the rows whose (code, language) `keep` accepts, e.g. the discriminator's `runs_alone`, which the asset
+    wires in (a later stage's parser: this stage does not import it)."""
+    kept = [keep(code, language) for code, language in zip(frame["code"], frame["language"])]
+    return split_by(frame, ~pl.Series(kept, dtype=pl.Boolean), "code_predicate")
 
 
 # --- near dedup: MinHash LSH over the whole column at once -------------------------------------------------------

@@ -3,8 +3,8 @@
 A candidate (task_name, language, target_language, code, instruction, information, solution, tests) is
 1. checked by code (`checks.py`: is the input code, is the language named, is the solution only code / a summary
    prose, does it import what it uses, is it needlessly complex, does a repair change code, is a translation in
-   the target language; and is the solution a few-shot example's, copied); a failed check rejects it with the
-   parser's reason, no LLM call;
+   the target language; and is the solution one of the few-shot examples its generator was shown, copied); a
+   failed check rejects it with the parser's reason, no LLM call;
 2. run (`execution.py`): solution + tests in the sandbox, and for repairs the buggy input must fail the tests the
    fix passes; a failing or non-running example is rejected with the sandbox's reason; a missing toolchain is
    recorded as "n/a: not executed", never as a pass;
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, run_checks
-from wavecoder_assets.generate.examples import ExampleStore, written_in
+from wavecoder_assets.generate.examples import ExampleStore, copied_example, written_in
 from wavecoder_assets.generate.execution import EXECUTION_RULES, NOT_EXECUTED, execution_verdicts
 from wavecoder_assets.llm import ChatRequest
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 COPY_RULE = "not_a_few_shot_copy"
 # Decided without an LLM: the code checks, execution, and whether the answer copies a few-shot example.
 CODE_RULE_TEXTS = CHECK_RULES | EXECUTION_RULES | {
-    COPY_RULE: "The solution is not a few-shot example's solution copied (up to whitespace)."}
+    COPY_RULE: "The solution is not a shown few-shot example's solution copied (up to whitespace)."}
 CODE_RULES = frozenset(CODE_RULE_TEXTS)
 
 
@@ -80,7 +80,7 @@ def _outcome(rule_verdicts: dict, *, judge_model: str | None = None, sandbox_sta
 
 def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = DiscriminatorSettings(), *,
                  store: ExampleStore | None = None, logger=None) -> list[dict]:
-    """One outcome per row, same order: verdict (accepted | rejected | failed), failed_rules, rule_verdicts
+    """One outcome per row, same order (a row's `few_shot`, if any: the examples its generator was shown): verdict (accepted | rejected | failed), failed_rules, rule_verdicts
     ({rule: {"answer": "yes"|"no"|"n/a", "reason"}}), reasons, judge_model, sandbox_status, error (why judging
     failed), copied_reasons (LLM reasons that repeat a few-shot example's word for word). `judge` is a ChatClient,
     or None to decide by code checks and execution alone."""
@@ -90,8 +90,8 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
     verdicts: dict[int, dict] = {}
     for i, row in enumerate(rows):
         verdicts[i] = as_rule_verdicts(run_checks(row, settings.checks, settings.check_rules))
-        if (example := store.copied(row.get("solution"))) is not None:
-            verdicts[i][COPY_RULE] = {"answer": "no", "reason": f"the solution is a few-shot example's "
+        if (example := copied_example(row.get("solution"), row.get("few_shot") or [])) is not None:
+            verdicts[i][COPY_RULE] = {"answer": "no", "reason": f"the solution is a shown few-shot example's "
                                       f"({example['task_name']}, {written_in(example)}) copied"}
         if J.failed_rules(verdicts[i]):
             out[i] = _outcome(verdicts[i])

@@ -144,6 +144,13 @@ def written_in(example: dict) -> str | None:
     return example.get("target_language") or example.get("language")
 
 
+def copied_example(solution: str | None, shown: list[dict]) -> dict | None:
+    """The shown few-shot example whose solution `solution` is, up to whitespace, if any: an answer that copies an
+    example says nothing about its own input."""
+    words = (solution or "").split()
+    return next((e for e in shown if words and (e.get("solution") or "").split() == words), None)
+
+
 class ExampleStore:
     """Good and bad judged examples (dicts with the generated fields, `code`, `accepted`, `reasons` and
     `rule_verdicts`)."""
@@ -179,12 +186,6 @@ class ExampleStore:
         good = [e for e in self.good if judged(e)]
         bad = [e for e in self.bad if judged_bad(e)]
         return self._draw(good, task_name, language, k_good, rng), self._draw(bad, task_name, language, k_bad, rng)
-
-    def copied(self, solution: str | None) -> dict | None:
-        """The stored example whose solution `solution` is, up to whitespace, if any: an answer that copies a
-        few-shot example says nothing about its own input."""
-        words = (solution or "").split()
-        return next((e for e in self.good + self.bad if words and (e.get("solution") or "").split() == words), None)
 
     @staticmethod
     def _draw(pool: list[dict], task_name: str, language: str | None, k: int, rng: random.Random) -> list[dict]:

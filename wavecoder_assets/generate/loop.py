@@ -115,12 +115,16 @@ def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
     return plan
 
 
+def _few_shot(item: dict, store: ExampleStore, settings: LoopSettings, attempt: int) -> tuple[list[dict], list[dict]]:
+    key = item["example_id"] + (f"#{attempt}" if attempt else "")
+    return store.sample(item["task_name"], settings.few_shot_good, settings.few_shot_bad, seed=settings.seed,
+                        key=key, language=written_in(item))
+
+
 def _generation_request(item: dict, store: ExampleStore, settings: LoopSettings, attempt: int) -> ChatRequest:
     """The generator's request; a retry (attempt 1) draws other few-shot examples and samples at RETRY_TEMPERATURE
     at least: at temperature 0 another seed gives the same answer again."""
-    key = item["example_id"] + (f"#{attempt}" if attempt else "")
-    good, bad = store.sample(item["task_name"], settings.few_shot_good, settings.few_shot_bad, seed=settings.seed,
-                             key=key, language=written_in(item))
+    good, bad = _few_shot(item, store, settings, attempt)
     with_tests = item["with_tests"]
     tests = (tests_requirement(solution_language(item["task_name"], item["language"], item["target_language"]))
              if with_tests else None)
@@ -173,12 +177,16 @@ def generate_round(items: list[dict], store: ExampleStore, generator, settings: 
     for i, result in zip(order, sent):
         results[i] = result
     generated = [_generated_row(item, result, 1) for item, result in zip(items, results)]
+    for item in items:  # what the answer was written after (the copy check compares with it)
+        item["few_shot"] = sum(_few_shot(item, store, settings, 0), [])
     retry = [i for i, row in enumerate(generated) if row["status"] == "unparseable"] if settings.retry_unparseable else []
     if retry:
         again = generator.run([_generation_request(items[i], store, settings, 1) for i in retry], logger=logger)
         for i, result in zip(retry, again):
             second = _generated_row(items[i], result, 2)
             first_error = generated[i]["error"]
+            if second["status"] == "ok":
+                items[i]["few_shot"] = sum(_few_shot(items[i], store, settings, 1), [])
             generated[i] = second if second["status"] == "ok" else second | {
                 "status": "unparseable", "error": f"{first_error}; retry: {second['error']}"}
     return generated
@@ -200,7 +208,7 @@ def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, j
             judged[i] = row | {"verdict": "rejected", "rule_verdicts": json.dumps(verdicts), "reasons": row["error"],
                                "judge_model": None, "sandbox_status": None, "copied_reasons": 0,
                                "first_rejection": None}
-    candidates = [generated[i] | {"code": items[i]["code"]} for i in ok]
+    candidates = [generated[i] | {"code": items[i]["code"], "few_shot": items[i].get("few_shot", [])} for i in ok]
     outcomes = discriminate(candidates, judge, DiscriminatorSettings.from_fields(settings), store=store,
                             logger=logger)
     for i, outcome in zip(ok, outcomes):
@@ -244,6 +252,8 @@ def revise_round(items: list[dict], generated: list[dict], judged: list[dict], s
     if not redo:
         return {"generating": 0.0, "judging": 0.0}
     started = time.perf_counter()
+    for i in redo:  # the store has grown since the first answer: the revision is written after these
+        items[i]["few_shot"] = sum(_few_shot(items[i], store, settings, 0), [])
     sent = generator.run([_revision_request(items[i], judged[i], store, settings) for i in redo], logger=logger)
     revised = {i: _generated_row(items[i], result, generated[i]["attempts"] + 1) for i, result in zip(redo, sent)}
     generating = time.perf_counter() - started
