@@ -287,7 +287,9 @@ def test_d_code_versions_include_the_stage_modules():
     assert version("raw_code") == code_version("1", "wavecoder_assets.corpus.harvest",
                                                "wavecoder_assets.corpus.codesearchnet",
                                                "wavecoder_assets.corpus.records", "wavecoder_assets.languages")
-    assert version("filtered_code") == version("filtered_out") == code_version("1", "wavecoder_assets.corpus.filters")
+    # the runs-alone filter is the discriminator's parser (checks.py), wired in by the asset
+    assert version("filtered_code") == version("filtered_out") == code_version("1", "wavecoder_assets.corpus.filters",
+                                                                               "wavecoder_assets.generate.checks")
     # The prompts, rules, seed examples and checks are in what the LLM assets' versions hash.
     files = {p.name for m in DISCRIMINATOR for p in fingerprints.module_files(m)}
     assert {"tasks.py", "judge.py", "checks.py", "execution.py", "examples.py", "discriminator.py"} <= files

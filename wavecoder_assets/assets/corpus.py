@@ -116,16 +116,19 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
     return dg.Output(rows, data_version=dg.DataVersion(content_version(rows)))
 
 
+# The filters, and the discriminator's parser behind the runs-alone filter.
+FILTERS_VERSION = code_version("1", "wavecoder_assets.corpus.filters", "wavecoder_assets.generate.checks")
+
+
 @dg.multi_asset(
     name="filtered_code",
     ins={"raw_code": dg.AssetIn()},
     outs={
         "filtered_code": dg.AssetOut(group_name="corpus", is_required=False,
-                                     code_version=code_version("1", "wavecoder_assets.corpus.filters",
-                                                               "wavecoder_assets.generate.checks"),
+                                     code_version=FILTERS_VERSION,
                                      description="raw_code rows that pass the paper's filters"),
         "filtered_out": dg.AssetOut(group_name="corpus", is_required=False,
-                                    code_version=code_version("1", "wavecoder_assets.corpus.filters"),
+                                    code_version=FILTERS_VERSION,
                                     description="raw_code rows the filters removed, with the rule that removed each"),
     },
     check_specs=[
