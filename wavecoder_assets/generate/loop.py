@@ -5,9 +5,9 @@ per source for its assigned task, with few-shot examples (good and bad) drawn pe
 store; an answer that does not parse is asked again once, sampled, with other few-shot examples (an answer cut off
 inside its tests keeps its complete test lines); the discriminator (code checks,
 execution, LLM judge) decides each example; the judged examples go into the store for the next round.
-An example rejected by code (checks or execution: a syntax error, a missing import, a failing test) goes back to
-the generator once with the rejection's reasons, and the revised answer is judged like a new one (the paper's loop
-feeds judged examples forward as few-shot examples; this also feeds an example's own verdict back to it).
+With `revise_rejected`, an example rejected by code (checks or execution: a syntax error, a missing import, a
+failing test) goes back to the generator once with the rejection's reasons, and the revised answer is judged like a
+new one (off by default: with the embedded 0.5B generator no revision passed).
 Every source ends in exactly one judged row: accepted, rejected (failed rules and reasons) or failed (error).
 """
 
