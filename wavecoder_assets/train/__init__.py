@@ -13,13 +13,13 @@ Several nodes: put the lake and a job file (`run.FinetuneJob` as JSON; missing h
 recipe) on storage every node sees, then start the same worker on every node with torchrun (by hand, from
 Slurm's srun, or a Kubernetes job)::
 
-    {"code_ocean": "/shared/data_lake/code_ocean", "model_name": "wavecoder-ds-6.7b",
-     "base_model": "deepseek-ai/deepseek-coder-6.7b-base", "model_dir": "/shared/data_lake/models/wavecoder-ds-6.7b",
+    {"code_ocean": "/mnt/lake/data_lake/code_ocean", "model_name": "wavecoder-ds-6.7b",
+     "base_model": "deepseek-ai/deepseek-coder-6.7b-base", "model_dir": "/mnt/lake/data_lake/models/wavecoder-ds-6.7b",
      "data_version": "<code_ocean's data version>", "hyperparameters": {"gradient_checkpointing": true},
-     "result": "/shared/runs/wavecoder-ds-6.7b.json"}
+     "result": "/mnt/lake/runs/wavecoder-ds-6.7b.json"}
 
     torchrun --nnodes 4 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HEAD_HOST:29500 \
-        --rdzv-id wavecoder-ds-6.7b -m wavecoder_assets.train.worker /shared/runs/job.json
+        --rdzv-id wavecoder-ds-6.7b -m wavecoder_assets.train.worker /mnt/lake/runs/job.json
 
 With Ray Train instead, each Ray worker runs `worker.run_job` (Ray makes the process group)::
 
@@ -27,7 +27,7 @@ With Ray Train instead, each Ray worker runs `worker.run_job` (Ray makes the pro
     from ray.train.torch import TorchTrainer
     from wavecoder_assets.train.worker import run_job
 
-    TorchTrainer(lambda: run_job("/shared/runs/job.json"),
+    TorchTrainer(lambda: run_job("/mnt/lake/runs/job.json"),
                  scaling_config=ScalingConfig(num_workers=32, use_gpu=True)).fit()
 
 Either way the run happens outside Dagster: the model folder and result file are written, but no finetuned_model
