@@ -533,3 +533,27 @@ def test_translation_that_parses_as_both_is_told_apart(source, target, solution)
 ])
 def test_runs_alone(language, code, alone):
     assert C.runs_alone(code, language) is alone
+
+
+@pytest.mark.parametrize("language, code, plain", [
+    ("python", "def _is_single_bit(num):\n    num &= num - 1\n    return num == 0", True),
+    ("python", "def replace(text, *pairs):\n    return pairs[1].join(text.split(pairs[0]))", True),  # str methods
+    ("python", "def getlineno(frame):\n    return frame.f_lineno", False),  # a frame: no literal makes one
+    ("python", "def ispackage(path):\n    return os.path.isdir(path)", False),  # the file system
+    ("python", "def stamp(x):\n    import time\n    return (x, time.time())", False),  # the clock
+    ("python", "def reset(xs):\n    xs.clear()", False),  # returns nothing to compare
+    ("python", "def answer():\n    return 42", False),  # nothing to vary
+    ("python", "def area(self):\n    return self.w * self.h", False),  # does not run alone
+    ("java", "public static float ulp(float f) {\n    return Math.ulp(f);\n}", True),
+    ("java", "static boolean isHigh(int cp) {\n    return cp >= Character.MIN_SUPPLEMENTARY_CODE_POINT;\n}", True),
+    ("java", "static Optional<ProcessHandle> of(long pid) {\n    return ProcessHandle.of(pid);\n}", False),
+    ("java", "static CallerFinder finder(StackWalker w) {\n    return new CallerFinder(w);\n}", False),
+    ("java", "static int twice(int x) {\n    return LIMIT * x;\n}", False),  # a constant of a class not shown
+    ("java", "static void log(String s) {\n    System.out.println(s);\n}", False),  # void
+    ("javascript", "function twice(xs) {\n  return xs.map((x) => 2 * x).slice(0, xs.length);\n}", True),
+    ("javascript", "function segment(s, segmenter) {\n  return Array.from(segmenter.segment(s));\n}", False),
+    ("javascript", "function noop(x) {\n  console.log(x);\n}", False),  # returns nothing
+    ("go", "func Twice(x int) int {\n\treturn 2 * x\n}", False),  # not judged for other languages
+])
+def test_takes_plain_values(language, code, plain):
+    assert C.takes_plain_values(code, language) is plain

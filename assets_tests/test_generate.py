@@ -35,6 +35,7 @@ from wavecoder_assets.generate.tasks import (
     Rejected,
     assign_tasks,
     generator_messages,
+    given_code,
     max_tokens_for,
     output_schema,
     parse_generation,
@@ -91,8 +92,13 @@ def test_code_input_tasks_take_information_from_the_source_and_translation_must_
     with pytest.raises(Rejected, match="copy"):
         parse_generation(json.dumps({"instruction": "Translate this Python code into Go.", "solution": CODE}),
                          "code_translation", CODE)
+    # a repair's buggy code and fix are given: the model's own information and solution do not count
+    given = {"information": CODE.replace("r * r", "r * 2"), "solution": CODE}
+    repair = parse_generation(answer(task_name="code_repair", information="x", solution="y"), "code_repair", CODE,
+                              given)
+    assert (repair["information"], repair["solution"]) == (given["information"], CODE)
     with pytest.raises(Rejected, match="needs the code"):
-        parse_generation(answer(task_name="code_repair", information=""), "code_repair", CODE)
+        parse_generation(answer(task_name="code_repair"), "code_repair", CODE, {"information": "", "solution": CODE})
 
 
 def test_generator_prompt_has_definition_requirements_examples_then_code():
@@ -116,6 +122,26 @@ def test_code_generation_is_written_from_a_summary_not_copied_from_the_code():
     assert "math.pi" not in text
     assert CODE in generator_messages("code_generation", CODE, "python", None, good=[], bad=[],
                                       tests_instruction=None)[1]["content"]  # no summary: the code itself
+
+
+def test_repair_and_translation_are_given_the_python_code_without_its_docstring():
+    from wavecoder_assets.generate.loop import LoopSettings, plan_examples
+
+    code = 'def leapdays(y1, y2):\n    """Leap years in [y1, y2).\n       Assume y1 <= y2."""\n    return y2 // 4 - y1 // 4'
+    bare = "def leapdays(y1, y2):\n    return y2 // 4 - y1 // 4"
+    assert given_code("code_repair", code, "python") == bare
+    assert given_code("code_translation", "    " + code.replace("\n", "\n    "), "python") == \
+        "    " + bare.replace("\n", "\n    ")  # a method's indentation kept
+    assert given_code("code_summarization", code, "python") == code  # the docstring helps a summary
+    only_doc = 'def f(x):\n    """Nothing else."""'
+    assert given_code("code_repair", only_doc, "python") == only_doc
+    java = "/** Twice. */\nstatic int twice(int x) {\n    return 2 * x;\n}"
+    assert given_code("code_repair", java, "java") == java
+    sources = pl.DataFrame({"id": ["a", "b"], "language": ["python"] * 2, "code": [code, code.replace("leap", "jump")],
+                            "docstring": ["Leap years in [y1, y2).", "Jump years."], "rank": [0, 1]})
+    plan = plan_examples(sources, LoopSettings(task_mix={"code_repair": 1, "code_summarization": 1}))
+    shown = {p["task_name"]: p["code"] for p in plan}
+    assert '"""' not in shown["code_repair"] and '"""' in shown["code_summarization"]
 
 
 def test_the_summary_is_the_docstrings_prose_and_the_signature_its_first_code_line():
@@ -178,17 +204,20 @@ def test_task_mix_follows_the_paper_exactly_and_is_seeded_and_order_free():
 RULES = J.rules_from_dicts(J.SEMANTIC_RULES)
 
 
-def test_code_that_runs_alone_takes_the_tasks_that_run_it_first():
+def test_the_most_testable_code_takes_the_tasks_that_run_it_first():
     ids = [f"src{i}" for i in range(40)]
-    alone = [i % 8 == 0 for i in range(40)]  # 5 of 40
-    tasks = assign_tasks(ids, PAPER_TASK_MIX, seed=0, runs_alone=alone)
+    alone = [int(i % 8 == 0) for i in range(40)]  # 5 of 40 run alone
+    tasks = assign_tasks(ids, PAPER_TASK_MIX, seed=0, testability=alone)
     assert {t: tasks.count(t) for t in PAPER_TASK_MIX} == {"code_generation": 23, "code_summarization": 6,
                                                            "code_repair": 7, "code_translation": 4}  # same quotas
     # the 5 go to repair and translation, interleaved by their quotas (7 : 4)
     assert sorted(t for t, a in zip(tasks, alone) if a) == ["code_repair"] * 3 + ["code_translation"] * 2
-    many = assign_tasks(ids, PAPER_TASK_MIX, seed=0, runs_alone=[i < 30 for i in range(40)])
+    many = assign_tasks(ids, PAPER_TASK_MIX, seed=0, testability=[int(i < 30) for i in range(40)])
     assert {t for t, i in zip(many, range(40)) if i >= 30} == {"code_summarization", "code_generation"}
     assert "code_summarization" not in many[:30]
+    # plain values (2) before running alone (1): the 3 plain ones take repair and translation
+    graded = assign_tasks(ids, PAPER_TASK_MIX, seed=0, testability=[2 if i < 3 else 1 for i in range(40)])
+    assert set(graded[:3]) <= {"code_repair", "code_translation"}
 
 
 def verdict(**answers) -> str:

@@ -221,3 +221,23 @@ def test_java_bare_asserts_without_semicolons_still_run():
     assert run_tests("java", solution, "assert inc(1) == 2\nassert inc(2) == 3;", timeout_s=TIMEOUT_S).passed
     wrong = run_tests("java", solution, "assert inc(1) == 5", timeout_s=TIMEOUT_S)
     assert wrong.status == "failed" and "AssertionError" in wrong.reason
+
+
+def test_expected_values_come_from_the_reference_code():
+    reference = "def leapdays(y1, y2):\n    return (y2 // 4 - y1 // 4) - (y2 // 100 - y1 // 100)"
+    tests = ("assert leapdays(2000, 2004) == 6\n"  # a guessed value, wrong: the reference says 1
+             "assert not leapdays(2001, 2003)\n"  # bare and negated checks become == checks
+             "import math\n"  # setup is kept as written
+             "assert leapdays(0, 8) > 1\n"  # other comparisons too
+             "assert leapdays(1, 'a') == 3\n"  # raises on the reference: dropped
+             "assert leapdays(")  # cut off: dropped
+    grounded = execution.ground_python_tests(reference, tests, timeout_s=TIMEOUT_S)
+    assert grounded.tests.splitlines() == ["assert leapdays(2000, 2004) == 1", "assert leapdays(2001, 2003) == 0",
+                                           "import math", "assert leapdays(0, 8) > 1"]
+    assert grounded.rewritten == 2 and len(grounded.dropped) == 2
+    assert "TypeError on the reference" in grounded.dropped[0] and "does not parse" in grounded.dropped[1]
+    assert run_tests("python", reference, grounded.tests, timeout_s=TIMEOUT_S).passed
+    # nothing to compute (the tests call a function the reference does not have), or a reference that fails
+    assert execution.ground_python_tests(reference, "assert mean([1]) == 1", timeout_s=TIMEOUT_S).tests is None
+    broken = execution.ground_python_tests("raise SystemExit(3)", tests, timeout_s=TIMEOUT_S)
+    assert broken.tests is None and "did not run" in broken.dropped[0]

@@ -281,13 +281,13 @@ def test_d_code_versions_include_the_stage_modules():
     def version(name):
         return graph.get(dg.AssetKey(name)).code_version
 
-    generate = code_version("2", "wavecoder_assets.generate.loop", *DISCRIMINATOR)
+    generate = code_version("2", "wavecoder_assets.generate.loop", "wavecoder_assets.generate.bugs", *DISCRIMINATOR)
     assert version("generated_instructions") == version("judged_instructions") == generate
     assert version("judge_calibration") == code_version("1", "wavecoder_assets.generate.calibration", *DISCRIMINATOR)
     assert version("raw_code") == code_version("1", "wavecoder_assets.corpus.harvest",
                                                "wavecoder_assets.corpus.codesearchnet",
                                                "wavecoder_assets.corpus.records", "wavecoder_assets.languages")
-    # the runs-alone filter is the discriminator's parser (checks.py), wired in by the asset
+    # the runs-alone and plain-values filters are the discriminator's parser (checks.py), wired in by the asset
     assert version("filtered_code") == version("filtered_out") == code_version("1", "wavecoder_assets.corpus.filters",
                                                                                "wavecoder_assets.generate.checks")
     # The prompts, rules, seed examples and checks are in what the LLM assets' versions hash.

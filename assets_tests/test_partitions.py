@@ -33,7 +33,7 @@ from wavecoder_assets.assets.coreset import CoresetConfig, coreset
 from wavecoder_assets.assets.embed import CodeEmbeddingsConfig, code_embeddings
 from wavecoder_assets.assets.settings import SHARDS, SHARDS_ENV, rows_in_shards, shard_count
 from wavecoder_assets.definitions import JOB_CONFIGS, RUN_GROUP_TAG, defs, shard_phases
-from wavecoder_assets.generate.checks import runs_alone
+from wavecoder_assets.generate.checks import takes_plain_values
 from wavecoder_assets.hashing import shard_of
 from wavecoder_assets.lakefiles import (
     DATA_VERSION_KEY,
@@ -438,7 +438,8 @@ def test_the_one_command_runs_the_graph_shard_by_shard_in_process(tmp_path):
 
 @pytest.mark.timeout(600)
 def test_the_one_command_applies_the_jobs_own_config_to_every_run(tmp_path):
-    """Without -c the runs get the job's config (presets.DEFAULT: filtered_code keeps functions that run alone);
+    """Without -c the runs get the job's config (presets.DEFAULT: filtered_code keeps functions that take plain
+    values);
     Dagster would apply it only to runs with a partition tag."""
     home, lake = tmp_path / "dagster_home", tmp_path / "data_lake"
     home.mkdir()
@@ -449,8 +450,9 @@ def test_the_one_command_applies_the_jobs_own_config_to_every_run(tmp_path):
          "--select", "corpus_sources,raw_code,filtered_code,filtered_out"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    assert JOB_CONFIGS["wavecoder"]["ops"]["filtered_code"]["config"]["require_runs_alone"] is True
+    assert JOB_CONFIGS["wavecoder"]["ops"]["filtered_code"]["config"]["require_plain_values"] is True
     removed = read_table(str(lake), "filtered_out")
     kept = read_table(str(lake), "filtered_code")
     assert removed.filter(pl.col("rule") == "runs_alone").height > 0 and kept.height > 0
-    assert all(runs_alone(code, language) for code, language in zip(kept["code"][:200], kept["language"][:200]))
+    assert removed.filter(pl.col("rule") == "plain_values").height > 0
+    assert all(takes_plain_values(code, language) for code, language in zip(kept["code"][:200], kept["language"][:200]))

@@ -23,7 +23,7 @@ from wavecoder_assets.corpus import (
     read_codesearchnet,
 )
 from wavecoder_assets.fingerprints import code_version
-from wavecoder_assets.generate.checks import runs_alone
+from wavecoder_assets.generate.checks import runs_alone, takes_plain_values
 from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.resources import CPU_STEP
 
@@ -54,7 +54,11 @@ class FilterConfig(dg.Config):
     ngram: int = 5
     require_runs_alone: bool = Field(default=False, description="keep only functions that could run alone (no "
                                      "self/this, Java static, no undeclared names), so code tasks can be executed; "
-                                     "not the paper's filter (on in the main job's config: presets.DEFAULT)")
+                                     "not the paper's filter (require_plain_values implies it)")
+    require_plain_values: bool = Field(default=False, description="keep only functions that run alone and take and "
+                                       "return plain values (strings, numbers, lists, maps; nothing of the machine), "
+                                       "so a generator's tests can call them with literals; not the paper's filter "
+                                       "(on in the main job's config: presets.DEFAULT)")
 
 
 def _samples_md(frame: pl.DataFrame, per_group: int = 2, by: str = "language") -> str:
@@ -116,7 +120,7 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
     return dg.Output(rows, data_version=dg.DataVersion(content_version(rows)))
 
 
-# The filters, and the discriminator's parser behind the runs-alone filter.
+# The filters, and the discriminator's parser behind the runs-alone and plain-values filters.
 FILTERS_VERSION = code_version("1", "wavecoder_assets.corpus.filters", "wavecoder_assets.generate.checks")
 
 
@@ -142,8 +146,8 @@ FILTERS_VERSION = code_version("1", "wavecoder_assets.corpus.filters", "wavecode
 )
 def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_code: pl.DataFrame):
     """Code length min..max chars, the Code Alpaca blacklist, exact dedup on normalized code, near dedup with
-    MinHash LSH, then (not the paper's) functions that run alone, in that order; each removed row keeps the first
-    rule that removed it."""
+    MinHash LSH, then (not the paper's) functions that run alone, then ones that take plain values, in that order;
+    each removed row keeps the first rule that removed it."""
     rules = [("length", partial(length_rule, min_chars=config.min_chars, max_chars=config.max_chars)),
              ("blacklist", partial(blacklist_rule, words=config.blacklist, fields=config.blacklist_fields))]
     if config.exact_dedup:
@@ -151,8 +155,11 @@ def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_cod
     if config.near_dedup:
         rules.append(("near_dup", partial(near_dedup_rule, threshold=config.near_dup_threshold,
                                           num_perm=config.num_perm, ngram=config.ngram)))
-    if config.require_runs_alone:  # last: it parses every row, the cheap rules thin them first
+    # last: they parse every row, the cheap rules thin them first
+    if config.require_runs_alone or config.require_plain_values:
         rules.append(("runs_alone", partial(code_predicate_rule, keep=runs_alone)))
+    if config.require_plain_values:
+        rules.append(("plain_values", partial(code_predicate_rule, keep=takes_plain_values)))
     started = time.perf_counter()
     result = apply_rules(raw_code, rules)
     seconds = round(time.perf_counter() - started, 2)

@@ -94,17 +94,19 @@ class GenerateConfig(dg.Config):
                     "never fail, record every failure")
 
 
+# One step writes both tables: the loop, the bugs it puts into code for repair, and the discriminator.
+LOOP_VERSION = code_version("2", "wavecoder_assets.generate.loop", "wavecoder_assets.generate.bugs", *DISCRIMINATOR)
+
+
 @dg.multi_asset(
     outs={
         "generated_instructions": dg.AssetOut(group_name=GROUP,
-                                              code_version=code_version("2", "wavecoder_assets.generate.loop",
-                                                                        *DISCRIMINATOR),
+                                              code_version=LOOP_VERSION,
                                               metadata={SHARD_BY_METADATA: "source_id"},
                                               description="One generator answer per coreset source; status ok | "
                                                           "unparseable | failed; the task column groups the four tasks."),
         "judged_instructions": dg.AssetOut(group_name=GROUP,
-                                           code_version=code_version("2", "wavecoder_assets.generate.loop",
-                                                                     *DISCRIMINATOR),
+                                           code_version=LOOP_VERSION,
                                            metadata={SHARD_BY_METADATA: "source_id"},
                                            description="Every generated row with its verdict (accepted | rejected "
                                                        "| failed), rule-by-rule answers and reasons."),

@@ -603,6 +603,107 @@ def runs_alone(code: str, language: str) -> bool:
     return True
 
 
+# What a test can call with literals: attributes of Python's value types, properties and methods of JavaScript's
+# strings, arrays, numbers and plain objects, and Java's value classes.
+_PYTHON_VALUE_ATTRS = frozenset().union(*(dir(t) for t in (str, bytes, int, float, complex, list, tuple, dict, set,
+                                                              frozenset)))
+# Modules whose results depend on the machine, the clock or chance: a test cannot state what they return.
+_PYTHON_ENVIRONMENT_MODULES = frozenset(
+    "asyncio ctypes gc glob inspect io logging multiprocessing os pathlib random select shutil signal socket ssl "
+    "subprocess sys tempfile threading time traceback warnings weakref".split())
+_JS_VALUE_PROPERTIES = frozenset(
+    "at charAt charCodeAt codePointAt concat endsWith entries every fill filter find findIndex findLast flat flatMap "
+    "forEach includes indexOf join keys lastIndexOf length localeCompare map match matchAll normalize padEnd padStart "
+    "pop push reduce reduceRight repeat replace replaceAll reverse search shift slice some sort splice split "
+    "startsWith substr substring toFixed toLowerCase toPrecision toString toUpperCase trim trimEnd trimStart "
+    "unshift values hasOwnProperty".split())
+_JAVA_VALUE_TYPES = frozenset(
+    "Arrays ArrayList BigDecimal BigInteger Boolean Byte CharSequence Character Collection Collections Deque Double "
+    "Float HashMap HashSet Integer Iterable LinkedList List Long Map Math Number Object Objects Set Short String "
+    "StringBuilder TreeMap TreeSet".split())
+
+
+def takes_plain_values(code: str, language: str) -> bool:
+    """Whether a function that runs alone (`runs_alone`) can also be tested with literals: it takes parameters,
+    returns a value, and uses its parameters only as values (strings, numbers, lists, maps; no frames, sockets or
+    domain objects) and nothing of the machine (files, clock, randomness). Its code tasks are the ones a generator's
+    tests can check, so they go to such sources first. A heuristic on the source alone; Python, JavaScript and Java
+    (other languages: False)."""
+    if not runs_alone(code, language):
+        return False
+    if language == "python":
+        return _python_takes_plain_values(textwrap.dedent(code))
+    if language in ("javascript", "java"):
+        fn = parse_snippet(code, language).functions[0]
+        params = fn.child_by_field_name("parameters")
+        if params is None or not params.named_children:
+            return False
+        if language == "java":
+            return _java_uses_value_types(fn)
+        names = {n.text.decode() for n in _descendants(params) if n.type == "identifier"}
+        return _returns_value(fn, "return_statement") and all(
+            m.child_by_field_name("property").text.decode() in _JS_VALUE_PROPERTIES
+            for m in _descendants(fn) if m.type == "member_expression"
+            and m.child_by_field_name("object").type == "identifier"
+            and m.child_by_field_name("object").text.decode() in names)
+    return False
+
+
+def _descendants(node: ts.Node) -> list[ts.Node]:
+    found, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(current.children)
+    return found
+
+
+def _returns_value(fn: ts.Node, return_type: str) -> bool:
+    return any(n.type == return_type and n.named_child_count > 0 for n in _descendants(fn))
+
+
+def _python_takes_plain_values(code: str) -> bool:
+    fn = next((n for n in ast.walk(ast.parse(code)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if fn is None or isinstance(fn, ast.AsyncFunctionDef):
+        return False
+    params = {a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs}
+    params |= {a.arg for a in (fn.args.vararg, fn.args.kwarg) if a is not None}
+    if not params or not any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(fn)):
+        return False
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id in params and node.attr not in _PYTHON_VALUE_ATTRS:
+                return False
+        imported = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                    else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if isinstance(node, ast.Name) and node.id in _PYTHON_ENVIRONMENT_MODULES | {"open", "input"}:
+            return False
+        if any(name.partition(".")[0] in _PYTHON_ENVIRONMENT_MODULES for name in imported):
+            return False
+    return True
+
+
+def _java_uses_value_types(fn: ts.Node) -> bool:
+    """A Java method that returns a value and names no class but Java's value classes (a domain type it takes,
+    returns or calls does not compile without its class)."""
+    returned = fn.child_by_field_name("type")
+    if returned is None or returned.type == "void_type":
+        return False
+    for node in _descendants(fn):
+        name = node.text.decode()
+        if node.type == "type_identifier" and name not in _JAVA_VALUE_TYPES:
+            return False
+        if node.type == "identifier" and name[:1].isupper() and name not in _JAVA_VALUE_TYPES:
+            parent = node.parent
+            qualifies = parent is not None and parent.type in ("field_access", "method_invocation") and \
+                parent.child_by_field_name("object") == node
+            named_member = parent is not None and parent.type in ("field_access", "method_invocation") and \
+                parent.child_by_field_name("object") != node
+            if qualifies or not named_member:
+                return False
+    return True
+
+
 def _input_context_names(row: dict) -> set[str]:
     """The names a Python input uses without defining them: its module's, outside the snippet."""
     if row["language"] != "python":

@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from wavecoder_assets.generate import judge as J
-from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, run_checks
+from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, code_tokens, run_checks
 from wavecoder_assets.generate.examples import ExampleStore, copied_example, written_in
-from wavecoder_assets.generate.execution import EXECUTION_RULES, NOT_EXECUTED, execution_verdicts
+from wavecoder_assets.generate.execution import EXECUTION_RULES, NOT_EXECUTED, execution_verdicts, ground_python_tests
 from wavecoder_assets.llm import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
                  store: ExampleStore | None = None, logger=None) -> list[dict]:
     """One outcome per row, same order (a row's `few_shot`, if any: the examples its generator was shown): verdict (accepted | rejected | failed), failed_rules, rule_verdicts
     ({rule: {"answer": "yes"|"no"|"n/a", "reason"}}), reasons, judge_model, sandbox_status, error (why judging
-    failed), copied_reasons (LLM reasons that repeat a few-shot example's word for word). `judge` is a ChatClient,
+    failed), copied_reasons (LLM reasons that repeat a few-shot example's word for word), tests (the tests that
+    ran: a Python repair of a bug put in by code gets expected values from its fix). `judge` is a ChatClient,
     or None to decide by code checks and execution alone."""
     logger = logger or log
     store = store if store is not None else ExampleStore()
@@ -98,12 +99,17 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
 
     survivors = [i for i in range(len(rows)) if out[i] is None]
     sandbox: dict[int, str | None] = {}
+    tests_run: dict[int, str] = {}
     if settings.execute and survivors:
         def run(i: int):
-            return execution_verdicts(rows[i], timeout_s=settings.sandbox_timeout_s)
+            row, note = _with_expected_values_from_the_source(rows[i], settings.sandbox_timeout_s)
+            executed, status = execution_verdicts(row, timeout_s=settings.sandbox_timeout_s)
+            if note:
+                executed["tests_pass"]["reason"] = f"{executed['tests_pass']['reason']} ({note})"[:300]
+            return row["tests"], executed, status
 
         with ThreadPoolExecutor(max_workers=2) as pool:  # sandboxed runs wait on subprocesses
-            for i, (executed, status) in zip(survivors, pool.map(run, survivors)):
+            for i, (tests_run[i], executed, status) in zip(survivors, pool.map(run, survivors)):
                 if settings.reject_unexecuted:
                     executed = {rule: v | {"answer": "no"} if v["reason"].startswith(NOT_EXECUTED) else v
                                 for rule, v in executed.items()}
@@ -116,7 +122,7 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
     if judge is None:
         for i in survivors:
             out[i] = _outcome(verdicts[i], sandbox_status=sandbox.get(i))
-        return out
+        return _with_tests_run(out, rows, tests_run)
     rules = J.rules_from_dicts(settings.rules)
     # Same-task candidates in a row draw the same few-shot examples while the store is small: consecutive prompts
     # then share a long prefix, which the llama.cpp server keeps in its KV cache.
@@ -135,6 +141,26 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
             continue
         out[i] = _outcome(verdicts[i] | answer["verdicts"], judge_model=answer["model"], sandbox_status=sandbox.get(i),
                           copied_reasons=answer["copied"])
+    return _with_tests_run(out, rows, tests_run)
+
+
+def _with_expected_values_from_the_source(row: dict, timeout_s: float) -> tuple[dict, str | None]:
+    """A Python repair whose fix is the source function itself (a bug put in by code: comments aside, the same
+    tokens) takes its tests' expected values from that fix: the small generator guesses them wrong more often
+    than not. (row, a note for the tests_pass reason); other rows come back as they are."""
+    if (row["task_name"] != "code_repair" or row["language"] != "python" or not (row.get("tests") or "").strip()
+            or code_tokens(row["solution"], "python") != code_tokens(row["code"], "python")):
+        return row, None
+    grounded = ground_python_tests(row["solution"], row["tests"], timeout_s=timeout_s)
+    if grounded.tests is None:
+        return row, None
+    return row | {"tests": grounded.tests}, (f"expected values from the fix: {grounded.rewritten} rewritten, "
+                                             f"{len(grounded.dropped)} test line(s) dropped")
+
+
+def _with_tests_run(out: list[dict], rows: list[dict], tests_run: dict[int, str]) -> list[dict]:
+    for i, outcome in enumerate(out):
+        outcome["tests"] = tests_run.get(i, rows[i].get("tests"))
     return out
 
 

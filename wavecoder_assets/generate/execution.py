@@ -11,6 +11,7 @@ reason, never a pass. No Dagster here.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -329,3 +330,68 @@ def _failure_reason(language: str, run: SandboxResult, program: str) -> str:
 
 def _console_assert(stderr: str) -> str | None:
     return next((line.strip()[:300] for line in stderr.splitlines() if line.startswith("Assertion failed")), None)
+
+
+# ---------------------------------------------------------------- expected values from the reference code
+
+# Runs in the sandbox: the reference code, then each test line's checked expression evaluated against it; prints
+# JSON {"tests": [line or null], "why": [reason or null]}. A line that does not parse (a cut answer) or whose
+# expression raises is dropped with its reason; a value whose repr does not read back as the same value is too.
+_GROUNDING_PROGRAM = '''
+import ast, json
+reference, lines = {reference!r}, {lines!r}
+namespace = {{"__name__": "reference"}}
+exec(compile(reference, "reference.py", "exec"), namespace)
+tests, why = [], []
+for line in lines:
+    try:
+        statement = ast.parse(line).body
+    except SyntaxError as e:
+        tests.append(None); why.append(f"does not parse: {{e.msg}}"); continue
+    if len(statement) != 1 or not isinstance(statement[0], ast.Assert):
+        tests.append(line); why.append(None); continue  # setup (an import, an assignment) is kept as written
+    test = statement[0].test
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.Is)):
+        checked = test.left
+    elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        checked = test.operand
+    elif isinstance(test, ast.Compare):
+        tests.append(line); why.append(None); continue  # <, in, !=: kept as written
+    else:
+        checked = test
+    try:
+        value = eval(compile(ast.Expression(checked), "test", "eval"), namespace)
+        text = repr(value)
+        same = type(ast.literal_eval(text)) is type(value) and ast.literal_eval(text) == value
+    except Exception as e:
+        tests.append(None); why.append(f"{{type(e).__name__}} on the reference: {{str(e)[:80]}}"); continue
+    if not same:
+        tests.append(None); why.append(f"the value {{text[:60]}} is no literal"); continue
+    tests.append(f"assert {{ast.unparse(checked)}} == {{text}}"); why.append(None)
+print(json.dumps({{"tests": tests, "why": why}}))
+'''
+
+
+@dataclass(frozen=True)
+class GroundedTests:
+    tests: str | None  # the test lines with expected values from the reference; None: none could be computed
+    rewritten: int  # checks whose expected value now comes from the reference
+    dropped: list[str]  # "line: why" for each test line left out
+
+
+def ground_python_tests(reference: str, tests: str, *, timeout_s: float) -> GroundedTests:
+    """Python tests whose expected values are what `reference` (code known to be right: a repair's fix is the
+    original function) returns: a small model's guessed values are often wrong where its code is right. Each
+    `assert EXPR == VALUE` (also `is`, a bare `assert EXPR` or `assert not EXPR`) becomes `assert EXPR == <what EXPR
+    is on the reference>`; other lines are kept as written. Runs in the sandbox."""
+    lines = [line for line in strip_fence(tests.strip()).splitlines() if line.strip()]
+    run = run_python(_GROUNDING_PROGRAM.format(reference=strip_fence(reference.strip()), lines=lines),
+                     timeout_s=timeout_s)
+    if run.status != "passed":
+        return GroundedTests(None, 0, [f"the reference did not run: {run.reason}"])
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    kept = [t for t in result["tests"] if t is not None]
+    rewritten = sum(t is not None and t != line for t, line in zip(result["tests"], lines))
+    dropped = [f"{line}: {why}" for line, why in zip(lines, result["why"]) if why is not None]
+    has_check = any(t is not None and t.lstrip().startswith("assert") for t in result["tests"])
+    return GroundedTests("\n".join(kept) if has_check else None, rewritten, dropped)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from wavecoder_assets.generate import judge as J
-from wavecoder_assets.generate.checks import runs_alone
+from wavecoder_assets.generate.bugs import InjectedBug, inject_bug
+from wavecoder_assets.generate.checks import runs_alone, takes_plain_values
 from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.examples import ExampleStore, written_in
 from wavecoder_assets.generate.execution import tests_requirement
@@ -30,11 +31,13 @@ from wavecoder_assets.generate.tasks import (
     LINE_TESTS,
     PAPER_TASK_MIX,
     PROMPT_VERSION,
+    TASKS,
     Rejected,
     assign_tasks,
     close_cut_tests,
     example_id,
     generator_messages,
+    given_code,
     max_tokens_for,
     output_schema,
     parse_generation,
@@ -90,9 +93,14 @@ class LoopSettings:
     sandbox_timeout_s: float = 10.0
 
 
+def testability(code: str, language: str) -> int:
+    """2: a function a test can call with literals, 1: one that runs alone, 0: neither (checks.py)."""
+    return 2 if takes_plain_values(code, language) else 1 if runs_alone(code, language) else 0
+
+
 def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
     """One planned example per source (id, language, code, docstring; in rank order when there is a rank):
-    its task (code that runs alone goes to the tasks that run it first), target language, example id and round."""
+    its task (the most testable code goes to the tasks that run it), target language, example id and round."""
     if "rank" in sources.columns:
         sources = sources.sort("rank")
     docstrings = sources["docstring"].to_list() if "docstring" in sources.columns else [None] * sources.height
@@ -102,17 +110,41 @@ def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
     unknown = sorted({r["language"] for r in rows} - set(LANGUAGES))
     if unknown:
         raise ValueError(f"sources in languages without a task definition: {unknown}; known: {list(LANGUAGES)}")
-    tasks = assign_tasks([r["id"] for r in rows], settings.task_mix, settings.seed,
-                         runs_alone=[runs_alone(r["code"], r["language"]) for r in rows])
+    tested = [testability(r["code"], r["language"]) for r in rows]
+    tasks = assign_tasks([r["id"] for r in rows], settings.task_mix, settings.seed, testability=tested)
+    bugs = [inject_bug(given_code("code_repair", r["code"], r["language"]), r["language"], r["id"], settings.seed)
+            for r in rows]
+    _give_repairs_a_bug(tasks, bugs, tested)
     plan = []
     for i, (row, task) in enumerate(zip(rows, tasks)):
         target = (pick_target_language(row["id"], row["language"], settings.seed, tuple(settings.translation_targets))
                   if task == "code_translation" else None)
         plan.append({"example_id": example_id(row["id"], task, PROMPT_VERSION), "source_id": row["id"],
-                     "task_name": task, "language": row["language"], "target_language": target, "code": row["code"],
+                     "task_name": task, "language": row["language"], "target_language": target,
+                     "code": given_code(task, row["code"], row["language"]),
+                     "given": ({"information": bugs[i].buggy, "solution": bugs[i].fixed}
+                               if TASKS[task].bug_given else None),
                      "summary": row["summary"], "round": i * settings.rounds // max(1, len(rows)),
                      "with_tests": wants_tests(task, row["language"], target, settings.ask_for_tests)})
     return plan
+
+
+def _give_repairs_a_bug(tasks: list[str], bugs: list[InjectedBug | None], tested: list[int]) -> None:
+    """A repair needs code with a place for a bug (an operator or a literal): one assigned to code without any
+    trades tasks with the first source in plan order that has one, no repair and at least its testability; with
+    none left it becomes a summary, which any code can take. Changes `tasks` in place; the other quotas stay."""
+    for i, task in enumerate(tasks):
+        if task != "code_repair" or bugs[i] is not None:
+            continue
+        j = next((j for j in range(len(tasks)) if tasks[j] != "code_repair" and bugs[j] is not None
+                  and tested[j] >= tested[i]), None)
+        if j is None:
+            j = next((j for j in range(len(tasks)) if tasks[j] != "code_repair" and bugs[j] is not None), None)
+        if j is None:
+            log.warning("no source left with a place for a bug: a planned repair becomes a summary")
+            tasks[i] = "code_summarization"
+        else:
+            tasks[i], tasks[j] = tasks[j], tasks[i]
 
 
 def _few_shot(item: dict, store: ExampleStore, settings: LoopSettings, attempt: int) -> tuple[list[dict], list[dict]]:
@@ -130,7 +162,7 @@ def _generation_request(item: dict, store: ExampleStore, settings: LoopSettings,
              if with_tests else None)
     messages = generator_messages(item["task_name"], item["code"], item["language"], item["target_language"],
                                   good=good, bad=bad, tests_instruction=tests, max_code_chars=settings.max_code_chars,
-                                  summary=item["summary"])
+                                  summary=item["summary"], given=item.get("given"))
     response_format = ({"type": "json_object", "schema": output_schema(item["task_name"], with_tests)}
                        if settings.json_mode else None)
     max_tokens = settings.generator_max_tokens or max_tokens_for(item["task_name"], with_tests)
@@ -152,7 +184,7 @@ def _generated_row(item: dict, result, attempts: int) -> dict:
         if text is None:
             return row | {"status": "unparseable", "error": "the answer was cut off at the token limit"}
     try:
-        fields = parse_generation(text, item["task_name"], item["code"])
+        fields = parse_generation(text, item["task_name"], item["code"], item.get("given"))
     except Rejected as why:
         return row | {"status": "unparseable", "error": str(why)}
     del fields["task_name"]  # the assigned task is kept; models name tasks loosely
@@ -216,12 +248,12 @@ def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, j
             "verdict": outcome["verdict"], "rule_verdicts": json.dumps(outcome["rule_verdicts"], ensure_ascii=False),
             "reasons": outcome["reasons"], "judge_model": outcome["judge_model"],
             "sandbox_status": outcome["sandbox_status"], "copied_reasons": outcome["copied_reasons"],
-            "first_rejection": None}
+            "first_rejection": None, "tests": outcome["tests"]}
         if outcome["error"]:
             judged[i]["error"] = outcome["error"]
         if outcome["verdict"] != "failed":
             store.add(generated[i] | {"code": items[i]["code"], "summary": items[i]["summary"],
-                                      "accepted": outcome["verdict"] == "accepted",
+                                      "tests": outcome["tests"], "accepted": outcome["verdict"] == "accepted",
                                       "reasons": outcome["reasons"] or "All rules met.",
                                       "rule_verdicts": outcome["rule_verdicts"]})
     return judged

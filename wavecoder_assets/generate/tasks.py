@@ -9,14 +9,16 @@ when asked).
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import textwrap
 from dataclasses import dataclass
 
 from wavecoder_assets.hashing import hex_id, stable_hash
 from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES
 
-PROMPT_VERSION = "wavecoder-gen-v5"
+PROMPT_VERSION = "wavecoder-gen-v6"
 # The paper's CodeOcean mix (Table 1 of arXiv 2312.14187).
 PAPER_TASK_MIX = {"code_generation": 0.57, "code_summarization": 0.16, "code_repair": 0.16, "code_translation": 0.11}
 
@@ -30,6 +32,12 @@ class TaskSpec:
     solution_is_code: bool
     information_is_input: bool = False  # information is the given code: filled in here, not re-typed by the model
     from_summary: bool = False  # the model sees a summary of the code (its docstring), not the code
+    # The model retypes the given code (repair: twice), so a Python docstring is left out of it: the 0.5B model
+    # mangled long ones (unclosed quotes, prose lines in a Java translation). The docstring says nothing to fix.
+    without_docstring: bool = False
+    # The bug is put in by code (bugs.py), so the buggy input and the fix are given and the model writes the
+    # instruction and the tests: asked to write both versions, the 0.5B model returned the code unchanged twice.
+    bug_given: bool = False
     solution_max_chars: int = 1200  # the token budget allows for this much solution
 
 
@@ -64,15 +72,19 @@ TASKS = {
             information_is_code=True,
             solution_is_code=True,
             information_is_input=True,
+            without_docstring=True,
         ),
         TaskSpec(
             "code_repair",
-            "Code repair: put one realistic bug into the given {language} code; the instruction asks to find and fix "
-            "the bug; the information is the buggy code; the solution is the fixed code.",
-            ("information holds the buggy code.", "solution is the fixed code; a comment on the fixed line says what "
-             "was wrong.", "the tests pass for the fixed code and fail for the buggy code."),
+            "Code repair: the given buggy {language} code has one bug that the fixed code does not have; write an "
+            "instruction that asks to find and fix the bug in the buggy code (the information is the buggy code, "
+            "the solution the fixed code, both given).",
+            ("instruction says what the code should do, not where the bug is.",
+             "the tests pass for the fixed code and fail for the buggy code."),
             information_is_code=True,
             solution_is_code=True,
+            without_docstring=True,
+            bug_given=True,
         ),
     )
 }
@@ -106,9 +118,11 @@ def wants_tests(task_name: str, language: str, target_language: str | None, ask_
 
 
 def output_keys(task_name: str, with_tests: bool) -> list[str]:
-    """The keys the model writes; an information that is the given code is filled in by the parser."""
-    keys = ["task_name", "instruction"] + ([] if TASKS[task_name].information_is_input else ["information"])
-    return keys + ["solution"] + (["tests"] if with_tests else [])
+    """The keys the model writes; an information that is the given code, and a given bug and its fix, are filled
+    in by the parser."""
+    spec = TASKS[task_name]
+    keys = ["task_name", "instruction"] + ([] if spec.information_is_input or spec.bug_given else ["information"])
+    return keys + ([] if spec.bug_given else ["solution"]) + (["tests"] if with_tests else [])
 
 
 def output_schema(task_name: str, with_tests: bool) -> dict:
@@ -148,14 +162,14 @@ def _needs_runnable_input(task_name: str) -> int:
 
 
 def assign_tasks(source_ids: list[str], mix: dict[str, float], seed: int,
-                 runs_alone: list[bool] | None = None) -> list[str]:
+                 testability: list[int] | None = None) -> list[str]:
     """One task per source: exact quotas by the mix, sources shuffled by a seeded hash of their id, so the
-    assignment depends on the set of ids and the seed, not on row order. Sources whose code runs alone
-    (`runs_alone`) take the tasks whose solutions are run from the given code first, then code generation;
-    summaries, which nothing runs, take the rest."""
+    assignment depends on the set of ids and the seed, not on row order. The most testable sources (`testability`:
+    2 takes plain values, 1 runs alone, 0 neither) take the tasks whose solutions are run from the given code
+    first, then code generation; summaries, which nothing runs, take the rest."""
     quotas = task_quotas(len(source_ids), mix)
-    alone = runs_alone if runs_alone is not None else [False] * len(source_ids)
-    order = sorted(range(len(source_ids)), key=lambda i: (not alone[i], stable_hash(seed, "task", source_ids[i]), i))
+    score = testability if testability is not None else [0] * len(source_ids)
+    order = sorted(range(len(source_ids)), key=lambda i: (-score[i], stable_hash(seed, "task", source_ids[i]), i))
     # by need, and tasks of the same need interleaved in proportion to their quotas
     slots = sorted((_needs_runnable_input(t), k / quotas[t], t) for t in quotas for k in range(quotas[t]))
     tasks = [t for _, _, t in slots]
@@ -208,17 +222,43 @@ def summary_of(docstring: str | None) -> str | None:
     return " ".join(" ".join(prose).split()) or None
 
 
-def task_input(task_name: str, code: str, summary: str | None, max_code_chars: int) -> str:
-    """What the generator is shown: the code, or for code generation a summary of it (the paper: "translate a
-    given task summary into functional code"), so the solution is written, not copied."""
-    if TASKS[task_name].from_summary and summary:
+def given_code(task_name: str, code: str, language: str) -> str:
+    """The source code as the task gives it: for tasks that retype it, a Python function without its docstring
+    (unchanged when the docstring is all there is, or shares a line with other code)."""
+    if not TASKS[task_name].without_docstring or language != "python":
+        return code
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return code
+    fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if fn is None or len(fn.body) < 2:
+        return code
+    doc, after = fn.body[0], fn.body[1]
+    is_docstring = isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)
+    if not is_docstring or doc.lineno == fn.lineno or doc.end_lineno >= after.lineno:
+        return code
+    lines = code.splitlines()
+    return "\n".join(lines[:doc.lineno - 1] + lines[doc.end_lineno:])
+
+
+def task_input(task_name: str, code: str, summary: str | None, max_code_chars: int,
+               given: dict | None = None) -> str:
+    """What the generator is shown: the code, for code generation a summary of it (the paper: "translate a
+    given task summary into functional code"), so the solution is written, not copied, and for code repair the
+    buggy and the fixed code (`given`: information and solution)."""
+    spec = TASKS[task_name]
+    if spec.bug_given:
+        return (f"Buggy code:\n{_clip(given['information'], max_code_chars)}\n"
+                f"Fixed code:\n{_clip(given['solution'], max_code_chars)}")
+    if spec.from_summary and summary:
         return f"Task summary: {summary.strip()[:600]}\nFunction signature: {signature_line(code)}"
     return _clip(code, max_code_chars)
 
 
 def render_few_shot(example: dict, max_code_chars: int = 600) -> str:
     """A store example as the paper shows it: Input, Output, and for rejected ones the Analysis."""
-    shown = task_input(example["task_name"], example["code"], example.get("summary"), max_code_chars)
+    shown = task_input(example["task_name"], example["code"], example.get("summary"), max_code_chars, given=example)
     text = f"Input:\n{shown}\nOutput:\n{render_output(example)}"
     if not example["accepted"]:
         text += f"\nAnalysis: {example['reasons']}"
@@ -227,9 +267,9 @@ def render_few_shot(example: dict, max_code_chars: int = 600) -> str:
 
 def generator_messages(task_name: str, code: str, language: str, target_language: str | None, *,
                        good: list[dict], bad: list[dict], tests_instruction: str | None, max_code_chars: int = 1200,
-                       summary: str | None = None) -> list[dict]:
+                       summary: str | None = None, given: dict | None = None) -> list[dict]:
     """The paper's generator prompt: task definition, requirements (with how to write the tests, when wanted),
-    good and bad few-shot examples, then the input."""
+    good and bad few-shot examples, then the input (`given`: a repair's buggy code and fix)."""
     spec = TASKS[task_name]
     names = {"language": LANGUAGE_NAMES[language], "target_language": LANGUAGE_NAMES.get(target_language or "", "")}
     names["keys"] = ", ".join(output_keys(task_name, tests_instruction is not None))
@@ -245,7 +285,7 @@ def generator_messages(task_name: str, code: str, language: str, target_language
     if bad:
         parts.append("Here are some bad examples, each with an Analysis of why it is bad. Do not write data like "
                      "this:\n" + "\n\n".join(render_few_shot(e) for e in bad))
-    parts.append(f"Input:\n{task_input(task_name, code, summary, max_code_chars)}\nOutput:")
+    parts.append(f"Input:\n{task_input(task_name, code, summary, max_code_chars, given)}\nOutput:")
     return [
         {"role": "system", "content": "You write instruction-tuning data for code models. Reply with JSON only."},
         {"role": "user", "content": "\n".join(parts)},
@@ -313,18 +353,21 @@ def _as_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def parse_generation(text: str, task_name: str, code: str) -> dict:
-    """The four fields (+ tests) of one generator answer, after the paper's post-filters; raises Rejected."""
+def parse_generation(text: str, task_name: str, code: str, given: dict | None = None) -> dict:
+    """The four fields (+ tests) of one generator answer, after the paper's post-filters; raises Rejected.
+    `given`: the information and solution of a task whose bug is given (repair)."""
     obj = extract_json_object(text)
     if obj is None:
         plain = _PLAIN.search(text)
         if plain is None:
             raise Rejected("no JSON object and no task_name/instruction/information/solution layout in the output")
         obj = dict(zip(["task_name", "instruction", "information", "solution", "tests"], plain.groups()))
+    spec = TASKS[task_name]
+    if spec.bug_given:
+        obj |= {"information": given["information"], "solution": given["solution"]}
     missing = [k for k in ("instruction", "solution") if not _as_text(obj.get(k)).strip()]
     if missing:
         raise Rejected(f"missing or empty field(s): {', '.join(missing)}")
-    spec = TASKS[task_name]
     instruction = _as_text(obj["instruction"]).strip()
     information = code if spec.information_is_input else _as_text(obj.get("information")).strip()
     solution = _as_text(obj["solution"]).strip()

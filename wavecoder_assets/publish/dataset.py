@@ -129,7 +129,9 @@ def _generator_step(facts: CardFacts) -> str:
     return (f"{sent} were sent to an LLM generator ({', '.join(facts.generator_models) or 'unrecorded'}; prompt "
             f"{', '.join(facts.prompt_versions) or 'unrecorded'}), which wrote one example of each sample's assigned "
             "task, following a task definition, generation requirements and few-shot examples (good and bad ones "
-            f"from earlier rounds): {_number(facts.candidates)} candidates.")
+            f"from earlier rounds): {_number(facts.candidates)} candidates. A code repair's bug was put into the real "
+            "function by code (one operator or literal changed); its fix is the original function, and the "
+            "generator wrote the instruction and the tests.")
 
 
 def _decontamination_step(facts: CardFacts) -> str:
@@ -177,7 +179,7 @@ code summarization, code translation and code repair. {frame.height:,} examples;
    {_number(facts.coreset_size)} samples.
 4. **Generator.** {_generator_step(facts)}
 5. **Discriminator.** An LLM judge ({", ".join(facts.judge_models) or "unrecorded"}) answered this checklist
-   yes/no with reasons; Python solutions were also parsed, and their generated tests run in a sandbox:
+   yes/no with reasons; code solutions were also parsed, and their generated tests run in a sandbox:
 
 {rules}
 
