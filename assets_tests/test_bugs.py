@@ -78,7 +78,8 @@ def test_a_python_repair_of_a_bug_put_in_by_code_takes_expected_values_from_its_
     fixed_by_code, = discriminate([row], None)
     assert fixed_by_code["verdict"] == "accepted", fixed_by_code["reasons"]
     assert fixed_by_code["tests"] == "assert step(0, 1) == 0\nassert step(1, 1) == 2\nassert step(3, 1) == 4"
-    assert "expected values from the fix: 2 rewritten" in fixed_by_code["rule_verdicts"]["tests_pass"]["reason"]
+    assert "expected values from the fix: 3 computed, 2 of them changed" in \
+        fixed_by_code["rule_verdicts"]["tests_pass"]["reason"]
     # a fix that is not the source (a labelled row, a model's own fix) keeps the tests it was given
     own_fix, = discriminate([row | {"solution": code.replace("x + 1", "x + 2")}], None)
     assert own_fix["verdict"] == "rejected" and own_fix["tests"] == row["tests"]

@@ -231,13 +231,35 @@ def test_expected_values_come_from_the_reference_code():
              "assert leapdays(0, 8) > 1\n"  # other comparisons too
              "assert leapdays(1, 'a') == 3\n"  # raises on the reference: dropped
              "assert leapdays(")  # cut off: dropped
-    grounded = execution.ground_python_tests(reference, tests, timeout_s=TIMEOUT_S)
+    grounded = execution.ground_tests(reference, tests, timeout_s=TIMEOUT_S)
     assert grounded.tests.splitlines() == ["assert leapdays(2000, 2004) == 1", "assert leapdays(2001, 2003) == 0",
                                            "import math", "assert leapdays(0, 8) > 1"]
-    assert grounded.rewritten == 2 and len(grounded.dropped) == 2
+    assert (grounded.computed, grounded.rewritten, len(grounded.dropped)) == (2, 2, 2)
     assert "TypeError on the reference" in grounded.dropped[0] and "does not parse" in grounded.dropped[1]
     assert run_tests("python", reference, grounded.tests, timeout_s=TIMEOUT_S).passed
     # nothing to compute (the tests call a function the reference does not have), or a reference that fails
-    assert execution.ground_python_tests(reference, "assert mean([1]) == 1", timeout_s=TIMEOUT_S).tests is None
-    broken = execution.ground_python_tests("raise SystemExit(3)", tests, timeout_s=TIMEOUT_S)
+    assert execution.ground_tests(reference, "assert mean([1]) == 1", timeout_s=TIMEOUT_S).tests is None
+    broken = execution.ground_tests("raise SystemExit(3)", tests, timeout_s=TIMEOUT_S)
     assert broken.tests is None and "did not run" in broken.dropped[0]
+
+
+def test_javascript_expected_values_come_from_the_python_source():
+    runnable("javascript")
+    source = "def count_calls(callers):\n    nc = 0\n    for calls in callers.values():\n        nc += calls\n    return nc"
+    tests = ("const assert = require('assert');\n"
+             "assert.strictEqual(count_calls({1: 2, 2: 3}), 6);\n"  # guessed wrong: 5
+             "assert.equal(count_calls({}), 0);\n"
+             "assert.strictEqual(count_calls({a: 1}), 1);\n"  # no Python literal: dropped
+             "assert.strictEqual(countCalls({}), 0);")  # another name than the source's: dropped
+    grounded = execution.ground_tests(source, tests, test_language="javascript", timeout_s=TIMEOUT_S)
+    assert grounded.tests.splitlines() == ["const assert = require('assert');",
+                                           "assert.deepStrictEqual(count_calls({1: 2, 2: 3}), 5);",
+                                           "assert.deepStrictEqual(count_calls({}), 0);"]
+    assert (grounded.computed, len(grounded.dropped)) == (2, 2)
+    translation = ("function count_calls(callers) {\n  let nc = 0;\n  for (const k in callers) {\n"
+                   "    nc += callers[k];\n  }\n  return nc;\n}")
+    assert run_tests("javascript", translation, grounded.tests, timeout_s=TIMEOUT_S).passed
+    assert not run_tests("javascript", translation.replace("nc += ", "nc -= "), grounded.tests,
+                         timeout_s=TIMEOUT_S).passed
+    with pytest.raises(ValueError, match="no expected values"):
+        execution.ground_tests(source, tests, test_language="java", timeout_s=TIMEOUT_S)

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, code_tokens, run_checks
 from wavecoder_assets.generate.examples import ExampleStore, copied_example, written_in
-from wavecoder_assets.generate.execution import EXECUTION_RULES, NOT_EXECUTED, execution_verdicts, ground_python_tests
+from wavecoder_assets.generate.execution import (
+    EXECUTION_RULES,
+    GROUNDED_LANGUAGES,
+    NOT_EXECUTED,
+    execution_verdicts,
+    ground_tests,
+)
 from wavecoder_assets.llm import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -145,17 +151,25 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
 
 
 def _with_expected_values_from_the_source(row: dict, timeout_s: float) -> tuple[dict, str | None]:
-    """A Python repair whose fix is the source function itself (a bug put in by code: comments aside, the same
-    tokens) takes its tests' expected values from that fix: the small generator guesses them wrong more often
-    than not. (row, a note for the tests_pass reason); other rows come back as they are."""
-    if (row["task_name"] != "code_repair" or row["language"] != "python" or not (row.get("tests") or "").strip()
-            or code_tokens(row["solution"], "python") != code_tokens(row["code"], "python")):
+    """Tests whose expected values come from Python code known to be right (execution.ground_tests): the small
+    generator guesses them wrong more often than not. That code is a Python repair's fix when it is the source
+    function itself (a bug put in by code: comments aside, the same tokens), or the Python source of a translation
+    into JavaScript. (row, a note for the tests_pass reason); other rows come back as they are."""
+    task, tests = row["task_name"], (row.get("tests") or "").strip()
+    if not tests or row["language"] != "python":
         return row, None
-    grounded = ground_python_tests(row["solution"], row["tests"], timeout_s=timeout_s)
+    if task == "code_repair" and code_tokens(row["solution"], "python") == code_tokens(row["code"], "python"):
+        reference, test_language, source = row["solution"], "python", "the fix"
+    elif task == "code_translation" and row.get("target_language") in GROUNDED_LANGUAGES:
+        reference, test_language, source = row["code"], row["target_language"], "the Python source"
+    else:
+        return row, None
+    grounded = ground_tests(reference, tests, test_language=test_language, timeout_s=timeout_s)
     if grounded.tests is None:
         return row, None
-    return row | {"tests": grounded.tests}, (f"expected values from the fix: {grounded.rewritten} rewritten, "
-                                             f"{len(grounded.dropped)} test line(s) dropped")
+    return row | {"tests": grounded.tests}, (f"expected values from {source}: {grounded.computed} computed, "
+                                             f"{grounded.rewritten} of them changed, {len(grounded.dropped)} "
+                                             "test line(s) dropped")
 
 
 def _with_tests_run(out: list[dict], rows: list[dict], tests_run: dict[int, str]) -> list[dict]:

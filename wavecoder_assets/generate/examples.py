@@ -27,10 +27,11 @@ _SNIPPETS = {
         mean='def mean(values):\n    """Arithmetic mean of a non-empty list."""\n    return sum(values) / len(values)',
         mean_buggy='def mean(values):\n    """Arithmetic mean of a non-empty list."""\n'
                    '    return sum(values) / (len(values) - 1)',
+        mean_max='def mean(values):\n    """Arithmetic mean of a non-empty list."""\n    return max(values)',
         median="def median(values):\n    ordered = sorted(values)\n    middle = len(ordered) // 2\n"
                "    return ordered[middle]",
         mean_tests="assert mean([1, 2, 3]) == 2", median_tests="assert median([1, 2, 3]) == 2",
-        repair_tests="assert mean([2, 4]) == 3",
+        repair_tests="assert mean([2, 4]) == 3", max_tests="assert mean([2, 2]) == 2",
         function="function", sequence="list", divisor="len(values)"),
     "javascript": dict(
         add="// Return the sum of a and b.\nfunction add(a, b) {\n  return a + b;\n}",
@@ -41,11 +42,13 @@ _SNIPPETS = {
              "  return values.reduce((sum, v) => sum + v, 0) / values.length;\n}",
         mean_buggy="// Arithmetic mean of a non-empty array.\nfunction mean(values) {\n"
                    "  return values.reduce((sum, v) => sum + v, 0) / (values.length - 1);\n}",
+        mean_max="// Arithmetic mean of a non-empty array.\nfunction mean(values) {\n  return Math.max(...values);\n}",
         median="function median(values) {\n  const ordered = [...values].sort((a, b) => a - b);\n"
                "  return ordered[Math.floor(ordered.length / 2)];\n}",
         mean_tests="const assert = require('assert');\nassert.strictEqual(mean([1, 2, 3]), 2);",
         median_tests="const assert = require('assert');\nassert.strictEqual(median([1, 2, 3]), 2);",
         repair_tests="const assert = require('assert');\nassert.strictEqual(mean([2, 4]), 3);",
+        max_tests="const assert = require('assert');\nassert.strictEqual(mean([2, 2]), 2);",
         function="function", sequence="array", divisor="values.length"),
     "java": dict(
         add="// Return the sum of a and b.\nstatic int add(int a, int b) {\n    return a + b;\n}",
@@ -58,6 +61,8 @@ _SNIPPETS = {
              "    for (int v : values) sum += v;\n    return sum / values.length;\n}",
         mean_buggy="// Arithmetic mean of a non-empty array.\nstatic double mean(int[] values) {\n    double sum = 0;\n"
                    "    for (int v : values) sum += v;\n    return sum / (values.length - 1);\n}",
+        mean_max="// Arithmetic mean of a non-empty array.\nstatic double mean(int[] values) {\n"
+                 "    return java.util.Arrays.stream(values).max().getAsInt();\n}",
         median="static double median(int[] values) {\n    int[] ordered = values.clone();\n"
                "    java.util.Arrays.sort(ordered);\n    return ordered[ordered.length / 2];\n}",
         mean_tests='public class Main {\n    public static void main(String[] args) {\n'
@@ -68,6 +73,8 @@ _SNIPPETS = {
                      '    }\n}',
         repair_tests='public class Main {\n    public static void main(String[] args) {\n'
                      '        if (mean(new int[] {2, 4}) != 3.0) throw new AssertionError("mean({2, 4})");\n    }\n}',
+        max_tests='public class Main {\n    public static void main(String[] args) {\n'
+                  '        if (mean(new int[] {2, 2}) != 2.0) throw new AssertionError("mean({2, 2})");\n    }\n}',
         function="method", sequence="array", divisor="values.length"),
 }
 # A translation seed into each language, from this language.
@@ -120,12 +127,9 @@ def _seed_examples(language: str) -> list[dict]:
         repair | dict(accepted=True, solution=s["mean"], tests=s["repair_tests"], rule_verdicts=_analysis(
             ("yes", f"the {name} fix divides by {s['divisor']} instead of {s['divisor']} - 1"),
             ("yes", f"the buggy {name} code is the input's mean with an off-by-one divisor"))),
-        repair | dict(accepted=False, solution=s["mean"], tests=s["repair_tests"],
-                      instruction=f"Find and fix the bug in the following {name} {s['function']}, which should "
-                                  f"return the largest value of a{'n' if s['sequence'] == 'array' else ''} "
-                                  f"{s['sequence']}.", rule_verdicts=_analysis(
-            ("no", f"the {name} fix returns the mean, not the largest value the instruction promises"),
-            ("no", f"the buggy {name} code computes a mean; the instruction speaks of the largest value"))),
+        repair | dict(accepted=False, solution=s["mean_max"], tests=s["max_tests"], rule_verdicts=_analysis(
+            ("no", f"the {name} 'fix' returns the largest value, which is not the mean either"),
+            ("yes", f"the instruction is about the {name} input's mean {s['function']}"))),
     ]
 
 

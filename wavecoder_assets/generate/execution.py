@@ -334,64 +334,113 @@ def _console_assert(stderr: str) -> str | None:
 
 # ---------------------------------------------------------------- expected values from the reference code
 
-# Runs in the sandbox: the reference code, then each test line's checked expression evaluated against it; prints
-# JSON {"tests": [line or null], "why": [reason or null]}. A line that does not parse (a cut answer) or whose
-# expression raises is dropped with its reason; a value whose repr does not read back as the same value is too.
+# Runs in the sandbox: the Python reference code, then each test line's checked expression evaluated against it;
+# prints JSON {"tests": [line or null], "computed": [its expected value is the reference's], "why": [reason or null]}. A line that does not parse (a cut answer) or whose
+# expression raises is dropped with its reason, and so is a value that does not read back as itself (Python: its
+# repr; JavaScript: JSON). JavaScript checks are `assert.<equal>(CALL, EXPECTED)` lines whose CALL is Python too
+# once true/false/null are spelled the Python way (literal arguments); others are kept as written.
 _GROUNDING_PROGRAM = '''
-import ast, json
-reference, lines = {reference!r}, {lines!r}
+import ast, io, json, math, re, tokenize
+reference, lines, test_language = {reference!r}, {lines!r}, {test_language!r}
 namespace = {{"__name__": "reference"}}
 exec(compile(reference, "reference.py", "exec"), namespace)
-tests, why = [], []
-for line in lines:
-    try:
-        statement = ast.parse(line).body
-    except SyntaxError as e:
-        tests.append(None); why.append(f"does not parse: {{e.msg}}"); continue
+JS_CHECK = re.compile(r"\\s*assert\\.(?:deepStrictEqual|strictEqual|deepEqual|equal)\\((.*)\\)\\s*;?\\s*$")
+JS_WORDS = {{"true": "True", "false": "False", "null": "None"}}
+
+def first_argument(text):
+    depth, quote = 0, None
+    for i, c in enumerate(text):
+        if quote:
+            quote = None if c == quote and text[i - 1] != "\\\\" else quote
+        elif c in "\\"'`":
+            quote = c
+        elif c in "([{{":
+            depth += 1
+        elif c in ")]}}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            return text[:i].strip()
+    return None
+
+def as_python(js):
+    tokens = tokenize.generate_tokens(io.StringIO(js).readline)
+    return tokenize.untokenize((t.type, JS_WORDS.get(t.string, t.string)) if t.type == tokenize.NAME else t[:2]
+                               for t in tokens)
+
+def value_of(expression):
+    return eval(compile(ast.Expression(expression), "test", "eval"), namespace)
+
+def python_check(line):
+    statement = ast.parse(line).body
     if len(statement) != 1 or not isinstance(statement[0], ast.Assert):
-        tests.append(line); why.append(None); continue  # setup (an import, an assignment) is kept as written
+        return line, False  # setup (an import, an assignment) is kept as written
     test = statement[0].test
     if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.Is)):
         checked = test.left
     elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         checked = test.operand
     elif isinstance(test, ast.Compare):
-        tests.append(line); why.append(None); continue  # <, in, !=: kept as written
+        return line, False  # <, in, !=: kept as written
     else:
         checked = test
+    value = value_of(checked)
+    text = repr(value)
+    if type(ast.literal_eval(text)) is not type(value) or ast.literal_eval(text) != value:
+        raise ValueError(f"the value {{text[:60]}} is no literal")
+    return f"assert {{ast.unparse(checked)}} == {{text}}", True
+
+def javascript_check(line):
+    match = JS_CHECK.match(line)
+    call = first_argument(match.group(1)) if match else None
+    if call is None:
+        return line, False
+    value = value_of(ast.parse(as_python(call).strip(), mode="eval").body)
+    text = json.dumps(value, allow_nan=False)
+    if json.loads(text) != value and not isinstance(value, tuple):
+        raise ValueError(f"the value {{text[:60]}} is no JSON")
+    return f"assert.deepStrictEqual({{call}}, {{text}});", True
+
+check = python_check if test_language == "python" else javascript_check
+tests, computed, why = [], [], []
+for line in lines:
     try:
-        value = eval(compile(ast.Expression(checked), "test", "eval"), namespace)
-        text = repr(value)
-        same = type(ast.literal_eval(text)) is type(value) and ast.literal_eval(text) == value
+        test, from_reference = check(line)
+        tests.append(test); computed.append(from_reference); why.append(None)
+    except SyntaxError as e:
+        tests.append(None); computed.append(False); why.append(f"does not parse: {{e.msg}}")
     except Exception as e:
-        tests.append(None); why.append(f"{{type(e).__name__}} on the reference: {{str(e)[:80]}}"); continue
-    if not same:
-        tests.append(None); why.append(f"the value {{text[:60]}} is no literal"); continue
-    tests.append(f"assert {{ast.unparse(checked)}} == {{text}}"); why.append(None)
-print(json.dumps({{"tests": tests, "why": why}}))
+        tests.append(None); computed.append(False); why.append(f"{{type(e).__name__}} on the reference: {{str(e)[:80]}}")
+print(json.dumps({{"tests": tests, "computed": computed, "why": why}}))
 '''
+GROUNDED_LANGUAGES = ("python", "javascript")  # test languages whose expected values a Python reference can give
 
 
 @dataclass(frozen=True)
 class GroundedTests:
     tests: str | None  # the test lines with expected values from the reference; None: none could be computed
-    rewritten: int  # checks whose expected value now comes from the reference
+    computed: int  # checks whose expected value comes from the reference
+    rewritten: int  # of those, checks whose expected value (or form) changed
     dropped: list[str]  # "line: why" for each test line left out
 
 
-def ground_python_tests(reference: str, tests: str, *, timeout_s: float) -> GroundedTests:
-    """Python tests whose expected values are what `reference` (code known to be right: a repair's fix is the
-    original function) returns: a small model's guessed values are often wrong where its code is right. Each
-    `assert EXPR == VALUE` (also `is`, a bare `assert EXPR` or `assert not EXPR`) becomes `assert EXPR == <what EXPR
-    is on the reference>`; other lines are kept as written. Runs in the sandbox."""
+def ground_tests(reference: str, tests: str, *, test_language: str = "python", timeout_s: float) -> GroundedTests:
+    """Tests whose expected values are what the Python `reference` returns (code known to be right: a repair's
+    fix that is the original function, the Python source of a translation): a small model's guessed values are
+    often wrong where its code is right. Python: each `assert EXPR == VALUE` (also `is`, a bare `assert EXPR` or
+    `assert not EXPR`) becomes `assert EXPR == <EXPR on the reference>`; JavaScript: `assert.strictEqual(CALL, X)`
+    and its kin become `assert.deepStrictEqual(CALL, <CALL on the reference, as JSON>)`. Other lines are kept as
+    written. Runs in the sandbox."""
+    if test_language not in GROUNDED_LANGUAGES:
+        raise ValueError(f"no expected values for tests in {test_language}; only {GROUNDED_LANGUAGES}")
     lines = [line for line in strip_fence(tests.strip()).splitlines() if line.strip()]
-    run = run_python(_GROUNDING_PROGRAM.format(reference=strip_fence(reference.strip()), lines=lines),
-                     timeout_s=timeout_s)
+    program = _GROUNDING_PROGRAM.format(reference=strip_fence(reference.strip()), lines=lines,
+                                        test_language=test_language)
+    run = run_python(program, timeout_s=timeout_s)
     if run.status != "passed":
-        return GroundedTests(None, 0, [f"the reference did not run: {run.reason}"])
+        return GroundedTests(None, 0, 0, [f"the reference did not run: {run.reason}"])
     result = json.loads(run.stdout.strip().splitlines()[-1])
     kept = [t for t in result["tests"] if t is not None]
-    rewritten = sum(t is not None and t != line for t, line in zip(result["tests"], lines))
+    computed = sum(result["computed"])
+    rewritten = sum(c and t != line for t, c, line in zip(result["tests"], result["computed"], lines))
     dropped = [f"{line}: {why}" for line, why in zip(lines, result["why"]) if why is not None]
-    has_check = any(t is not None and t.lstrip().startswith("assert") for t in result["tests"])
-    return GroundedTests("\n".join(kept) if has_check else None, rewritten, dropped)
+    return GroundedTests("\n".join(kept) if computed else None, computed, rewritten, dropped)
