@@ -68,6 +68,8 @@ def test_parser_reads_json_in_prose_fences_and_raw_newlines():
     fenced = parse_generation(answer(solution="```python\n" + CODE + "\n```", tests=["assert area(1) > 3"]),
                               "code_generation", CODE)
     assert fenced["solution"] == CODE and fenced["tests"] == "assert area(1) > 3"
+    stray = parse_generation(answer(tests="assert area(1) > 3`"), "code_generation", CODE)  # seen: a lone backtick
+    assert stray["tests"] == "assert area(1) > 3"
     plain = ("task_name: code_generation\ninstruction: Write a Python function that returns a circle's area.\n"
              "information: None\nsolution:\n" + CODE)  # the released script's layout
     parsed = parse_generation(plain, "code_generation", CODE)

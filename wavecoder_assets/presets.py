@@ -59,8 +59,8 @@ EQUAL_TASK_MIX = {task: 0.25 for task in PAPER_TASK_MIX}
 DEFAULT: dict[str, dg.Config] = {
     "filtered_code": FilterConfig(require_plain_values=True),
     "generated_instructions": GenerateConfig(task_mix=EQUAL_TASK_MIX, translation_targets=["python", "javascript"]),
-    "oss_instructions": OssInstructionsConfig(n_seeds=2),
-    "evol_instructions": EvolInstructionsConfig(max_seeds=2),
+    "oss_instructions": OssInstructionsConfig(n_seeds=1),
+    "evol_instructions": EvolInstructionsConfig(max_seeds=1),
     "eval_scores": EvalConfig(limit=1),
 }
 

@@ -371,7 +371,7 @@ def parse_generation(text: str, task_name: str, code: str, given: dict | None = 
     instruction = _as_text(obj["instruction"]).strip()
     information = code if spec.information_is_input else _as_text(obj.get("information")).strip()
     solution = _as_text(obj["solution"]).strip()
-    tests = _as_text(obj.get("tests")).strip() or None
+    tests = _as_text(obj.get("tests")).strip().strip("`").strip() or None  # markdown left around the tests
     if information.lower() in _NO_INPUT:
         information = ""
     n = count_sentences(instruction)
