@@ -7,7 +7,8 @@ A candidate (task_name, language, target_language, code, instruction, informatio
    failed check rejects it with the parser's reason, no LLM call;
 2. run (`execution.py`): solution + tests in the sandbox, and for repairs the buggy input must fail the tests the
    fix passes; a failing or non-running example is rejected with the sandbox's reason; a missing toolchain is
-   recorded as "n/a: not executed", never as a pass;
+   recorded as "n/a: not executed", never as a pass; where Python code known to be right is at hand (a repair's
+   fix that is the source function, a translation's Python source), the tests' expected values come from it;
 3. judged by the LLM on the semantic rules only (`judge.py`), with few-shot examples (good and bad, each with
    its per-rule analysis) drawn per candidate from the example store, seeded by the candidate's key.
 Every rule's answer and reason lands in `rule_verdicts`; `verdict` is accepted only when no rule said no.
@@ -89,7 +90,8 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
     """One outcome per row, same order (a row's `few_shot`, if any: the examples its generator was shown): verdict (accepted | rejected | failed), failed_rules, rule_verdicts
     ({rule: {"answer": "yes"|"no"|"n/a", "reason"}}), reasons, judge_model, sandbox_status, error (why judging
     failed), copied_reasons (LLM reasons that repeat a few-shot example's word for word), tests (the tests that
-    ran: a Python repair of a bug put in by code gets expected values from its fix). `judge` is a ChatClient,
+    ran: expected values from a Python repair's fix or a translation's Python source, where they are known right).
+    `judge` is a ChatClient,
     or None to decide by code checks and execution alone."""
     logger = logger or log
     store = store if store is not None else ExampleStore()
