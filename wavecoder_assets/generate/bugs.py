@@ -1,13 +1,13 @@
 """One-bug mutations of real code, for code repair.
 
-A 0.5B generator asked to put a bug into code and fix it mostly returned the code unchanged twice (6 of 6 Python
+A 0.5B generator asked to put a bug into code and fix it mostly returned the code unchanged as both (5 of 6 Python
 repairs in one run). So the bug is put in here, the way mutation testing does it: one operator or literal of the
-function changed (a comparison, an arithmetic or boolean operator, an integer off by one, a boolean flipped, min
-for max and the like),
-chosen by a seeded hash. The original function is the fix, its changed line marked with a comment; the generator
-writes the instruction and the tests, and the sandbox shows that the buggy code fails them and the fix passes. A
-change that makes no difference (`x < lo` for `x <= lo` where both return lo) is caught there: the buggy code
-passes the tests too, and `repair_fixes_bug` rejects the example. No Dagster here.
+function changed (a comparison, an arithmetic or boolean operator, an integer off by one, a boolean flipped, min for
+max and the like), chosen by a seeded hash among the changes that still parse (`in` for `not in` is Python's only).
+The original function is the fix, its changed line marked with a comment; the generator writes the instruction and
+the tests, and the sandbox shows that the buggy code fails them and the fix passes. A change that makes no
+difference (`x < lo` for `x <= lo` where both return lo) is caught there: the buggy code passes the tests too, and
+`repair_fixes_bug` rejects the example. No Dagster here.
 """
 
 from __future__ import annotations
