@@ -694,12 +694,11 @@ def _java_uses_value_types(fn: ts.Node) -> bool:
         if node.type == "type_identifier" and name not in _JAVA_VALUE_TYPES:
             return False
         if node.type == "identifier" and name[:1].isupper() and name not in _JAVA_VALUE_TYPES:
+            # allowed only as a member's name (Character.MIN_VALUE), not as a class or a bare constant
             parent = node.parent
-            qualifies = parent is not None and parent.type in ("field_access", "method_invocation") and \
-                parent.child_by_field_name("object") == node
-            named_member = parent is not None and parent.type in ("field_access", "method_invocation") and \
+            member = parent is not None and parent.type in ("field_access", "method_invocation") and \
                 parent.child_by_field_name("object") != node
-            if qualifies or not named_member:
+            if not member:
                 return False
     return True
 
