@@ -517,6 +517,47 @@ def test_translation_that_parses_as_both_is_told_apart(source, target, solution)
     assert_fails("translation_changes_language", row)
 
 
+# ---------------------------------------------------------------- names_agree
+
+@pytest.mark.parametrize("text, names", [
+    ("Write a Python function `reverse_words(s)` that reverses the words.", {"reverse_words"}),
+    ("Write a Java class `Solution` with a method `public String flipCase(String s)`.", {"flipCase"}),
+    ("Translate the following Python function into JavaScript, naming it `generateIntegers`.", {"generateIntegers"}),
+    ("Write a Python function make_identity_dict(rng) that maps each element to itself.", {"make_identity_dict"}),
+    ("The function toUnsignedBigInteger converts a long.", {"toUnsignedBigInteger"}),
+    ("It joins them with the function `os.path.join`.", {"join"}),
+    # English after "function": no name (reload and checks could be words of the sentence)
+    ("The function reload imports a module.", set()), ("The function checks if a patch applies.", set()),
+    ("Summarize what the following Java method does.", set()), ("Write a Python function that counts.", set()),
+])
+def test_named_functions(text, names):
+    assert C.named_functions(text) == names
+
+
+@pytest.mark.parametrize("language", MAIN_LANGUAGES + ("php", "ruby"))
+def test_names_agree_wants_the_function_the_instruction_names_in_the_solution(language):
+    name = LANGUAGE_NAMES[language]
+    for spelling in ("count_words", "countWords", "CountWords"):  # a translation renames by its convention
+        row = make_row("code_generation", language, instruction=f"Write a {name} function `{spelling}(sentence)`.")
+        assert_passes("names_agree", row)
+    other = make_row("code_translation", "python", target=language,
+                     instruction=f"Translate the following Python function into {name}, naming it `median`.")
+    assert_fails("names_agree", other, "names median", "none of them")
+    both = make_row("code_generation", language, instruction=f"Write a {name} function `countWords` that calls "
+                                                            "a function `split_words`.")
+    assert_passes("names_agree", both)  # one named function is enough: an instruction may name what to call
+    assert verdict("names_agree", make_row("code_generation", language)).status == C.NOT_CHECKED
+
+
+@pytest.mark.parametrize("language", MAIN_LANGUAGES)
+def test_names_agree_rejects_a_summary_that_names_a_function_the_code_does_not_have(language):
+    ok = make_row("code_summarization", language, solution="The function `count_words` counts the words.")
+    assert_passes("names_agree", ok)
+    other = make_row("code_summarization", language, solution="The function `is_palindrome` checks a palindrome.")
+    assert_fails("names_agree", other, "names is_palindrome", "the code does not have")
+    assert verdict("names_agree", make_row("code_summarization", language)).status == C.NOT_CHECKED
+
+
 @pytest.mark.parametrize("language, code, alone", [
     ("python", "def mean(values):\n    return statistics.fmean(values)", True),  # a module it can import
     ("python", "def area(self):\n    return self.w * self.h", False),

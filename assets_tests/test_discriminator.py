@@ -107,3 +107,22 @@ def test_an_answer_copying_a_few_shot_example_is_rejected_without_the_llm():
     assert COPY_RULE not in own["rule_verdicts"]
     [unseen] = discriminate([copy], None, store=store)  # the same answer, but its generator was shown no example
     assert COPY_RULE not in unseen["rule_verdicts"]
+
+
+def test_a_repair_instruction_copied_from_a_few_shot_example_is_rejected_but_a_summary_instruction_may_repeat():
+    store = ExampleStore()
+    seed_repair = next(e for e in store.bad if e["task_name"] == "code_repair" and e["language"] == "python")
+    fixed = "def area(width, height):\n    return width * height"
+    repair = ROW | {"task_name": "code_repair", "code": fixed, "information": fixed.replace("*", "+"),
+                    "instruction": seed_repair["instruction"], "solution": fixed,
+                    "tests": "assert area(2, 3) == 6", "few_shot": [seed_repair]}
+    [outcome] = discriminate([repair], None, store=store)
+    assert outcome["failed_rules"] == [COPY_RULE], outcome["reasons"]
+    assert outcome["rule_verdicts"][COPY_RULE]["reason"].startswith("the instruction is a shown few-shot example's")
+    [own] = discriminate([repair | {"instruction": "Find and fix the bug in the following Python function, which "
+                                                  "should return the area of a rectangle."}], None, store=store)
+    assert own["verdict"] == "accepted", own["reasons"]
+    seed_summary = next(e for e in store.good if e["task_name"] == "code_summarization" and e["language"] == "python")
+    [summary] = discriminate([ROW | {"instruction": seed_summary["instruction"], "few_shot": [seed_summary]}], None,
+                             store=store)
+    assert summary["verdict"] == "accepted", summary["reasons"]

@@ -38,3 +38,13 @@ def parse(source: bytes | str, language: str) -> ts.Tree:
     if isinstance(source, str):
         source = source.encode("utf-8", "surrogatepass")
     return ts.Parser(tree_sitter_language(language)).parse(source)
+
+
+def descendants(node: ts.Node) -> list[ts.Node]:
+    """`node` and every node below it, parents before their children."""
+    found, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(reversed(current.children))
+    return found

@@ -26,7 +26,7 @@ from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
 from wavecoder_assets.generate.tasks import TASKS, solution_language, strip_fence
-from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES, parse
+from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES, descendants, parse
 
 # ---------------------------------------------------------------- verdict record and settings
 
@@ -640,26 +640,17 @@ def takes_plain_values(code: str, language: str) -> bool:
             return False
         if language == "java":
             return _java_uses_value_types(fn)
-        names = {n.text.decode() for n in _descendants(params) if n.type == "identifier"}
+        names = {n.text.decode() for n in descendants(params) if n.type == "identifier"}
         return _returns_value(fn, "return_statement") and all(
             m.child_by_field_name("property").text.decode() in _JS_VALUE_PROPERTIES
-            for m in _descendants(fn) if m.type == "member_expression"
+            for m in descendants(fn) if m.type == "member_expression"
             and m.child_by_field_name("object").type == "identifier"
             and m.child_by_field_name("object").text.decode() in names)
     return False
 
 
-def _descendants(node: ts.Node) -> list[ts.Node]:
-    found, stack = [], [node]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        stack.extend(current.children)
-    return found
-
-
 def _returns_value(fn: ts.Node, return_type: str) -> bool:
-    return any(n.type == return_type and n.named_child_count > 0 for n in _descendants(fn))
+    return any(n.type == return_type and n.named_child_count > 0 for n in descendants(fn))
 
 
 def _python_takes_plain_values(code: str) -> bool:
@@ -689,7 +680,7 @@ def _java_uses_value_types(fn: ts.Node) -> bool:
     returned = fn.child_by_field_name("type")
     if returned is None or returned.type == "void_type":
         return False
-    for node in _descendants(fn):
+    for node in descendants(fn):
         name = node.text.decode()
         if node.type == "type_identifier" and name not in _JAVA_VALUE_TYPES:
             return False
@@ -821,6 +812,66 @@ def check_translation_changes_language(row: dict, s: CheckSettings = DEFAULT_SET
     return _verdict(rule, True, f"{t_name} code, not {s_name}")
 
 
+# A function a text names: after "function", "method", "named", "naming it" or "called", either in backticks
+# (`name`, `name(x)`, a signature `public int name(int x)`: the identifier before the parenthesis) or written like
+# code (`name(` / snake_case / camelCase): "the function reload" or "the function checks" could be English.
+_NAMING = re.compile(r"\b(?:function|method|named|naming it|called)\s+(?:`([^`\n]{1,160})`|([A-Za-z_$][\w$.]*)(\s*\()?)",
+                     re.IGNORECASE)
+_IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
+_CALLED = re.compile(r"([A-Za-z_$][\w$]*)\s*\(")
+
+
+def _looks_like_code(name: str) -> bool:
+    return "_" in name or "$" in name or bool(re.search(r"[a-z][A-Z]", name))
+
+
+def named_functions(text: str) -> set[str]:
+    """The function names a sentence gives (see _NAMING), last dotted part (`os.path.join` -> join)."""
+    names = set()
+    for match in _NAMING.finditer(text or ""):
+        quoted, bare, paren = match.groups()
+        if quoted is not None:
+            called = _CALLED.search(quoted)
+            whole = quoted.strip().removesuffix("()")
+            name = called.group(1) if called else (whole if re.fullmatch(r"[A-Za-z_$][\w$.]*", whole) else None)
+        else:
+            name = bare if paren or _looks_like_code(bare.split(".")[-1]) else None
+        if name:
+            names.add(name.split(".")[-1])
+    return names
+
+
+def _name_key(name: str) -> str:
+    """snake_case, camelCase and PascalCase spellings of a name compare equal (a translation renames by its
+    language's convention)."""
+    return name.replace("_", "").replace("$", "").lower()
+
+
+def check_names_agree(row: dict, s: CheckSettings = DEFAULT_SETTINGS) -> RuleVerdict:
+    """A function the instruction names is in the code solution; a function the summary names is in the code."""
+    rule, language = "names_agree", _solution_language(row)
+    if language is None:
+        named, where, code, code_language = named_functions(row.get("solution")), "summary", row["code"], row["language"]
+    else:
+        named, where, code, code_language = named_functions(row.get("instruction")), "instruction", \
+            _solution_code(row), language
+    if not named:
+        return RuleVerdict(rule, NOT_CHECKED, f"the {where} names no function")
+    if not code.strip():
+        return RuleVerdict(rule, NOT_CHECKED, "nothing to compare with")
+    present = {_name_key(t) for t in code_tokens(code, code_language) if _IDENTIFIER.fullmatch(t)}
+    found = sorted(n for n in named if _name_key(n) in present)
+    listed = ", ".join(sorted(named))
+    if language is None:  # every function a summary names must be in its code: one that is not is other code
+        missing = sorted(n for n in named if _name_key(n) not in present)
+        if missing:
+            return _verdict(rule, False, f"the summary names {', '.join(missing)}, which the code does not have")
+        return _verdict(rule, True, f"the summary names {listed}, which the code has")
+    if not found:  # an instruction may also name a function to call, so one of its names is enough
+        return _verdict(rule, False, f"the instruction names {listed}; the solution has none of them")
+    return _verdict(rule, True, f"the instruction names {', '.join(found)}, which the solution has")
+
+
 # ---------------------------------------------------------------- registry and entry point
 
 CHECKS: dict[str, Callable[[dict, CheckSettings], RuleVerdict]] = {
@@ -832,6 +883,7 @@ CHECKS: dict[str, Callable[[dict, CheckSettings], RuleVerdict]] = {
     "not_needlessly_complex": check_not_needlessly_complex,
     "repair_changes_code": check_repair_changes_code,
     "translation_changes_language": check_translation_changes_language,
+    "names_agree": check_names_agree,
 }
 CHECK_RULES: dict[str, str] = {rule: " ".join(fn.__doc__.split()) for rule, fn in CHECKS.items()}
 

@@ -32,6 +32,7 @@ from wavecoder_assets.generate.execution import (
     execution_verdicts,
     ground_tests,
 )
+from wavecoder_assets.generate.tasks import TASKS
 from wavecoder_assets.llm import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 COPY_RULE = "not_a_few_shot_copy"
 # Decided without an LLM: the code checks, execution, and whether the answer copies a few-shot example.
 CODE_RULE_TEXTS = CHECK_RULES | EXECUTION_RULES | {
-    COPY_RULE: "The solution is not a shown few-shot example's solution copied (up to whitespace)."}
+    COPY_RULE: "The solution (and a generation's or repair's instruction) is not a shown few-shot example's "
+               "copied (up to whitespace)."}
 CODE_RULES = frozenset(CODE_RULE_TEXTS)
 
 
@@ -99,8 +101,9 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
     verdicts: dict[int, dict] = {}
     for i, row in enumerate(rows):
         verdicts[i] = as_rule_verdicts(run_checks(row, settings.checks, settings.check_rules))
-        if (example := copied_example(row.get("solution"), row.get("few_shot") or [])) is not None:
-            verdicts[i][COPY_RULE] = {"answer": "no", "reason": f"the solution is a shown few-shot example's "
+        if (copy := _copied_field(row)) is not None:
+            field_name, example = copy
+            verdicts[i][COPY_RULE] = {"answer": "no", "reason": f"the {field_name} is a shown few-shot example's "
                                       f"({example['task_name']}, {written_in(example)}) copied"}
         if J.failed_rules(verdicts[i]):
             out[i] = _outcome(verdicts[i])
@@ -150,6 +153,20 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
         out[i] = _outcome(verdicts[i] | answer["verdicts"], judge_model=answer["model"], sandbox_status=sandbox.get(i),
                           copied_reasons=answer["copied"])
     return _with_tests_run(out, rows, tests_run)
+
+
+def _copied_field(row: dict) -> tuple[str, dict] | None:
+    """(field, example) when the row's solution, or an instruction that describes the code, is a shown few-shot
+    example's. A summary's or translation's instruction only points at the given code ("Summarize what the
+    following Python function does."), so it may well read like an example's; a generation's or repair's says what
+    the code does (a 0.5B generator answered repairs of other functions with the seed's "..., which should return
+    the mean of a list.")."""
+    shown = row.get("few_shot") or []
+    fields = ["solution"] + ([] if TASKS[row["task_name"]].information_is_input else ["instruction"])
+    for field_name in fields:
+        if (example := copied_example(row.get(field_name), shown, field_name)) is not None:
+            return field_name, example
+    return None
 
 
 def _with_expected_values_from_the_source(row: dict, timeout_s: float) -> tuple[dict, str | None]:

@@ -28,9 +28,9 @@ _SNIPPETS = {
         mean_buggy='def mean(values):\n    """Arithmetic mean of a non-empty list."""\n'
                    '    return sum(values) / (len(values) - 1)',
         mean_max='def mean(values):\n    """Arithmetic mean of a non-empty list."""\n    return max(values)',
-        median="def median(values):\n    ordered = sorted(values)\n    middle = len(ordered) // 2\n"
+        mean_middle="def mean(values):\n    ordered = sorted(values)\n    middle = len(ordered) // 2\n"
                "    return ordered[middle]",
-        mean_tests="assert mean([1, 2, 3]) == 2", median_tests="assert median([1, 2, 3]) == 2",
+        mean_tests="assert mean([1, 2, 3]) == 2",
         repair_tests="assert mean([2, 4]) == 3", max_tests="assert mean([2, 2]) == 2",
         function="function", sequence="list", divisor="len(values)"),
     "javascript": dict(
@@ -43,10 +43,9 @@ _SNIPPETS = {
         mean_buggy="// Arithmetic mean of a non-empty array.\nfunction mean(values) {\n"
                    "  return values.reduce((sum, v) => sum + v, 0) / (values.length - 1);\n}",
         mean_max="// Arithmetic mean of a non-empty array.\nfunction mean(values) {\n  return Math.max(...values);\n}",
-        median="function median(values) {\n  const ordered = [...values].sort((a, b) => a - b);\n"
+        mean_middle="function mean(values) {\n  const ordered = [...values].sort((a, b) => a - b);\n"
                "  return ordered[Math.floor(ordered.length / 2)];\n}",
         mean_tests="const assert = require('assert');\nassert.strictEqual(mean([1, 2, 3]), 2);",
-        median_tests="const assert = require('assert');\nassert.strictEqual(median([1, 2, 3]), 2);",
         repair_tests="const assert = require('assert');\nassert.strictEqual(mean([2, 4]), 3);",
         max_tests="const assert = require('assert');\nassert.strictEqual(mean([2, 2]), 2);",
         function="function", sequence="array", divisor="values.length"),
@@ -63,14 +62,11 @@ _SNIPPETS = {
                    "    for (int v : values) sum += v;\n    return sum / (values.length - 1);\n}",
         mean_max="// Arithmetic mean of a non-empty array.\nstatic double mean(int[] values) {\n"
                  "    return java.util.Arrays.stream(values).max().getAsInt();\n}",
-        median="static double median(int[] values) {\n    int[] ordered = values.clone();\n"
+        mean_middle="static double mean(int[] values) {\n    int[] ordered = values.clone();\n"
                "    java.util.Arrays.sort(ordered);\n    return ordered[ordered.length / 2];\n}",
         mean_tests='public class Main {\n    public static void main(String[] args) {\n'
                    '        if (mean(new int[] {1, 2, 3}) != 2.0) throw new AssertionError("mean({1, 2, 3})");\n'
                    '    }\n}',
-        median_tests='public class Main {\n    public static void main(String[] args) {\n'
-                     '        if (median(new int[] {1, 2, 3}) != 2.0) throw new AssertionError("median({1, 2, 3})");\n'
-                     '    }\n}',
         repair_tests='public class Main {\n    public static void main(String[] args) {\n'
                      '        if (mean(new int[] {2, 4}) != 3.0) throw new AssertionError("mean({2, 4})");\n    }\n}',
         max_tests='public class Main {\n    public static void main(String[] args) {\n'
@@ -107,7 +103,7 @@ def _seed_examples(language: str) -> list[dict]:
         generation | dict(accepted=True, solution=s["mean"], tests=s["mean_tests"], rule_verdicts=_analysis(
             ("yes", f"the {name} mean divides the sum of values by {s['divisor']}, the mean the instruction asks"),
             ("yes", f"the {name} input computes a mean and the instruction asks for one"))),
-        generation | dict(accepted=False, solution=s["median"], tests=s["median_tests"], rule_verdicts=_analysis(
+        generation | dict(accepted=False, solution=s["mean_middle"], tests=s["mean_tests"], rule_verdicts=_analysis(
             ("no", f"the {name} solution returns the middle element (a median), not the mean asked"),
             ("yes", f"the instruction asks for the mean the {name} input computes"))),
         summarization | dict(accepted=True, solution="The function add takes two values and returns their sum.",
@@ -144,11 +140,11 @@ def written_in(example: dict) -> str | None:
     return example.get("target_language") or example.get("language")
 
 
-def copied_example(solution: str | None, shown: list[dict]) -> dict | None:
-    """The shown few-shot example whose solution `solution` is, up to whitespace, if any: an answer that copies an
-    example says nothing about its own input."""
-    words = (solution or "").split()
-    return next((e for e in shown if words and (e.get("solution") or "").split() == words), None)
+def copied_example(text: str | None, shown: list[dict], field: str = "solution") -> dict | None:
+    """The shown few-shot example whose `field` (solution, instruction) `text` is, up to whitespace, if any: an
+    answer that copies an example says nothing about its own input."""
+    words = (text or "").split()
+    return next((e for e in shown if words and (e.get(field) or "").split() == words), None)
 
 
 class ExampleStore:

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 
 from wavecoder_assets.generate.tasks import solution_language, strip_fence
-from wavecoder_assets.languages import LANGUAGE_NAMES, parse
+from wavecoder_assets.languages import LANGUAGE_NAMES, descendants, parse
 from wavecoder_assets.sandbox import SandboxLimits, SandboxResult, run_command, run_python
 
 # How the generator writes tests: plain checks that fail loudly, runnable with the bare toolchain (no test
@@ -207,7 +207,7 @@ def _top_level(source: str, language: str) -> _TopLevel:
         if node.type in ("package_declaration", "package_clause"):
             continue
         if node.type == "import_declaration":
-            specs = [n for n in _walk(node) if n.type == "import_spec"] if language == "go" else [node]
+            specs = [n for n in descendants(node) if n.type == "import_spec"] if language == "go" else [node]
             imports += [text_of(n.start_byte, n.end_byte) for n in specs]
             continue
         if language == "java" and node.type in _JAVA_TYPES:
@@ -219,12 +219,6 @@ def _top_level(source: str, language: str) -> _TopLevel:
             names[text_of(name.start_byte, name.end_byte)] = text
         pieces.append(text)
     return _TopLevel(imports, "\n".join(pieces), names)
-
-
-def _walk(node):
-    yield node
-    for child in node.children:
-        yield from _walk(child)
 
 
 def _java_program(solution: str, tests: str) -> tuple[str, str]:
