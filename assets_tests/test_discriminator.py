@@ -57,6 +57,23 @@ def test_a_copied_reason_is_asked_again_and_the_fresh_answer_stands(scripted):
     assert "width * height" in outcome["rule_verdicts"]["solution_resolves"]["reason"]
 
 
+def test_each_candidate_sees_its_few_shot_examples_in_its_own_seeded_order(scripted):
+    """Good-then-bad for every candidate made a small judge say no on the bad example's pattern."""
+    judge = scripted(copy_on_seeds=set())
+    rows = [ROW | {"example_id": f"ex{i}", "solution": f"{ROW['solution']} ({i})"} for i in range(12)]
+
+    def bad_example_last() -> dict[str, bool]:
+        seen, judge.seen[:] = list(judge.seen), []
+        return {body["messages"][-1]["content"]: '"no"' in [m["content"] for m in body["messages"]
+                                                             if m["role"] == "assistant"][-1] for body in seen}
+
+    discriminate(rows, judge.client, DiscriminatorSettings(execute=False))
+    first = bad_example_last()
+    discriminate(rows, judge.client, DiscriminatorSettings(execute=False))
+    assert bad_example_last() == first and len(first) == 12  # the same order again: the LLM cache still works
+    assert 0 < sum(first.values()) < 12  # both orders occur
+
+
 def test_an_answer_without_copies_is_asked_once(scripted):
     judge = scripted(copy_on_seeds=set())
     [outcome] = discriminate([ROW], judge.client, DiscriminatorSettings(execute=False))

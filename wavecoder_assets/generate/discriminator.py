@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ from wavecoder_assets.generate.execution import (
     ground_tests,
 )
 from wavecoder_assets.generate.tasks import TASKS
+from wavecoder_assets.hashing import stable_hash
 from wavecoder_assets.llm import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -209,6 +211,10 @@ def _judge(rows: list[dict], indices: list[int], judge, rules: list[J.Rule], set
                                         rule_ids=[r.id for r in J.applicable(rules, row["task_name"])],
                                         seed=settings.seed, key=key, language=written_in(row))
         examples = good + bad
+        # In a seeded order per candidate: always shown last, the bad example's "no" led the 1.5B judge to reject good
+        # rows on its pattern (7 of 20 good Python generations, "..., not the mean asked"); the position of
+        # few-shot examples biases small models (Zhao et al. 2021, "Calibrate Before Use").
+        random.Random(stable_hash(settings.seed, "judge-order", key)).shuffle(examples)
         shown[i] = {J.normalized_reason(v["reason"]) for e in examples for v in e["rule_verdicts"].values()}
         requests.append(ChatRequest(
             key=key, messages=J.judge_messages(row, rules, examples, show_format=not settings.json_mode),
