@@ -29,7 +29,7 @@ _SNIPPETS = {
                    '    return sum(values) / (len(values) - 1)',
         mean_max='def mean(values):\n    """Arithmetic mean of a non-empty list."""\n    return max(values)',
         mean_middle="def mean(values):\n    ordered = sorted(values)\n    middle = len(ordered) // 2\n"
-               "    return ordered[middle]",
+                    "    return ordered[middle]",
         mean_tests="assert mean([1, 2, 3]) == 2",
         repair_tests="assert mean([2, 4]) == 3", max_tests="assert mean([2, 2]) == 2",
         function="function", sequence="list", divisor="len(values)"),
@@ -44,7 +44,7 @@ _SNIPPETS = {
                    "  return values.reduce((sum, v) => sum + v, 0) / (values.length - 1);\n}",
         mean_max="// Arithmetic mean of a non-empty array.\nfunction mean(values) {\n  return Math.max(...values);\n}",
         mean_middle="function mean(values) {\n  const ordered = [...values].sort((a, b) => a - b);\n"
-               "  return ordered[Math.floor(ordered.length / 2)];\n}",
+                    "  return ordered[Math.floor(ordered.length / 2)];\n}",
         mean_tests="const assert = require('assert');\nassert.strictEqual(mean([1, 2, 3]), 2);",
         repair_tests="const assert = require('assert');\nassert.strictEqual(mean([2, 4]), 3);",
         max_tests="const assert = require('assert');\nassert.strictEqual(mean([2, 2]), 2);",
@@ -63,7 +63,7 @@ _SNIPPETS = {
         mean_max="// Arithmetic mean of a non-empty array.\nstatic double mean(int[] values) {\n"
                  "    return java.util.Arrays.stream(values).max().getAsInt();\n}",
         mean_middle="static double mean(int[] values) {\n    int[] ordered = values.clone();\n"
-               "    java.util.Arrays.sort(ordered);\n    return ordered[ordered.length / 2];\n}",
+                    "    java.util.Arrays.sort(ordered);\n    return ordered[ordered.length / 2];\n}",
         mean_tests='public class Main {\n    public static void main(String[] args) {\n'
                    '        if (mean(new int[] {1, 2, 3}) != 2.0) throw new AssertionError("mean({1, 2, 3})");\n'
                    '    }\n}',
