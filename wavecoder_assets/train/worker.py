@@ -7,6 +7,7 @@ job's result path. Ray Train calls `run_job` in each of its workers (it has made
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from transformers.utils import logging as transformers_logging
@@ -15,13 +16,20 @@ from wavecoder_assets.train.distributed import join_world, leave_world
 from wavecoder_assets.train.run import FinetuneJob, FinetuneRun
 
 
+def say(line: str) -> None:
+    """One write per line: every rank writes to torchrun's one pipe, and print's separate write of the newline let
+    two ranks' lines run together ("rank 0/2 ...rank 1/2 ...")."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def run_job(job_file: str | Path) -> FinetuneRun | None:
     """This rank's part of the job; rank 0 returns the run (and writes it to the job's result path)."""
     world = join_world()
     transformers_logging.disable_progress_bar()  # carriage-return bars, one per rank, make poor log lines
     job = FinetuneJob.read(Path(job_file))
-    print(f"rank {world.rank}/{world.size} on {world.device}: {job.model_name} from {job.base_model}", flush=True)
-    run = job.run(log=lambda line: print(line, flush=True))
+    say(f"rank {world.rank}/{world.size} on {world.device}: {job.model_name} from {job.base_model}")
+    run = job.run(log=say)
     if run is not None:
         Path(job.result).write_text(run.to_json())
     return run
