@@ -629,8 +629,11 @@ def takes_plain_values(code: str, language: str) -> bool:
     domain objects) and nothing of the machine (files, clock, randomness). Its code tasks are the ones a generator's
     tests can check, so they go to such sources first. A heuristic on the source alone; Python, JavaScript and Java
     (other languages: False)."""
-    if not runs_alone(code, language):
-        return False
+    return runs_alone(code, language) and uses_plain_values(code, language)
+
+
+def uses_plain_values(code: str, language: str) -> bool:
+    """`takes_plain_values` for a function already known to run alone."""
     if language == "python":
         return _python_takes_plain_values(textwrap.dedent(code))
     if language in ("javascript", "java"):

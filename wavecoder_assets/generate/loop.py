@@ -23,7 +23,7 @@ import polars as pl
 
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.bugs import InjectedBug, inject_bug
-from wavecoder_assets.generate.checks import runs_alone, takes_plain_values
+from wavecoder_assets.generate.checks import runs_alone, uses_plain_values
 from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.examples import ExampleStore, written_in
 from wavecoder_assets.generate.execution import tests_requirement
@@ -95,7 +95,9 @@ class LoopSettings:
 
 def testability(code: str, language: str) -> int:
     """2: a function a test can call with literals, 1: one that runs alone, 0: neither (checks.py)."""
-    return 2 if takes_plain_values(code, language) else 1 if runs_alone(code, language) else 0
+    if not runs_alone(code, language):
+        return 0
+    return 2 if uses_plain_values(code, language) else 1
 
 
 def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
