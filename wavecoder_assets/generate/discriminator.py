@@ -137,9 +137,6 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
             out[i] = _outcome(verdicts[i], sandbox_status=sandbox.get(i))
         return _with_tests_run(out, rows, tests_run)
     rules = J.rules_from_dicts(settings.rules)
-    # Same-task candidates in a row draw the same few-shot examples while the store is small: consecutive prompts
-    # then share a long prefix, which the llama.cpp server keeps in its KV cache.
-    survivors.sort(key=lambda i: (rows[i]["task_name"], rows[i]["language"], i))
     answered = _judge(rows, survivors, judge, rules, settings, store, logger, attempt=0)
     # A reason copied word for word from a few-shot example says nothing about this row: ask once more, with other
     # examples and another seed; the second answer stands (its copies are counted).
@@ -203,7 +200,7 @@ def _judge(rows: list[dict], indices: list[int], judge, rules: list[J.Rule], set
            store: ExampleStore, logger, *, attempt: int) -> dict[int, dict]:
     """index -> {"model", "verdicts", "copied", "error"}: the judge's per-rule answers and how many of their
     reasons repeat a shown example's word for word, or the error (the call failed, or its answer did not parse)."""
-    requests, shown = [], {}
+    requests, shown = {}, {}
     for i in indices:
         row = rows[i]
         key = _key(row, i) + (f"#{attempt}" if attempt else "")
@@ -216,13 +213,18 @@ def _judge(rows: list[dict], indices: list[int], judge, rules: list[J.Rule], set
         # few-shot examples biases small models (Zhao et al. 2021, "Calibrate Before Use").
         random.Random(stable_hash(settings.seed, "judge-order", key)).shuffle(examples)
         shown[i] = {J.normalized_reason(v["reason"]) for e in examples for v in e["rule_verdicts"].values()}
-        requests.append(ChatRequest(
+        requests[i] = ChatRequest(
             key=key, messages=J.judge_messages(row, rules, examples, show_format=not settings.json_mode),
             temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed + attempt,
             response_format={"type": "json_object", "schema": J.verdict_schema(J.applicable(rules, row["task_name"]))}
-            if settings.json_mode else None))
+            if settings.json_mode else None)
+    # Requests showing the same few-shot turns (same-task candidates draw the same examples while the store is small)
+    # go one after another: their prompts share everything but the data, a prefix the llama.cpp server keeps in its
+    # KV cache instead of reading it again.
+    order = sorted(indices, key=lambda i: (rows[i]["task_name"], rows[i]["language"],
+                                           json.dumps(requests[i].messages[:-1]), i))
     answered = {}
-    for i, result in zip(indices, judge.run(requests, logger=logger) if requests else []):
+    for i, result in zip(order, judge.run([requests[i] for i in order], logger=logger) if order else []):
         answer = {"model": result.model, "verdicts": {}, "copied": 0, "error": result.error}
         if result.error is None:
             try:
