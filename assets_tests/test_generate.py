@@ -144,11 +144,6 @@ def test_repair_and_translation_are_given_the_python_code_without_its_docstring(
     plan = plan_examples(sources, LoopSettings(task_mix={"code_repair": 1, "code_summarization": 1}))
     shown = {p["task_name"]: p["code"] for p in plan}
     assert '"""' not in shown["code_repair"] and '"""' in shown["code_summarization"]
-    # the docstring's purpose comes first instead, so the instruction can say what the code should do
-    repair = next(p for p in plan if p["task_name"] == "code_repair")
-    prompt = generator_messages("code_repair", repair["code"], "python", None, good=[], bad=[], tests_instruction=None,
-                                summary=repair["summary"], given=repair["given"])[-1]["content"]
-    assert f"Input:\nWhat the code should do: {repair['summary']}\nBuggy code:\n" in prompt
 
 
 def test_the_summary_is_the_docstrings_prose_and_the_signature_its_first_code_line():

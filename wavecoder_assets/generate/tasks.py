@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from wavecoder_assets.hashing import hex_id, stable_hash
 from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES
 
-PROMPT_VERSION = "wavecoder-gen-v7"
+PROMPT_VERSION = "wavecoder-gen-v6"
 # The paper's CodeOcean mix (Table 1 of arXiv 2312.14187).
 PAPER_TASK_MIX = {"code_generation": 0.57, "code_summarization": 0.16, "code_repair": 0.16, "code_translation": 0.11}
 
@@ -247,13 +247,10 @@ def task_input(task_name: str, code: str, summary: str | None, max_code_chars: i
                given: dict | None = None) -> str:
     """What the generator is shown: the code, for code generation a summary of it (the paper: "translate a
     given task summary into functional code"), so the solution is written, not copied, and for code repair the
-    buggy and the fixed code (`given`: information and solution) after what the code should do, where a summary
-    says it: told nothing of the purpose, the 0.5B generator copied the seed's "which should return the mean of a
-    list" into repairs of other functions."""
+    buggy and the fixed code (`given`: information and solution)."""
     spec = TASKS[task_name]
     if spec.bug_given:
-        purpose = f"What the code should do: {summary.strip()[:300]}\n" if summary else ""
-        return (f"{purpose}Buggy code:\n{_clip(given['information'], max_code_chars)}\n"
+        return (f"Buggy code:\n{_clip(given['information'], max_code_chars)}\n"
                 f"Fixed code:\n{_clip(given['solution'], max_code_chars)}")
     if spec.from_summary and summary:
         return f"Task summary: {summary.strip()[:600]}\nFunction signature: {signature_line(code)}"
