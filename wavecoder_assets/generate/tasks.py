@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from wavecoder_assets.hashing import hex_id, stable_hash
 from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES
 
-PROMPT_VERSION = "wavecoder-gen-v6"
+PROMPT_VERSION = "wavecoder-gen-v7"  # v7: the bad generation seed is named like the asked function
 # The paper's CodeOcean mix (Table 1 of arXiv 2312.14187).
 PAPER_TASK_MIX = {"code_generation": 0.57, "code_summarization": 0.16, "code_repair": 0.16, "code_translation": 0.11}
 
