@@ -64,6 +64,9 @@ DEFAULT: dict[str, dg.Config] = {
     "oss_instructions": OssInstructionsConfig(n_seeds=1),
     "evol_instructions": EvolInstructionsConfig(max_seeds=1),
     "eval_scores": EvalConfig(limit=1),
+    # Two labelled rows per label and task for the gate (the judge: 0.966 balanced accuracy on all 174, whose ~19
+    # minutes `python -m wavecoder_assets.calibrate` takes); 24 rows took 3m07s of a 15m26s run.
+    "judge_calibration": JudgeCalibrationConfig(max_rows=16),
 }
 
 
