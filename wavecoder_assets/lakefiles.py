@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
@@ -188,6 +189,12 @@ def _to_storage(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, pl.DataTyp
     return frame.with_columns(pl.col(c).cast(casts[c]) for c in changed), changed
 
 
+def _arrow(stored: pl.DataFrame) -> pa.Table:
+    """The stored frame as Arrow without view types (polars' newest layout writes string_view): DuckDB pushes a
+    `WHERE name = 'x'` down into the Arrow dataset, which has no kernel comparing a string_view column."""
+    return stored.to_arrow(compat_level=pl.CompatLevel.oldest())
+
+
 def _encode_dtypes(dtypes: dict[str, pl.DataType]) -> str:
     buffer = io.BytesIO()
     pl.DataFrame(schema=dtypes).write_ipc(buffer)
@@ -231,7 +238,7 @@ def write_table(frame: pl.DataFrame, path: str | Path, *, metadata: Mapping[str,
         table = DeltaTable(path) if is_table(path) else None
         try:
             # partition_by=[]: a table that was sharded before is rewritten unpartitioned
-            write_deltalake(table if table is not None else str(path), stored, mode="overwrite", partition_by=[],
+            write_deltalake(table if table is not None else str(path), _arrow(stored), mode="overwrite", partition_by=[],
                             schema_mode="overwrite", writer_properties=WriterProperties(compression="ZSTD"),
                             commit_properties=CommitProperties(custom_metadata=custom))
             break
@@ -301,7 +308,7 @@ def write_shards(frame: pl.DataFrame, path: str | Path, *, shards: Sequence[str]
         custom[COMMIT_ID_KEY] = commit_id
         shard_list = ", ".join(f"'{k}'" for k in written)
         try:
-            write_deltalake(table if table is not None else str(path), stored_frame if in_place else stored_whole,
+            write_deltalake(table if table is not None else str(path), _arrow(stored_frame if in_place else stored_whole),
                             mode="overwrite", partition_by=[SHARD_COLUMN],
                             predicate=f"{SHARD_COLUMN} IN ({shard_list})" if in_place else None,
                             schema_mode=None if in_place else "overwrite",
