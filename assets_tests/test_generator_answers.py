@@ -102,6 +102,9 @@ def test_an_answer_rejected_by_code_is_sent_back_once_with_the_reasons():
     assert len(gen.bodies) == 2 and [m["role"] for m in revision[-2:]] == ["assistant", "user"]
     assert json.loads(revision[-2]["content"])["solution"] == ROOT  # the rejected answer, then why
     assert quality_metrics(judged)["accepted_after_revision"] == 1
+    assert quality_metrics(judged)["execution_pass_rate"] == 1.0
+    summaries_only = judged.with_columns(task_name=pl.lit("code_summarization"), sandbox_status=pl.lit(None))
+    assert quality_metrics(summaries_only)["execution_pass_rate"] is None  # nothing ran: no rate, not 0.0
 
     with ScriptedEndpoint(_generator_answer) as gen, ScriptedEndpoint(_judge_answer) as judge:
         _, judged, _ = run_generator_discriminator(sources, gen.client, judge.client,

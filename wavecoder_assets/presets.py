@@ -79,9 +79,10 @@ def default_run_config() -> dg.RunConfig:
 # assets_tests/test_paper_job.py runs the job with it and checks that, so the preset cannot rot unnoticed.
 TINY_PAPER: dict[str, dict] = {
     "code_embeddings": {"model": EMBEDDED_MODEL},  # RoBERTa-large from the Hub -> the embedded MiniLM
-    # 4 centers: 4 candidates for the generator-discriminator (max_sources stays None: all); at the paper's task mix
-    # 2 generations, a repair and a summary (with 3 the 0.5B generator's guessed expected values could reject all)
-    "coreset": {"k": 4},
+    # 7 centers: 7 candidates for the generator-discriminator (max_sources stays None: all). Each of the 2 shards
+    # assigns tasks to its own sources at the paper's mix: 3 sources get a repair and 2 generations (the 0.5B
+    # generator's guessed expected values failed all 6 of them in one run), 4 or more a summary too.
+    "coreset": {"k": 7},
     "judge_calibration": {"max_rows": 8},  # one labelled row per label and task
     "evol_instructions": {"max_seeds": 1, "judge_max_rows": 1},
     "oss_instructions": {"n_seeds": 1, "judge_max_rows": 1},

@@ -373,8 +373,9 @@ def quality_metrics(judged: pl.DataFrame) -> dict:
         "accepted_code_rows": code_rows.height,
         "accepted_code_rows_executed": executed.height,
         "accepted_code_rows_not_executed": code_rows.height - executed.height,
+        # None, not 0.0, where no accepted code row ran (a shard that accepted only summaries)
         "execution_pass_rate": round(executed.filter(pl.col("sandbox_status") == "passed").height
-                                     / max(1, executed.height), 3),
+                                     / executed.height, 3) if executed.height else None,
         "llm_judged": llm_judged.height,
         "verbatim_reason_rate": round(int(llm_judged["copied_reasons"].sum() or 0) / max(1, llm_reasons), 3),
     }
