@@ -818,7 +818,8 @@ def check_translation_changes_language(row: dict, s: CheckSettings = DEFAULT_SET
 # A function a text names: after "function", "method", "named", "naming it" or "called", either in backticks
 # (`name`, `name(x)`, a signature `public int name(int x)`: the identifier before the parenthesis) or written like
 # code (`name(` / snake_case / camelCase): "the function reload" or "the function checks" could be English.
-_NAMING = re.compile(r"\b(?:function|method|named|naming it|called)\s+(?:`([^`\n]{1,160})`|([A-Za-z_$][\w$.]*)(\s*\()?)",
+_DOTTED_NAME = r"[A-Za-z_$][\w$.]*"
+_NAMING = re.compile(rf"\b(?:function|method|named|naming it|called)\s+(?:`([^`\n]{{1,160}})`|({_DOTTED_NAME})(\s*\()?)",
                      re.IGNORECASE)
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
 _CALLED = re.compile(r"([A-Za-z_$][\w$]*)\s*\(")
@@ -836,7 +837,7 @@ def named_functions(text: str) -> set[str]:
         if quoted is not None:
             called = _CALLED.search(quoted)
             whole = quoted.strip().removesuffix("()")
-            name = called.group(1) if called else (whole if re.fullmatch(r"[A-Za-z_$][\w$.]*", whole) else None)
+            name = called.group(1) if called else (whole if re.fullmatch(_DOTTED_NAME, whole) else None)
         else:
             name = bare if paren or _looks_like_code(bare.split(".")[-1]) else None
         if name:
@@ -866,7 +867,7 @@ def check_names_agree(row: dict, s: CheckSettings = DEFAULT_SETTINGS) -> RuleVer
     found = sorted(n for n in named if _name_key(n) in present)
     listed = ", ".join(sorted(named))
     if language is None:  # every function a summary names must be in its code: one that is not is other code
-        missing = sorted(n for n in named if _name_key(n) not in present)
+        missing = sorted(named - set(found))
         if missing:
             return _verdict(rule, False, f"the summary names {', '.join(missing)}, which the code does not have")
         return _verdict(rule, True, f"the summary names {listed}, which the code has")
