@@ -58,7 +58,7 @@ PAPER: dict[str, dg.Config] = {
 EQUAL_TASK_MIX = {task: 0.25 for task in PAPER_TASK_MIX}
 DEFAULT: dict[str, dg.Config] = {
     "filtered_code": FilterConfig(require_plain_values=True),
-    # 26 candidates: 9m21s of generation and judging on 2 cores, the whole run 14m36s (30: 10m45s and 15m58s)
+    # 26 candidates: 9m43s of generation and judging on 2 cores, the whole run 14m18s (30 took 10m45s of 15m58s)
     "generated_instructions": GenerateConfig(max_sources=26, task_mix=EQUAL_TASK_MIX,
                                              translation_targets=["python", "javascript"]),
     "oss_instructions": OssInstructionsConfig(n_seeds=1),
