@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    install, then materialize every asset on the embedded defaults and print a DuckDB summary
+#   make run    install, then bring every asset up to date on the embedded defaults and print a DuckDB summary
 #   make test   install, then run the tests
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -36,10 +36,11 @@ $(INSTANCE): dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-# Like a backfill of the whole graph, in this process: unpartitioned assets in one run, sharded ones
-# (embeddings, the LLM stages) in one run per shard (WAVECODER_SHARDS, default 4), each with its own data version.
+# Like make: what is missing or stale is materialized, what is fresh is skipped (FORCE=1: everything). As a backfill
+# would, in this process: unpartitioned assets in one run, sharded ones (embeddings, the LLM stages) in one run per
+# shard (WAVECODER_SHARDS, default 4), each with its own data version.
 run: setup $(INSTANCE)
-	$(PY) -m wavecoder_assets.definitions wavecoder
+	$(PY) -m wavecoder_assets.run wavecoder $(if $(FORCE),--force)
 	$(PY) -m wavecoder_assets.lake summary
 
 test: setup $(INSTANCE)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from wavecoder_assets.codefacts import code_tokens
 from wavecoder_assets.generate.bugs import inject_bug
-from wavecoder_assets.generate.checks import code_tokens
 from wavecoder_assets.generate.execution import execution_verdicts, toolchain_missing
 from wavecoder_assets.generate.loop import LoopSettings, plan_examples
 
@@ -56,7 +56,7 @@ def test_a_repair_planned_for_code_without_a_place_for_a_bug_trades_tasks():
     codes = ["def name(obj):\n    return obj.__name__", "def inc(x):\n    return x + 1"]
     sources = pl.DataFrame({"id": ["s0", "s1"], "language": ["python", "python"], "code": codes,
                             "docstring": ["The name.", "One more."], "rank": [0, 1]})
-    for mix in ({"code_repair": 1, "code_summarization": 1}, {"code_summarization": 1, "code_repair": 1}):
+    for mix in ({"code_repair": 0.5, "code_summarization": 0.5}, {"code_summarization": 0.5, "code_repair": 0.5}):
         plan = plan_examples(sources, LoopSettings(task_mix=mix))
         repair = next(p for p in plan if p["task_name"] == "code_repair")
         assert repair["source_id"] == "s1"

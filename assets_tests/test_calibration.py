@@ -446,7 +446,8 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
     import dagster as dg
 
     from wavecoder_assets.assets import generate as gen_assets
-    from wavecoder_assets.lakefiles import read_table
+    from wavecoder_assets.generate.discriminator import DiscriminatorSettings
+    from wavecoder_assets.lakefiles import read_table, table_path, write_table
     from wavecoder_assets.resources import resources_for
     from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
 
@@ -463,6 +464,11 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
     meta = run.asset_materializations_for_node("judge_calibration")[0].metadata
     assert meta["judge_failures"].value == llm_rows.height and "| rule |" in meta["per_rule"].value
 
+    def data_built_by(discriminator: DiscriminatorSettings) -> None:
+        write_table(pl.DataFrame({"example_id": ["e1"], "discriminator": [discriminator.version()]}),
+                    table_path(lake_dir, "judged_instructions"))
+
+    data_built_by(DiscriminatorSettings())  # the resource's defaults, which judge_calibration measured
     gate = dg.materialize([dg.AssetSpec("code_ocean"), gen_assets.judge_calibration, gen_assets.judge_is_calibrated],
                           selection=dg.AssetSelection.checks(gen_assets.judge_is_calibrated), resources=resources,
                           raise_on_error=False,
@@ -474,3 +480,14 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
                             selection=dg.AssetSelection.checks(gen_assets.judge_is_calibrated), resources=resources,
                             raise_on_error=False)  # the default threshold, 0.85
     assert not strict.get_asset_check_evaluations()[0].passed  # every accepted row failed: no accuracy to claim
+
+    # CodeOcean built by another discriminator (one judge rule changed): the gate's number says nothing about it
+    rules = [dict(r) for r in DiscriminatorSettings().rules]
+    rules[0]["text"] += " Be strict."
+    data_built_by(DiscriminatorSettings(rules=rules))
+    other = dg.materialize([dg.AssetSpec("code_ocean"), gen_assets.judge_calibration, gen_assets.judge_is_calibrated],
+                           selection=dg.AssetSelection.checks(gen_assets.judge_is_calibrated), resources=resources,
+                           raise_on_error=False, run_config=dg.RunConfig(ops={"code_ocean_judge_is_calibrated": {
+                               "config": {"min_balanced_accuracy": 0.0}}}))
+    evaluation = other.get_asset_check_evaluations()[0]
+    assert not evaluation.passed and "materialize judge_calibration" in evaluation.description

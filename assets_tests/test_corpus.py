@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from wavecoder_assets.assets import corpus as corpus_assets
+from wavecoder_assets.codefacts import runs_alone
 from wavecoder_assets.corpus import (
     apply_rules,
     blacklist_rule,
@@ -27,7 +28,6 @@ from wavecoder_assets.corpus import (
     read_codesearchnet,
 )
 from wavecoder_assets.corpus.records import RAW_CODE_SCHEMA, make_row, rows_frame
-from wavecoder_assets.generate.checks import runs_alone
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 
@@ -418,7 +418,7 @@ def test_materialize_corpus_into_a_tmp_lake_and_query_it_with_duckdb(tmp_path, l
         resources=resources_for("local", lake_dir=lake_dir),
         run_config=dg.RunConfig(ops={
             "raw_code": corpus_assets.RawCodeConfig(paths=[str(tree)]),
-            "filtered_code": corpus_assets.FilterConfig(min_chars=20),
+            "filtered_code": corpus_assets.FilterConfig(min_chars=20, require_plain_values=False),
         }),
     )
     assert result.success
@@ -449,7 +449,7 @@ def test_materialize_codesearchnet_source(tmp_path, lake_dir):
         resources=resources_for("local", lake_dir=lake_dir),
         run_config=dg.RunConfig(ops={
             "raw_code": corpus_assets.RawCodeConfig(source_kind="codesearchnet", paths=[str(tmp_path / "csn")]),
-            "filtered_code": corpus_assets.FilterConfig(),
+            "filtered_code": corpus_assets.FilterConfig(require_plain_values=False),
         }),
     )
     assert result.success

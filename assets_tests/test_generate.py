@@ -19,7 +19,6 @@ import polars as pl
 import pytest
 
 from assets_tests.conftest import REPO_ROOT
-from assets_tests.openai_test_server import ThreadedServer
 from assets_tests.test_partitions import all_shards
 from wavecoder_assets.assets import generate as gen_assets
 from wavecoder_assets.benchmark_data import MBPP_DIR
@@ -47,7 +46,9 @@ from wavecoder_assets.lakefiles import content_version, read_table, table_path, 
 from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.llm.cache import RequestCache
 from wavecoder_assets.resources import resources_for
+from wavecoder_assets.resources.discriminator import DiscriminatorResource
 from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
+from wavecoder_assets.testing.openai_server import ThreadedServer
 
 CODE = "def area(r):\n    \"\"\"Area of a circle.\"\"\"\n    import math\n    return math.pi * r * r"
 
@@ -141,7 +142,7 @@ def test_repair_and_translation_are_given_the_python_code_without_its_docstring(
     assert given_code("code_repair", java, "java") == java
     sources = pl.DataFrame({"id": ["a", "b"], "language": ["python"] * 2, "code": [code, code.replace("leap", "jump")],
                             "docstring": ["Leap years in [y1, y2).", "Jump years."], "rank": [0, 1]})
-    plan = plan_examples(sources, LoopSettings(task_mix={"code_repair": 1, "code_summarization": 1}))
+    plan = plan_examples(sources, LoopSettings(task_mix={"code_repair": 0.5, "code_summarization": 0.5}))
     shown = {p["task_name"]: p["code"] for p in plan}
     assert '"""' not in shown["code_repair"] and '"""' in shown["code_summarization"]
 
@@ -387,8 +388,12 @@ def _llm(base_url: str, lake_dir: str, **endpoint) -> LLMResource:
 
 def _generate_config(**overrides) -> gen_assets.GenerateConfig:
     return gen_assets.GenerateConfig(**{"max_sources": None, "json_mode": False, "few_shot_good": 0,
-                                        "few_shot_bad": 0, "judge_few_shot_good": 0, "judge_few_shot_bad": 0,
-                                        "task_mix": {"code_generation": 1.0}} | overrides)
+                                        "few_shot_bad": 0, "task_mix": {"code_generation": 1.0}} | overrides)
+
+
+def _discriminator(**overrides) -> DiscriminatorResource:
+    """The test server's judge: plain prompts, no few-shot examples."""
+    return DiscriminatorResource(**{"json_mode": False, "judge_few_shot_good": 0, "judge_few_shot_bad": 0} | overrides)
 
 
 def _judged(run: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:
@@ -398,12 +403,14 @@ def _judged(run: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:
                 if m.asset_key == dg.AssetKey("judged_instructions"))
 
 
-def _materialize(lake_dir: str, llm: LLMResource, instance=None, **overrides):
+def _materialize(lake_dir: str, llm: LLMResource, instance=None, *, rules: list[dict] | None = None):
     assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator, gen_assets.code_ocean_tables,
               gen_assets.candidates_accounted]
+    discriminator = _discriminator(**({"rules": rules} if rules else {}))
     return dg.materialize(assets, selection=assets[1:], instance=instance, tags=all_shards(),
-                          resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm},
-                          run_config=dg.RunConfig(ops={"generated_instructions": _generate_config(**overrides)}))
+                          resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm,
+                                                                                 "discriminator": discriminator},
+                          run_config=dg.RunConfig(ops={"generated_instructions": _generate_config()}))
 
 
 def test_every_candidate_is_accounted_for_through_faults_and_a_rerun_pays_only_for_what_failed(lake_dir):
@@ -499,7 +506,8 @@ def test_later_rounds_show_good_and_bad_judged_examples_to_generator_and_judge(t
     with ThreadedServer() as server:
         client = ChatClient(server.base_url, "test-model", cache=RequestCache(tmp_path / "cache.sqlite"))
         store = ExampleStore(seed_examples=[])
-        generated, judged, _ = run_generator_discriminator(sources, client, client, settings, store=store)
+        generated, judged, _ = run_generator_discriminator(sources, client, client, settings,
+                                                           DiscriminatorSettings(json_mode=False), store=store)
         bodies = [a["body"] for attempts in server.stats()["by_messages"].values() for a in attempts]
         # a round-1 candidate of its own, judged with the store the rounds filled
         tripled = _spec("Write a Python function that triples a number.", "def triple(x):\n    return 3 * x",
@@ -549,7 +557,7 @@ def test_real_generator_and_judge_on_two_samples(lake_dir):
     run = dg.materialize(assets, selection=assets[1:], resources=resources_for("local", lake_dir=lake_dir),
                          tags=all_shards(),
                          run_config=dg.RunConfig(ops={"generated_instructions": gen_assets.GenerateConfig(
-                             max_sources=2, task_mix={"code_generation": 1, "code_summarization": 1})}))
+                             max_sources=2, task_mix={"code_generation": 0.5, "code_summarization": 0.5})}))
     assert run.success
     judged = read_table(lake_dir, "judged_instructions")
     assert judged.height == 2 and set(judged["task_name"]) == {"code_generation", "code_summarization"}

@@ -3,7 +3,6 @@ rejected by code."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import polars as pl
@@ -108,6 +107,6 @@ def test_an_answer_rejected_by_code_is_sent_back_once_with_the_reasons():
 
     with ScriptedEndpoint(_generator_answer) as gen, ScriptedEndpoint(_judge_answer) as judge:
         _, judged, _ = run_generator_discriminator(sources, gen.client, judge.client,
-                                                   dataclasses.replace(settings, revise_rejected=False))
+                                                   settings.model_copy(update={"revise_rejected": False}))
     assert judged["verdict"].to_list() == ["rejected"] and judged["first_rejection"].to_list() == [None]
     assert len(gen.bodies) == 1

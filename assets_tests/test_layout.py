@@ -1,5 +1,6 @@
 """The house rules, read from the code itself: stages free of Dagster, arrows pointing downstream, nothing read
-from outside the repository, one glossary entry for every lake column."""
+from outside the repository, nothing outside the tests using a test module, a description for every lake column
+in its table."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from assets_tests.conftest import REPO_ROOT
 PLAIN = ["wavecoder_assets.corpus", "wavecoder_assets.embed", "wavecoder_assets.coreset", "wavecoder_assets.generate",
          "wavecoder_assets.strategies", "wavecoder_assets.train", "wavecoder_assets.evaluate",
          "wavecoder_assets.publish", "wavecoder_assets.llm", "wavecoder_assets.lakefiles", "wavecoder_assets.languages",
-         "wavecoder_assets.hashing", "wavecoder_assets.sandbox", "wavecoder_assets.benchmark_data",
-         "wavecoder_assets.columns", "wavecoder_assets.lake", "wavecoder_assets.fingerprints"]
+         "wavecoder_assets.codefacts", "wavecoder_assets.hashing", "wavecoder_assets.sandbox",
+         "wavecoder_assets.benchmark_data",
+         "wavecoder_assets.columns", "wavecoder_assets.lake", "wavecoder_assets.fingerprints",
+         "wavecoder_assets.testing"]
 
 
 def _submodules(package: str) -> list[str]:
@@ -64,13 +67,13 @@ def test_no_private_cross_module_imports_and_nothing_from_a_main():
 
 def test_arrows_point_downstream():
     """Nothing below resources/ imports it (or the assets); stages never import a later stage. Entry points
-    (definitions, presets, the calibrate CLI) sit on top and may import anything."""
+    (definitions, presets, the run and calibrate CLIs) sit on top and may import anything."""
     order = ["corpus", "embed", "coreset", "generate", "strategies", "publish", "train", "evaluate"]
     offences = []
     for path in (REPO_ROOT / "wavecoder_assets").rglob("*.py"):
         parts = path.relative_to(REPO_ROOT / "wavecoder_assets").parts
         layer = parts[0] if len(parts) > 1 else path.stem
-        if layer in ("assets", "resources", "definitions", "presets", "calibrate"):
+        if layer in ("assets", "resources", "definitions", "presets", "run", "calibrate"):
             continue
         for module, _ in _imports(path):
             target = module.split(".")[1] if module.startswith("wavecoder_assets.") else None
@@ -78,6 +81,23 @@ def test_arrows_point_downstream():
                 offences.append(f"{path.relative_to(REPO_ROOT)} imports {module}")
             if layer in order and target in order and order.index(target) > order.index(layer):
                 offences.append(f"{path.relative_to(REPO_ROOT)} (stage {layer}) imports the later stage {module}")
+    assert not offences, offences
+
+
+def test_nothing_outside_the_tests_imports_them_and_bench_runs_none():
+    """bench/ shares the test server and the reference implementations with the tests through
+    wavecoder_assets.testing: no import of assets_tests outside it, and no bench script naming a test module or
+    path to run (`python -m assets_tests.x`, `pytest assets_tests/...`)."""
+    offences = [f"{path.relative_to(REPO_ROOT)} imports {module}" for path in _python_files()
+                for module, _ in _imports(path) if module.split(".")[0] == "assets_tests"]
+    runs = re.compile(r"(^|-m\s+)assets_tests\b")  # a module or path argument, not a mention in prose
+    for path in sorted((REPO_ROOT / "bench").rglob("*.py")):
+        offences += [f"{path.relative_to(REPO_ROOT)}:{node.lineno} runs {node.value!r}"
+                     for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)
+                     and isinstance(node.value, str) and runs.search(node.value.strip())]
+    for path in sorted((REPO_ROOT / "bench").rglob("*.sh")):
+        offences += [f"{path.relative_to(REPO_ROOT)}:{i}" for i, line in enumerate(path.read_text().splitlines(), 1)
+                     if "assets_tests" in line.split("#")[0]]
     assert not offences, offences
 
 
@@ -100,34 +120,79 @@ def test_nothing_reads_the_shared_folder_beside_the_clone():
     assert not offences, f"code paths naming the shared folder: {offences}"
 
 
-def test_every_lake_column_has_a_description():
-    from wavecoder_assets.columns import COLUMN_DESCRIPTIONS
+def _lake_tables() -> dict[str, list[str]]:
+    """Every lake table's columns, from the schemas the code writes them with."""
+    from wavecoder_assets.assets.coreset import CODE_COLUMNS
     from wavecoder_assets.corpus.records import RAW_CODE_SCHEMA
     from wavecoder_assets.evaluate.run import SCORE_SCHEMA
-    from wavecoder_assets.generate.loop import JUDGED_SCHEMA
+    from wavecoder_assets.generate.calibration import CALIBRATION_SCHEMA
+    from wavecoder_assets.generate.loop import GENERATED_SCHEMA, JUDGED_SCHEMA
     from wavecoder_assets.generate.ocean import OCEAN_COLUMNS, REJECTED_SCHEMA
-    from wavecoder_assets.strategies.compare import REPORT_SCHEMA
+    from wavecoder_assets.strategies.compare import REPORT_SCHEMA, VERDICT_SCHEMA
     from wavecoder_assets.strategies.evol import EVOL_SCHEMA
     from wavecoder_assets.strategies.oss import OSS_SCHEMA
     from wavecoder_assets.train.run import MODEL_ROW_SCHEMA
 
-    columns = set(RAW_CODE_SCHEMA) | set(SCORE_SCHEMA) | set(JUDGED_SCHEMA) | set(OCEAN_COLUMNS) | set(REJECTED_SCHEMA)
-    columns |= set(REPORT_SCHEMA) | set(EVOL_SCHEMA) | set(OSS_SCHEMA) | set(MODEL_ROW_SCHEMA)
-    columns |= {"rule", "embedding", "rank", "radius"}  # filtered_out, code_embeddings, coreset
-    undocumented = sorted(c for c in columns if not COLUMN_DESCRIPTIONS.get(c))
+    return {
+        "raw_code": list(RAW_CODE_SCHEMA), "filtered_code": list(RAW_CODE_SCHEMA),
+        "filtered_out": [*RAW_CODE_SCHEMA, "rule"],
+        "code_embeddings": ["id", "language", "embedding", "model"],  # built inline in assets/embed.py
+        "coreset": [*CODE_COLUMNS, "rank", "radius"],
+        "generated_instructions": list(GENERATED_SCHEMA), "judged_instructions": list(JUDGED_SCHEMA),
+        "code_ocean": OCEAN_COLUMNS, "code_ocean_rejected": list(REJECTED_SCHEMA),
+        "judge_calibration": list(CALIBRATION_SCHEMA),
+        "code_ocean_hub": ["repo_id", "staged_dir", "rows", "data_version", "pushed", "commit_url", "commit_sha",
+                           "tag", "tag_url", "tag_commit", "input_versions", "private"],  # inline in assets/publish.py
+        "evol_instructions": [*EVOL_SCHEMA, *VERDICT_SCHEMA], "oss_instructions": [*OSS_SCHEMA, *VERDICT_SCHEMA],
+        "strategy_report": list(REPORT_SCHEMA), "finetuned_model": list(MODEL_ROW_SCHEMA),
+        "eval_scores": list(SCORE_SCHEMA),
+    }
+
+
+def test_every_lake_column_has_a_description_for_its_table():
+    from wavecoder_assets.columns import TABLE_COLUMN_DESCRIPTIONS, column_description
+
+    tables = _lake_tables()
+    undocumented = [f"{table}.{c}" for table, columns in tables.items() for c in columns
+                    if not column_description(table, c)]
     assert not undocumented, undocumented
+    # An override for a table or column that does not exist describes nothing (a typo, or a renamed column).
+    stray = [f"{table}.{c}" for table, columns in TABLE_COLUMN_DESCRIPTIONS.items() for c in columns
+             if c not in tables.get(table, [])]
+    assert not stray, stray
 
 
-def test_asset_configs_and_stage_settings_share_their_defaults():
-    """Settings are built from Configs by field name; their defaults must not drift apart. (Hyperparameters is
-    left out on purpose: its defaults are the paper's recipe, FinetuneConfig's the 2-core default run.)"""
-    from wavecoder_assets.assets.generate import GenerateConfig
-    from wavecoder_assets.assets.settings import settings_from
-    from wavecoder_assets.assets.strategies import EvolInstructionsConfig, OssInstructionsConfig
-    from wavecoder_assets.generate.loop import LoopSettings
-    from wavecoder_assets.strategies.evol import EvolSettings
-    from wavecoder_assets.strategies.oss import OssSettings
+def test_a_column_that_means_something_else_in_a_table_is_described_there():
+    from wavecoder_assets.columns import COLUMN_DESCRIPTIONS, column_description
 
-    for config, settings in [(GenerateConfig(), LoopSettings), (EvolInstructionsConfig(), EvolSettings),
-                             (OssInstructionsConfig(), OssSettings)]:
-        assert settings_from(config, settings) == settings(), f"{type(config).__name__} vs {settings.__name__}"
+    assert "labelled" in column_description("judge_calibration", "id")
+    assert column_description("raw_code", "id") == COLUMN_DESCRIPTIONS["id"]
+    assert column_description("code_embeddings", "model") != column_description("eval_scores", "model")
+
+
+def test_asset_configs_inherit_stage_settings_instead_of_copying_their_fields():
+    """A setting is declared once: an asset's Config takes its stage's settings model by inheriting it
+    (`class GenerateConfig(dg.Config, LoopSettings)`), never by declaring fields of the same names itself."""
+    import importlib
+    import inspect
+
+    import dagster as dg
+    import pydantic
+
+    def classes(module: str, base: type) -> list[type]:
+        return [c for c in vars(importlib.import_module(module)).values()
+                if inspect.isclass(c) and issubclass(c, base) and c.__module__ == module]
+
+    offences = []
+    # Within a stage (assets/<stage>.py against the package wavecoder_assets/<stage>/): another stage's settings are
+    # not the asset's to inherit. `seed` is not compared: each step seeds its own draws (a sample, a few-shot order).
+    for path in sorted((REPO_ROOT / "wavecoder_assets" / "assets").glob("*.py")):
+        if not (REPO_ROOT / "wavecoder_assets" / path.stem).is_dir():
+            continue
+        settings = [s for module in _submodules(f"wavecoder_assets.{path.stem}")
+                    for s in classes(module, pydantic.BaseModel) if not issubclass(s, dg.Config)]
+        for config in classes(f"wavecoder_assets.assets.{path.stem}", dg.Config):
+            own = set(inspect.get_annotations(config)) - {"seed"}  # declared here, not inherited
+            offences += [f"{config.__name__} declares {sorted(own & set(s.model_fields))} of {s.__name__}"
+                         for s in settings if own & set(s.model_fields)]
+    assert not offences, offences

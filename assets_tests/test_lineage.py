@@ -22,12 +22,14 @@ from wavecoder_assets import fingerprints
 from wavecoder_assets.assets import corpus as corpus_assets
 from wavecoder_assets.assets import sources
 from wavecoder_assets.definitions import defs as project_defs
-from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version, source_fingerprint
+from wavecoder_assets.fingerprints import CODE_FACTS, DISCRIMINATOR, code_version, source_fingerprint
 from wavecoder_assets.lakefiles import DATA_VERSION_KEY, commit_metadata, read_table, restore_table, table_path
 from wavecoder_assets.resources import resources_for
 
 DATA_VERSION_TAG = "dagster/data_version"
 RAW, FILTERED, OUT, CORPUS = (dg.AssetKey(k) for k in ("raw_code", "filtered_code", "filtered_out", "corpus_sources"))
+# What filtered_code and filtered_out run: the filters and the code facts behind runs_alone and plain_values.
+FILTERS = ("wavecoder_assets.corpus.filters", *CODE_FACTS)
 
 FUNCS = {
     "pkg/geometry.py": [
@@ -80,7 +82,7 @@ class Lineage:
         if RAW in keys:
             ops["raw_code"] = corpus_assets.RawCodeConfig(paths=[str(self.tree)], **raw)
         if FILTERED in keys or OUT in keys:
-            ops["filtered_code"] = corpus_assets.FilterConfig(min_chars=20)
+            ops["filtered_code"] = corpus_assets.FilterConfig(min_chars=20, require_plain_values=False)
         return dg.RunConfig(ops=ops)
 
     def observe(self) -> str:
@@ -287,12 +289,11 @@ def test_d_code_versions_include_the_stage_modules():
     assert version("raw_code") == code_version("1", "wavecoder_assets.corpus.harvest",
                                                "wavecoder_assets.corpus.codesearchnet",
                                                "wavecoder_assets.corpus.records", "wavecoder_assets.languages")
-    # the runs-alone and plain-values filters are the discriminator's parser (checks.py), wired in by the asset
-    assert version("filtered_code") == version("filtered_out") == code_version("1", "wavecoder_assets.corpus.filters",
-                                                                               "wavecoder_assets.generate.checks")
-    # The prompts, rules, seed examples and checks are in what the LLM assets' versions hash.
+    assert version("filtered_code") == version("filtered_out") == code_version("1", *FILTERS)
+    # The prompts, rules, seed examples, checks and the code facts they read are in what the LLM assets' versions hash.
     files = {p.name for m in DISCRIMINATOR for p in fingerprints.module_files(m)}
-    assert {"tasks.py", "judge.py", "checks.py", "execution.py", "examples.py", "discriminator.py"} <= files
+    assert {"tasks.py", "judge.py", "checks.py", "codefacts.py", "execution.py", "examples.py",
+            "discriminator.py"} <= files
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if not node.is_external:
@@ -318,6 +319,30 @@ def test_d_editing_a_prompt_changes_the_code_version(tmp_path, monkeypatch):
              "raw": code_version("1", "wavecoder_assets.corpus.harvest", "wavecoder_assets.languages")}
     assert after["judged"] != before["judged"] and after["calibration"] != before["calibration"]
     assert after["raw"] == before["raw"]
+
+
+def test_d_editing_a_rule_changes_the_discriminator_not_the_filters(tmp_path, monkeypatch):
+    """A copy of the package: a rule edited in generate/checks.py changes the discriminator's fingerprint and leaves
+    filtered_code's code version alone; an edit to the code facts both share changes both."""
+    copy = tmp_path / "wavecoder_assets"
+    shutil.copytree(fingerprints.PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__", "benchmark_data"))
+    monkeypatch.setattr(fingerprints, "PACKAGE_ROOT", copy)
+
+    def versions():
+        return code_version("1", *FILTERS), source_fingerprint(*DISCRIMINATOR)
+
+    def edit(path, old, new):
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new))
+
+    before = versions()
+    edit(copy / "generate" / "checks.py", r'"php": re.compile(r"\bphp\b"', r'"php": re.compile(r"\bphp\d?\b"')
+    after_rule = versions()
+    edit(copy / "codefacts.py", '"asyncio ctypes gc', '"asyncio ctypes datetime gc')
+    after_fact = versions()
+    assert after_rule[0] == before[0] and after_rule[1] != before[1]  # a rule: the discriminator's only
+    assert after_fact[0] != after_rule[0] and after_fact[1] != after_rule[1]  # a fact: both
 
 
 def test_source_fingerprint_of_modules_and_packages(tmp_path, monkeypatch):

@@ -15,12 +15,12 @@ import polars as pl
 import pytest
 
 from assets_tests.conftest import REPO_ROOT
-from assets_tests.openai_test_server import ThreadedServer
 from wavecoder_assets.lakefiles import read_table, table_path
 from wavecoder_assets.llm import ChatClient, ChatRequest
 from wavecoder_assets.llm.cache import RequestCache
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
+from wavecoder_assets.testing.openai_server import ThreadedServer
 
 
 def user(text: str) -> list[dict]:

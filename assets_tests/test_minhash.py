@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-import zlib
 
 import numpy as np
 import polars as pl
@@ -14,37 +13,7 @@ from datasketch import MinHash, MinHashLSH
 
 from wavecoder_assets.corpus import default_roots, harvest_trees, near_dedup_rule
 from wavecoder_assets.corpus.filters import lsh_bands, minhash_permutations, minhash_signatures
-
-
-def reference_shingles(code: str, ngram: int) -> set[bytes]:
-    tokens = re.findall(r"\w+", code)
-    return {" ".join(tokens[i:i + ngram]).encode() for i in range(max(1, len(tokens) - ngram + 1))}
-
-
-def datasketch_minhash(code: str, template: MinHash, ngram: int) -> MinHash:
-    minhash = MinHash(num_perm=template.num_perm, hashfunc=zlib.crc32, permutations=template.permutations,
-                      scheme=template.scheme)
-    minhash.update_batch(list(reference_shingles(code, ngram)))
-    return minhash
-
-
-def datasketch_near_duplicates(codes: list[str], threshold: float = 0.85, num_perm: int = 128,
-                               ngram: int = 5) -> list[bool]:
-    """The rule as it was: one MinHash per row with crc32 shingle hashes and the permutations of
-    MinHash(num_perm, seed=1), MinHashLSH at min(threshold, 0.9), rows in order, a row inserted only when no
-    candidate's MinHash estimate reaches the threshold."""
-    lsh = MinHashLSH(threshold=min(threshold, 0.9), num_perm=num_perm)
-    template = MinHash(num_perm=num_perm, seed=1)
-    kept: dict[int, MinHash] = {}
-    duplicate = []
-    for index, code in enumerate(codes):
-        minhash = datasketch_minhash(code, template, ngram)
-        duplicate.append(any(minhash.jaccard(kept[c]) >= threshold for c in lsh.query(minhash)))
-        if not duplicate[-1]:
-            lsh.insert(index, minhash)
-            kept[index] = minhash
-    return duplicate
-
+from wavecoder_assets.testing.reference import datasketch_minhash, datasketch_near_duplicates
 
 # Tokenizer edges: no tokens, fewer tokens than the n-gram, characters Python's \w and Rust's / Unicode's word
 # class disagree on (superscripts, vulgar fractions, combining marks, connector punctuation, circled letters),

@@ -4,7 +4,7 @@ Shard assignment; the sharded Delta table (a write replaces only its shards, and
 table's content version, also when writers of other shards race it); real per-shard materializations of
 code_embeddings and the LLM stage into tmp lakes with an ephemeral instance (each shard's data version is its
 rows' content version; a failed shard reruns alone and the others keep their versions; unpartitioned readers see
-every shard); what Dagster 1.13 marks stale with partitions; and `python -m wavecoder_assets.definitions`, the
+every shard); what Dagster 1.13 marks stale with partitions; and `python -m wavecoder_assets.run`, the
 one command that runs the graph shard by shard (`make run`).
 """
 
@@ -29,11 +29,13 @@ from dagster._core.instance.ref import InstanceRef
 
 from assets_tests.conftest import REPO_ROOT
 from wavecoder_assets.assets import generate as gen_assets
+from wavecoder_assets.assets.corpus import FilterConfig
 from wavecoder_assets.assets.coreset import CoresetConfig, coreset
 from wavecoder_assets.assets.embed import CodeEmbeddingsConfig, code_embeddings
 from wavecoder_assets.assets.settings import SHARDS, SHARDS_ENV, rows_in_shards, shard_count
-from wavecoder_assets.definitions import JOB_CONFIGS, RUN_GROUP_TAG, defs, shard_phases
-from wavecoder_assets.generate.checks import takes_plain_values
+from wavecoder_assets.codefacts import takes_plain_values
+from wavecoder_assets.definitions import defs
+from wavecoder_assets.run import RUN_GROUP_TAG, shard_phases
 from wavecoder_assets.hashing import shard_of
 from wavecoder_assets.lakefiles import (
     DATA_VERSION_KEY,
@@ -281,8 +283,8 @@ def test_a_failed_llm_shard_reruns_alone_and_the_others_keep_their_versions(lake
     endpoint calls fail (3 attempts each); its run fails and writes nothing, the others succeed. Rerun alone
     (with more retries, as after fixing an endpoint), it succeeds; the other shards were not touched, and
     code_ocean, reading every shard, accounts for every candidate."""
-    from assets_tests.openai_test_server import ThreadedServer
-    from assets_tests.test_generate import DOUBLE, _generate_config, _judged, _llm, _spec, _write_coreset
+    from assets_tests.test_generate import DOUBLE, _discriminator, _generate_config, _judged, _llm, _spec, _write_coreset
+    from wavecoder_assets.testing.openai_server import ThreadedServer
 
     failing = KEYS[1]
     sources = {}
@@ -298,7 +300,8 @@ def test_a_failed_llm_shard_reruns_alone_and_the_others_keep_their_versions(lake
     def run_shard(shard: str, llm) -> dg.ExecuteInProcessResult:
         return dg.materialize(generation, selection=generation[1:], partition_key=shard, instance=instance,
                               raise_on_error=False, run_config=config,
-                              resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm})
+                              resources=resources_for("local", lake_dir=lake_dir) | {"llm": llm,
+                                                                                     "discriminator": _discriminator()})
 
     with ThreadedServer() as server:
         runs = {shard: run_shard(shard, _llm(server.base_url, lake_dir)) for shard in KEYS}
@@ -369,7 +372,7 @@ def small_tree(root: Path) -> Path:
 
 
 def run_corpus_to_embeddings(tmp_path: Path, extra_env: dict[str, str], timeout_s: float) -> dict:
-    """`python -m wavecoder_assets.definitions` over corpus_sources -> raw_code -> filtered_code -> code_embeddings,
+    """`python -m wavecoder_assets.run` over corpus_sources -> raw_code -> filtered_code -> code_embeddings,
     2 shards, in a fresh process with its own DAGSTER_HOME and lake; returns what the instance recorded."""
     home, lake = tmp_path / "dagster_home", tmp_path / "data_lake"
     home.mkdir()
@@ -384,7 +387,7 @@ def run_corpus_to_embeddings(tmp_path: Path, extra_env: dict[str, str], timeout_
     env = {**os.environ, "DAGSTER_HOME": str(home), "WAVECODER_LAKE_DIR": str(lake), SHARDS_ENV: "2",
            "WAVECODER_CORPUS_PATHS": str(tree), **extra_env}
     done = subprocess.run(
-        [sys.executable, "-m", "wavecoder_assets.definitions", "wavecoder", "-c", str(config),
+        [sys.executable, "-m", "wavecoder_assets.run", "wavecoder", "-c", str(config),
          "--select", "corpus_sources,raw_code,filtered_code,filtered_out,code_embeddings"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
@@ -438,19 +441,18 @@ def test_the_one_command_runs_the_graph_shard_by_shard_in_process(tmp_path):
 
 @pytest.mark.timeout(600)
 def test_the_one_command_applies_the_jobs_own_config_to_every_run(tmp_path):
-    """Without -c the runs get the job's config (presets.DEFAULT: filtered_code keeps functions that take plain
-    values);
-    Dagster would apply it only to runs with a partition tag."""
+    """Without -c the runs get the Config defaults, as the UI's Materialize does (filtered_code keeps functions that
+    take plain values): the main job has no config of its own."""
     home, lake = tmp_path / "dagster_home", tmp_path / "data_lake"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {**os.environ, "DAGSTER_HOME": str(home), "WAVECODER_LAKE_DIR": str(lake), SHARDS_ENV: "2"}
     done = subprocess.run(
-        [sys.executable, "-m", "wavecoder_assets.definitions", "wavecoder",
+        [sys.executable, "-m", "wavecoder_assets.run", "wavecoder",
          "--select", "corpus_sources,raw_code,filtered_code,filtered_out"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    assert JOB_CONFIGS["wavecoder"]["ops"]["filtered_code"]["config"]["require_plain_values"] is True
+    assert FilterConfig().require_plain_values
     removed = read_table(str(lake), "filtered_out")
     kept = read_table(str(lake), "filtered_code")
     assert removed.filter(pl.col("rule") == "runs_alone").height > 0 and kept.height > 0

@@ -10,7 +10,6 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets_tests.openai_test_server import ThreadedServer
 from assets_tests.test_partitions import all_shards
 from wavecoder_assets.assets import strategies
 from wavecoder_assets.benchmark_data import MBPP_DIR
@@ -19,6 +18,7 @@ from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource
 from wavecoder_assets.strategies import compare, evol, oss
+from wavecoder_assets.testing.openai_server import ThreadedServer
 
 PARENT = "Write a Python function that returns the arithmetic mean of a non-empty list of numbers."
 
@@ -224,7 +224,7 @@ def test_evol_materialization_from_an_alpaca_file_judges_and_accounts_for_every_
         endpoint = LLMEndpoint(base_url=server.base_url, model="test-model", max_retries=0)
         resources = resources_for("local", lake_dir=lake_dir) | {
             "llm": LLMResource(generator=endpoint, judge=endpoint, cache_path=str(Path(lake_dir) / ".llm_cache.sqlite"))}
-        config = strategies.EvolInstructionsConfig(seed_file=str(seed_file), rounds=2, judge_max_rows=None)
+        config = strategies.EvolInstructionsConfig(seed_file=str(seed_file), max_seeds=None, rounds=2, judge_max_rows=None)
         run = dg.materialize([dg.AssetSpec("code_ocean"), strategies.evol_instructions],
                              selection=[strategies.evol_instructions], resources=resources, tags=all_shards(),
                              run_config=dg.RunConfig(ops={"evol_instructions": config}))

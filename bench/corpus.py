@@ -20,7 +20,6 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assets_tests.test_minhash import datasketch_near_duplicates  # noqa: E402
 from wavecoder_assets.corpus import (  # noqa: E402
     BLACKLIST,
     apply_rules,
@@ -32,6 +31,7 @@ from wavecoder_assets.corpus import (  # noqa: E402
     near_dedup_rule,
 )
 from wavecoder_assets.corpus.filters import blacklist_pattern  # noqa: E402
+from wavecoder_assets.testing.reference import datasketch_near_duplicates  # noqa: E402
 
 TARGET_S = 60.0
 NEAR_TARGET_S = 30.0

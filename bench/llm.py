@@ -72,7 +72,7 @@ def main() -> None:
 
     port = free_port()
     # The server runs in its own process so it does not share this one's GIL with the client.
-    server = subprocess.Popen([sys.executable, "-m", "assets_tests.openai_test_server", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "wavecoder_assets.testing.openai_server", "--port", str(port),
                                "--latency", str(args.latency)], cwd=REPO_ROOT)
     try:
         while True:

@@ -32,11 +32,11 @@ import polars as pl
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from assets_tests.openai_test_server import ThreadedServer  # noqa: E402
 from wavecoder_assets.assets import generate as gen_assets  # noqa: E402
 from wavecoder_assets.lakefiles import read_table, table_path, write_table  # noqa: E402
 from wavecoder_assets.resources import resources_for  # noqa: E402
 from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource  # noqa: E402
+from wavecoder_assets.testing.openai_server import ThreadedServer  # noqa: E402
 
 # One fault, then the answer: every kind the test server scripts that a client should survive.
 FAULTS = ["500", "503", "429@0.1", "malformed", "nochoices", "timeout"]

@@ -18,7 +18,6 @@ warm-up step (allocation, kernel selection) comes first; figures are medians ove
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import time
 
@@ -112,11 +111,11 @@ def main() -> None:
         return tokens_per_s
 
     if world.size > 1:  # train() wraps (FSDP: shards) the model once: one run, its first step the warm-up
-        seconds = train(model, base.tokenizer, examples, dataclasses.replace(hp, max_steps=1 + args.rounds * args.steps), log=quiet).step_seconds
+        seconds = train(model, base.tokenizer, examples, hp.model_copy(update={"max_steps": 1 + args.rounds * args.steps}), log=quiet).step_seconds
         report("ours", seconds[1:])
         leave_world()
         return
-    train(model, base.tokenizer, examples[: hp.global_batch_size], dataclasses.replace(hp, max_steps=1), log=quiet)  # warm-up, not timed
+    train(model, base.tokenizer, examples[: hp.global_batch_size], hp.model_copy(update={"max_steps": 1}), log=quiet)  # warm-up, not timed
     # Rounds alternate the two loops, so load from other processes falls on both alike.
     ours, reference = [], []
     for round in range(args.rounds):

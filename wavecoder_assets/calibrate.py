@@ -2,6 +2,11 @@
 
     python -m wavecoder_assets.calibrate wavecoder_assets/benchmark_data/judge_calibration.jsonl
     python -m wavecoder_assets.calibrate LABELLED.jsonl --no-llm --limit 20
+    python -m wavecoder_assets.calibrate LABELLED.jsonl -c run_config.yaml
+
+The discriminator is the one the assets use: DiscriminatorSettings' defaults (the `discriminator` resource's), or
+the `resources: discriminator: config:` block of a run config file (-c, the file `python -m wavecoder_assets.run
+-c` takes), so what is calibrated here is what builds CodeOcean with that file.
 
 LABELLED.jsonl: one JSON object per line with id, label ("accepted" | "rejected"), task_name, language,
 target_language, code, instruction, information, solution and tests (null allowed); broken_rule (the one rule a
@@ -24,6 +29,9 @@ import logging
 import os
 import sys
 
+import pydantic
+import yaml
+
 from wavecoder_assets.generate.calibration import CANDIDATE_KEYS, calibration_report, load_labelled
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.lakefiles import DEFAULT_LAKE_DIR
@@ -36,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("labelled", help="labelled JSON-lines file")
     parser.add_argument("--no-llm", action="store_true", help="code checks and execution only, no LLM judge")
+    parser.add_argument("-c", "--config", metavar="FILE", help="run config YAML whose resources.discriminator.config "
+                                                               "sets the discriminator (default: its defaults)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="judge only the first N rows")
     parser.add_argument("--lake", default=None, metavar="DIR",
                         help=f"lake folder holding the LLM request cache (default: $WAVECODER_LAKE_DIR, else "
@@ -45,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--limit must be at least 1")
     try:
         rows = load_labelled(args.labelled)
+        discriminator = discriminator_from(args.config)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -66,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             judge = llm.client("judge")
         how = "code checks and execution only" if judge is None else "with the LLM judge"
         log.info(f"judging {len(rows)} rows from {args.labelled} ({how})")
-        verdicts = discriminate(candidates, judge, DiscriminatorSettings(), logger=log)
+        verdicts = discriminate(candidates, judge, discriminator, logger=log)
     finally:
         log.removeHandler(progress)
         if llm is not None:
@@ -77,9 +88,23 @@ def main(argv: list[str] | None = None) -> int:
                          ensure_ascii=False))
     report = calibration_report(rows, verdicts)
     models = sorted({v["judge_model"] for v in verdicts if v.get("judge_model")})
-    summary = {"summary": True, **report.to_dict(), "judge_model": ", ".join(models) or None, "llm": judge is not None}
+    summary = {"summary": True, **report.to_dict(), "judge_model": ", ".join(models) or None, "llm": judge is not None,
+               "discriminator": discriminator.version()}
     print(json.dumps(summary, ensure_ascii=False))
     return 0
+
+
+def discriminator_from(run_config_path: str | None) -> DiscriminatorSettings:
+    """The discriminator a run config file sets (its resources.discriminator.config), else the defaults."""
+    if not run_config_path:
+        return DiscriminatorSettings()
+    with open(run_config_path) as f:
+        run_config = yaml.safe_load(f) or {}
+    values = ((run_config.get("resources") or {}).get("discriminator") or {}).get("config") or {}
+    try:
+        return DiscriminatorSettings(**values)
+    except pydantic.ValidationError as error:
+        raise ValueError(f"{run_config_path}: resources.discriminator.config: {error}") from None
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What each lake column means: the descriptions the UI shows in every asset's column schema. One glossary for
-all tables, since most columns (ids, language, task, verdicts) mean the same wherever they appear; a column
-whose meaning differs per table is named differently."""
+all tables, since most columns (ids, language, task, verdicts) mean the same wherever they appear, and per table
+the columns whose name means something else there (`TABLE_COLUMN_DESCRIPTIONS`); `column_description` picks."""
 
 COLUMN_DESCRIPTIONS: dict[str, str] = {
     # raw_code, filtered_code, filtered_out, coreset
@@ -15,8 +15,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "url": "CodeSearchNet: link to the function at its commit; empty for local trees",
     "sha": "CodeSearchNet: commit the function was taken from; empty for local trees",
     "partition": "CodeSearchNet split (train, valid, test); empty for local trees",
-    "rule": "filtered_out: the first filter rule that removed the row (length, blacklist, exact_dup, near_dup); "
-            "evol_instructions: the elimination rule that stopped an evolution",
+    "rule": "the first filter rule that removed the row (length, blacklist, exact_dup, near_dup)",
     "embedding": "the code's embedding vector (float32) from the configured encoder",
     "rank": "order in which KCenterGreedy picked the sample (0 = first center)",
     "radius": "coverage radius after this pick: the largest distance from any sample to its nearest center",
@@ -29,13 +28,11 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "information": "the input that goes with the instruction (code to summarize, repair or translate), if any",
     "solution": "the answer: code, or prose for summarization",
     "tests": "tests the generator wrote for the solution (run in the sandbox), if any",
-    "status": "generation outcome: ok, unparseable (answer did not parse), failed (LLM call failed after retries); "
-              "evol: ok, eliminated, failed",
+    "status": "generation outcome: ok, unparseable (answer did not parse), failed (LLM call failed after retries)",
     "error": "why generation or judging failed (after retries), else empty",
     "generator_model": "model that generated the example",
     "prompt_version": "version of the generator prompt templates",
-    "round": "generator-discriminator round (later rounds take few-shot examples from earlier verdicts); "
-             "evol: evolution round (0 = the seed)",
+    "round": "generator-discriminator round (later rounds take few-shot examples from earlier verdicts)",
     "raw_output": "the generator's raw answer text, kept for auditing",
     "attempts": "generator answers requested for the example (one more when the first did not parse, and one more "
                 "when code rejected it and it was sent back with the reasons)",
@@ -46,10 +43,13 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "reasons": "why the example was rejected (the failed rules' reasons), or the judge's summary",
     "judge_model": "model that judged the example (empty: decided by code checks or execution, no LLM call)",
     "copied_reasons": "LLM judge reasons that repeat a few-shot example's reason word for word",
+    "discriminator": "short hash of the discriminator settings (rules, checks, judge) that judged the row: the "
+                     "calibration gate checks that judge_calibration measured the ones that built code_ocean",
     "sandbox_status": "outcome of running the solution with its tests in the sandbox (passed, failed, timeout, ...)",
     "outcome": "where the candidate ended: rejected (by a check or the judge) or failed (no answer)",
-    "stage": "the pipeline step that stopped the candidate: generator, parse, checks, judge or decontamination",
-    "failed_rules": "comma-separated ids of the rules the example failed",
+    "stage": "the pipeline step that stopped the candidate: generator, parse, checks, judge, decontamination or "
+             "balance (over its task's share of the configured mix)",
+    "failed_rules": "JSON list: the ids of the rules the example failed",
     "matched_benchmark": "benchmark the example overlaps with (decontamination), else empty",
     "matched_task_id": "task id of the overlapping benchmark problem, else empty",
     # evol_instructions, oss_instructions
@@ -65,7 +65,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "finish_reason": "oss: why generation stopped (stop, length)",
     # strategy_report
     "strategy": "instruction strategy: wavecoder (CodeOcean), evol_instruct or oss_instruct",
-    "rows": "rows of the table (code_ocean_hub: examples pushed)",
+    "rows": "rows of the strategy's table",
     "tokens": "total tokens of instruction + solution (embedded generator's tokenizer)",
     "tokens_per_row": "mean tokens per row",
     "judged_rows": "rows the WaveCoder judge rated",
@@ -121,3 +121,43 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "sandbox": "the sandbox isolation the generated code ran under",
 }
 
+
+# Where a column name means something else in one table than the glossary says: that table's description.
+TABLE_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "code_embeddings": {"model": "the encoder that computed the embedding (hub id or folder)"},
+    "judged_instructions": {
+        "tests": "the tests that ran with the solution in the sandbox: the generator's, or with expected values "
+                 "computed from code known to be right (the tests_pass reason says how many), if any",
+    },
+    "judge_calibration": {
+        "id": "the labelled row's id in the labelled JSON-lines file",
+        "label": "the row's label: accepted (a correct row) or rejected (a row that breaks a rule)",
+        "broken_rule": "the one rule a rejected row breaks, if the labelled file names it; empty for accepted rows",
+        "verdict": "the discriminator's verdict on the row: accepted, rejected or failed (compare with label)",
+        "reasons": "why the discriminator rejected the row (the failed rules' reasons), its summary, or why "
+                   "judging failed",
+    },
+    "evol_instructions": {
+        "example_id": "round 0: the seed's id (CodeOcean's example_id, or a hash of the Code Alpaca record); "
+                      "later rounds: hash of (parent id, round, prompt version)",
+        "source_id": "the seed's source: its CodeOcean row's source_id, or <file>:<index> of a Code Alpaca record",
+        "round": "evolution round (0 = the seed)",
+        "status": "ok, eliminated (see rule and reason) or failed (see reason)",
+        "rule": "the elimination rule that stopped the evolution, else empty",
+        "verdict": "the WaveCoder discriminator's verdict on the rules that need no raw input, for a seeded sample "
+                   "of the ok rows (CodeOcean seeds: accepted); empty: not judged",
+    },
+    "oss_instructions": {
+        "example_id": "hash of (coreset sample id, snippet start and length, draw, prompt version)",
+        "verdict": "the WaveCoder discriminator's verdict on the rules that need no raw input, for a seeded sample "
+                   "of the ok rows; empty: not judged",
+    },
+    "code_ocean_hub": {"rows": "CodeOcean rows staged for the Hub (and pushed, unless a dry run)"},
+    "eval_scores": {"language": "the benchmark's programming language (HumanEvalPack: python, js, go, java, cpp, "
+                                "rust; HumanEval and MBPP: python)"},
+}
+
+
+def column_description(table: str, column: str) -> str | None:
+    """What `column` means in the lake table `table`: the table's own description, else the glossary's."""
+    return TABLE_COLUMN_DESCRIPTIONS.get(table, {}).get(column) or COLUMN_DESCRIPTIONS.get(column)

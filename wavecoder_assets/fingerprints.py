@@ -84,12 +84,14 @@ def source_fingerprint(*modules: str | types.ModuleType) -> str:
     return digest.hexdigest()[:12]
 
 
+# The facts read off code (parses, names, testability) that the corpus filters and the code checks share.
+CODE_FACTS = ("wavecoder_assets.codefacts", "wavecoder_assets.languages")
 # What decides a verdict: the code checks, the sandboxed tests, the LLM judge's prompts and rules, the few-shot
 # examples, the task definitions (prompt templates, answer schemas), shared by every asset that judges.
 DISCRIMINATOR = ("wavecoder_assets.generate.discriminator", "wavecoder_assets.generate.judge",
                  "wavecoder_assets.generate.checks", "wavecoder_assets.generate.execution",
                  "wavecoder_assets.generate.examples", "wavecoder_assets.generate.tasks", "wavecoder_assets.sandbox",
-                 "wavecoder_assets.sandbox_init", "wavecoder_assets.languages")
+                 "wavecoder_assets.sandbox_init", *CODE_FACTS)
 
 
 def code_version(base: str, *modules: str | types.ModuleType) -> str:

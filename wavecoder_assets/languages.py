@@ -1,8 +1,10 @@
 """The six CodeSearchNet languages, their display names, and their tree-sitter grammars: one source of truth
-for every stage (the corpus harvest, the generation tasks, the discriminator's code checks)."""
+for every stage (the corpus harvest, the generation tasks, the discriminator's code checks), and what a Python
+docstring is in their trees."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import tree_sitter as ts
@@ -48,3 +50,22 @@ def descendants(node: ts.Node) -> list[ts.Node]:
         found.append(current)
         stack.extend(reversed(current.children))
     return found
+
+
+# A str literal's prefix: an f-string or a bytes literal is no docstring (Python 2's `ur"..."` is).
+_STR_LITERAL = re.compile(rb"[rRuU]*['\"]")
+
+
+def python_docstring(fn: ts.Node) -> ts.Node | None:
+    """The statement holding a Python function's docstring, as `ast.get_docstring` finds it: the body's first
+    statement (comments do not count) when it is a str literal, implicit concatenations included."""
+    body = fn.child_by_field_name("body")
+    first = next((n for n in body.named_children if n.type != "comment"), None) if body is not None else None
+    if first is None or first.type != "expression_statement" or first.named_child_count != 1:
+        return None
+    string = first.named_children[0]
+    parts = string.named_children if string.type == "concatenated_string" else [string]
+    if string.type in ("string", "concatenated_string") and all(
+            part.type == "string" and _STR_LITERAL.match(part.text) for part in parts):
+        return first
+    return None

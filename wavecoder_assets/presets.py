@@ -1,6 +1,6 @@
-"""Run-config presets. `default` is every Config class's defaults (minutes on 2 CPU cores);
-`paper` sets the sizes of the WaveCoder paper (all of CodeSearchNet, a coreset of 20,000, ...),
-for users with the data and GPUs. Each stage adds its own paper overrides here, keyed by asset name."""
+"""The paper preset. The default run has no preset: it is every Config's and resource's defaults (minutes on 2 CPU
+cores), so the UI's Materialize and `make run` run the same thing. `paper` overrides them with the WaveCoder paper's
+settings (all of CodeSearchNet, a coreset of 20,000, ...), for users with the data and GPUs."""
 
 from __future__ import annotations
 
@@ -15,63 +15,43 @@ from wavecoder_assets.assets.strategies import EvolInstructionsConfig, OssInstru
 from wavecoder_assets.assets.train import FinetuneConfig
 from wavecoder_assets.embed import EMBEDDED_MODEL
 from wavecoder_assets.generate.tasks import PAPER_TASK_MIX
+from wavecoder_assets.train.finetune import PAPER_RECIPE
 
 # asset name -> Config instance with the paper's settings
 PAPER: dict[str, dg.Config] = {
     # All of CodeSearchNet (original jsonl.gz or Hugging Face parquet layout) from this folder, uncapped.
     "raw_code": RawCodeConfig(source_kind="codesearchnet", paths=["data/codesearchnet"], max_rows_per_language=0),
-    "filtered_code": FilterConfig(min_chars=50, max_chars=800),
+    "filtered_code": FilterConfig(min_chars=50, max_chars=800, require_plain_values=False),
     # The paper: [CLS] of a pre-trained RoBERTa encoder over every filtered sample (downloads it once), 20,000 centers.
     "code_embeddings": CodeEmbeddingsConfig(model="sentence-transformers/all-roberta-large-v1", pooling="cls", normalize=False,
                                             max_length=512, batch_size=128, max_rows=None, allow_download=True),
     "coreset": CoresetConfig(k=20_000),
     # Every coreset row (-> ~19.9k CodeOcean examples in the paper), the released script's token limits (800 / 500),
     # few-shot examples refreshed over 10 rounds; decontaminated against HumanEval and MBPP (the shipped copies).
-    "generated_instructions": GenerateConfig(max_sources=None, rounds=10, generator_max_tokens=800, judge_max_tokens=500),
-    # The gate on code_ocean: that same discriminator (its judge token limit too) on the whole labelled set (174 rows).
-    "judge_calibration": JudgeCalibrationConfig(max_rows=None, judge_max_tokens=500),
+    # The paper's task mix (57% code generation) and translation targets.
+    "generated_instructions": GenerateConfig(max_sources=None, rounds=10, generator_max_tokens=800,
+                                             task_mix=dict(PAPER_TASK_MIX),
+                                             translation_targets=["python", "javascript", "java"]),
+    # The gate on code_ocean: the discriminator (PAPER_RESOURCES) on the whole labelled set (174 rows).
+    "judge_calibration": JudgeCalibrationConfig(max_rows=None),
     # WizardCoder: every CodeOcean instruction, 3 rounds; Magicoder: ~75k snippets, answers up to 2,500 tokens.
     # The judge rates a 2,000-row sample of each for the report's pass rate.
     "evol_instructions": EvolInstructionsConfig(max_seeds=None, rounds=3, judge_equality=True, judge_max_rows=2000,
                                                 evolve_max_tokens=1024, answer_max_tokens=2048),
     "oss_instructions": OssInstructionsConfig(n_seeds=75_000, max_tokens=2500, judge_max_rows=2000),
     "strategy_report": StrategyReportConfig(max_embed_rows=20_000, sandbox_max_runs=2000),
-    # WaveCoder-DS-6.7B: full fine-tuning, 3 epochs, Adafactor at lr 5e-5 with a linear schedule, global batch 512,
-    # 2048 tokens, bf16; FSDP over the 8 GPUs of a node (512 = 4 per micro-batch x 8 GPUs x 16 accumulation steps).
-    "finetuned_model": FinetuneConfig(model_name="wavecoder-ds-6.7b", base_model="deepseek-ai/deepseek-coder-6.7b-base", method="full",
-                                      max_steps=0, epochs=3, learning_rate=5e-5, optimizer="adafactor", lr_schedule="linear",
-                                      global_batch_size=512, micro_batch_size=4, max_length=2048, bf16=True,
-                                      gradient_checkpointing=True, num_processes=8, parallelism="fsdp"),
+    # WaveCoder-DS-6.7B with the paper's recipe (PAPER_RECIPE) over the 8 GPUs of a node (512 = 4 per micro-batch
+    # x 8 GPUs x 16 accumulation steps).
+    "finetuned_model": FinetuneConfig(model_name="wavecoder-ds-6.7b", base_model="deepseek-ai/deepseek-coder-6.7b-base",
+                                      num_processes=8, **PAPER_RECIPE),
     # The paper's table: greedy pass@1 on all of HumanEval, MBPP (500), HumanEvalFix and HumanEvalExplain in six languages.
     "eval_scores": EvalConfig(benchmarks=["humaneval", "mbpp", "humanevalfix", "humanevalexplain"],
                               languages=["python", "js", "go", "java", "cpp", "rust"], limit=0, max_new_tokens=1024),
 }
 
 
-# The main job's settings beyond the Config defaults, so that `make run` ends within ~15 minutes on 2 CPU cores with
-# a CodeOcean worth reading. The embedded default harvests the machine's source trees, mostly methods (self, this,
-# fields) and functions of frames, sockets or files: the embedded 0.5B generator's tests cannot call them, so nearly
-# every code example failed the execution gate. The default run keeps functions that run alone and take plain
-# values (filtered_out records the rest), gives the four tasks equal shares (the paper's mix is 57% code generation,
-# the task that 0.5B fails most) and translates into Python and JavaScript (3 of 3 of its Java translations did not
-# parse); smaller samples for the side assets leave the time to candidates.
-EQUAL_TASK_MIX = {task: 0.25 for task in PAPER_TASK_MIX}
-DEFAULT: dict[str, dg.Config] = {
-    "filtered_code": FilterConfig(require_plain_values=True),
-    # 26 candidates: 9m43s of generation and judging on 2 cores, the whole run 14m18s (30 took 10m45s of 15m58s)
-    "generated_instructions": GenerateConfig(max_sources=26, task_mix=EQUAL_TASK_MIX,
-                                             translation_targets=["python", "javascript"]),
-    "oss_instructions": OssInstructionsConfig(n_seeds=1),
-    "evol_instructions": EvolInstructionsConfig(max_seeds=1),
-    "eval_scores": EvalConfig(limit=1),
-    # Two labelled rows per label and task for the gate (the judge: 0.966 balanced accuracy on all 174, whose ~19
-    # minutes `python -m wavecoder_assets.calibrate` takes); 24 rows took 3m07s of a 15m26s run.
-    "judge_calibration": JudgeCalibrationConfig(max_rows=16),
-}
-
-
-def default_run_config() -> dg.RunConfig:
-    return dg.RunConfig(ops=dict(DEFAULT))
+# The discriminator of the paper run (one declaration: it judges the data and is what the gate measures).
+PAPER_RESOURCES: dict[str, dict] = {"discriminator": {"judge_max_tokens": 500}}
 
 
 # The only fields tiny_paper_run_config changes in PAPER: sizes, so the whole paper job runs in minutes on 2 CPU
@@ -104,7 +84,8 @@ def paper_run_config(replace: dict[str, dict] | None = None) -> dg.RunConfig:
         raise ValueError(f"not fields of the paper preset: {', '.join(unknown)}")
     # Built anew (not model_copy), so the replaced values are validated like any other config.
     return dg.RunConfig(ops={name: type(config)(**(config.model_dump() | replace.get(name, {})))
-                             for name, config in PAPER.items()})
+                             for name, config in PAPER.items()},
+                        resources={name: {"config": values} for name, values in PAPER_RESOURCES.items()})
 
 
 def tiny_paper_run_config(codesearchnet_paths: list[str]) -> dg.RunConfig:

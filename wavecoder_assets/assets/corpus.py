@@ -9,6 +9,7 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, table_md
+from wavecoder_assets.codefacts import runs_alone, takes_plain_values
 from wavecoder_assets.corpus import (
     BLACKLIST,
     LANGUAGES,
@@ -22,8 +23,7 @@ from wavecoder_assets.corpus import (
     near_dedup_rule,
     read_codesearchnet,
 )
-from wavecoder_assets.fingerprints import code_version
-from wavecoder_assets.generate.checks import runs_alone, takes_plain_values
+from wavecoder_assets.fingerprints import CODE_FACTS, code_version
 from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.resources import CPU_STEP
 
@@ -55,10 +55,12 @@ class FilterConfig(dg.Config):
     require_runs_alone: bool = Field(default=False, description="keep only functions that could run alone (no "
                                      "self/this, Java static, no undeclared names), so code tasks can be executed; "
                                      "not the paper's filter (require_plain_values implies it)")
-    require_plain_values: bool = Field(default=False, description="keep only functions that run alone and take and "
+    # On by default: the embedded default harvests the machine's source trees, mostly methods and functions of
+    # frames, sockets or files, which the embedded 0.5B generator's tests cannot call (nearly every code example
+    # failed the execution gate). Off in the paper preset.
+    require_plain_values: bool = Field(default=True, description="keep only functions that run alone and take and "
                                        "return plain values (strings, numbers, lists, maps; nothing of the machine), "
-                                       "so a generator's tests can call them with literals; not the paper's filter "
-                                       "(on in the main job's config: presets.DEFAULT)")
+                                       "so a generator's tests can call them with literals; not the paper's filter")
 
 
 def _samples_md(frame: pl.DataFrame, per_group: int = 2, by: str = "language") -> str:
@@ -120,8 +122,8 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
     return dg.Output(rows, data_version=dg.DataVersion(content_version(rows)))
 
 
-# The filters, and the discriminator's parser behind the runs-alone and plain-values filters.
-FILTERS_VERSION = code_version("1", "wavecoder_assets.corpus.filters", "wavecoder_assets.generate.checks")
+# The filters, and the code facts behind the runs-alone and plain-values filters (not the discriminator's rules).
+FILTERS_VERSION = code_version("1", "wavecoder_assets.corpus.filters", *CODE_FACTS)
 
 
 @dg.multi_asset(

@@ -33,7 +33,7 @@ class EvalConfig(dg.Config):
 
     benchmarks: list[str] = Field(default=["humaneval", "mbpp", "humanevalfix"], description=f"any of {BENCHMARKS}")
     languages: list[str] = Field(default=["python"], description="HumanEvalPack languages: python js go java cpp rust")
-    limit: int = Field(default=2, description="problems per benchmark and language; <= 0: all")
+    limit: int = Field(default=1, description="problems per benchmark and language; <= 0: all")
     n_samples: int = Field(default=1, description="completions per problem (n > 1 needs temperature > 0)")
     temperature: float = Field(default=0.0, description="0: greedy")
     ks: list[int] = Field(default=[1], description="pass@k for these k (each <= n_samples)")

@@ -1,15 +1,10 @@
-"""Stage settings from asset Configs, by field name: a stage's plain settings dataclass is filled from the
-Config fields of the same names, so adding a setting means adding it in two typed places, never copying it.
-
-And the shards: the partitions of the embedding and LLM assets, whose rows are split by a stable hash of their
+"""The shards: the partitions of the embedding and LLM assets, whose rows are split by a stable hash of their
 source id (hashing.shard_of), so each shard is computed, rerun and versioned on its own."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
-from typing import TypeVar
 
 import dagster as dg
 import polars as pl
@@ -18,20 +13,8 @@ from dagster._core.definitions.data_version import SKIP_PARTITION_DATA_VERSION_D
 from wavecoder_assets.hashing import shard_of
 from wavecoder_assets.resources.lake import SHARD_BY_METADATA
 
-T = TypeVar("T")
-
 SHARDS_ENV = "WAVECODER_SHARDS"
 DEFAULT_SHARDS = 4
-
-
-def settings_from(config: dg.Config, settings_cls: type[T]) -> T:
-    """`settings_cls(**fields)` with every dataclass field taken from the Config field of the same name."""
-    names = [f.name for f in dataclasses.fields(settings_cls)]
-    missing = sorted(set(names) - set(type(config).model_fields))
-    if missing:
-        raise TypeError(f"{type(config).__name__} lacks {settings_cls.__name__}'s fields {missing}")
-    values = config.model_dump()
-    return settings_cls(**{name: values[name] for name in names})
 
 
 def shard_count() -> int:

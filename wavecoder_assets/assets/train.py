@@ -3,15 +3,12 @@ this process or in `num_processes` torchrun workers (FSDP or DDP), saved merged 
 with a model card, the loss curve and the data version it saw."""
 
 import re
-from dataclasses import asdict
-from typing import Literal
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, png_md, table_md
-from wavecoder_assets.assets.settings import settings_from
 from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version, lake_root
 from wavecoder_assets.resources.lake import DuckDBLakeResource
@@ -22,44 +19,20 @@ DATA_VERSION_TAG = "dagster/data_version"  # the tag Dagster writes on every mat
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class FinetuneConfig(dg.Config):
-    """Defaults: a few LoRA steps on the embedded Qwen2.5-Coder-0.5B-Instruct in this process, minutes on 2 CPU
-    cores. presets.PAPER holds the paper's recipe (full fine-tuning, 3 epochs, Adafactor at lr 5e-5, linear
-    schedule, global batch 512, 2048 tokens, bf16) on the 8 GPUs of a node with FSDP: each GPU holds 1/8 of the
-    fp32 weights, gradients and optimizer state (~54 GB in all for 6.7B) and trains on 1/8 of every batch."""
+class FinetuneConfig(dg.Config, Hyperparameters):
+    """The hyperparameters (Hyperparameters) and the model and processes they train. Defaults: a few LoRA steps on
+    the embedded Qwen2.5-Coder-0.5B-Instruct in this process, minutes on 2 CPU cores. presets.PAPER holds the
+    paper's recipe (PAPER_RECIPE) on the 8 GPUs of a node with FSDP: each GPU holds 1/8 of the fp32 weights,
+    gradients and optimizer state (~54 GB in all for 6.7B) and trains on 1/8 of every batch."""
 
     model_name: str = Field(default="wavecoder-qwen2.5-coder-0.5b-lora", description="folder under <lake>/models/")
     base_model: str = Field(
         default="qwen2.5-coder-0.5b-instruct",
         description="hub id, local folder, local .gguf file, or an embedded GGUF name (dequantized on load)")
-    method: Literal["lora", "full"] = "lora"
-    epochs: int = Field(default=3, description="passes over CodeOcean when max_steps <= 0")
-    max_steps: int = Field(default=4, description="optimizer steps; <= 0: run `epochs` epochs")
-    learning_rate: float = Field(default=2e-4, description="peak lr (the paper, full fine-tuning: 5e-5)")
-    optimizer: Literal["adamw", "adafactor"] = Field(
-        default="adamw", description="adafactor: transformers' Adafactor with a fixed lr (the paper); adamw")
-    lr_schedule: Literal["cosine", "linear"] = Field(default="cosine", description="decay to 0 after the warmup")
-    global_batch_size: int = Field(default=1, description="examples per optimizer step (the paper: 256 or 512)")
-    micro_batch_size: int = Field(
-        default=1, description="examples per forward pass of one process; gradient accumulation makes up the rest")
     num_processes: int = Field(
         default=1, ge=1, description="1: train in the run's own process; more: that many torchrun workers on this "
                                      "machine (one per GPU; gloo on CPUs). global_batch_size must be a multiple of "
                                      "micro_batch_size x num_processes")
-    parallelism: Literal["fsdp", "ddp"] = Field(
-        default="fsdp", description="with num_processes > 1: fsdp shards weights, gradients and optimizer state "
-                                    "over the processes; ddp keeps a full replica in each")
-    max_length: int = Field(default=512, description="tokens per example (the paper: 2048)")
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    bf16: bool = Field(default=True, description="bf16 autocast on GPU; CPUs train in fp32")
-    gradient_checkpointing: bool = False
-    seed: int = 0
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: str = Field(default="all-linear", description='peft target_modules: "all-linear" or a regex')
 
 
 def upstream_data_version(context: dg.AssetExecutionContext, frame: pl.DataFrame, key: dg.AssetKey) -> tuple[str, str]:
@@ -82,18 +55,17 @@ def finetuned_model(
     CodeOcean data version."""
     if not _FOLDER_NAME.match(config.model_name):
         raise ValueError(f"model_name {config.model_name!r} must be a plain folder name (letters, digits, . _ -)")
-    hp = settings_from(config, Hyperparameters)
     data_version, data_version_source = upstream_data_version(context, code_ocean, dg.AssetKey("code_ocean"))
     run = finetune_in_processes(code_ocean, num_processes=config.num_processes, model_name=config.model_name,
-                                base_model=config.base_model, hp=hp, data_version=data_version, log=context.log.info,
+                                base_model=config.base_model, hp=config, data_version=data_version, log=context.log.info,
                                 model_dir=lake_root(lake.base_dir) / "models" / config.model_name)
     losses, sample = run.result.losses, code_ocean.row(0, named=True)
     metadata = {
         "model_dir": dg.MetadataValue.path(str(run.model_dir)),
         "train_rows": run.train_rows,
         "skipped_rows": sum(run.skipped.values()),
-        "examples_seen": len(losses) * hp.global_batch_size,
-        "epochs_seen": round(len(losses) * hp.global_batch_size / run.train_rows, 3),
+        "examples_seen": len(losses) * config.global_batch_size,
+        "epochs_seen": round(len(losses) * config.global_batch_size / run.train_rows, 3),
         "steps": len(losses),
         "first_loss": losses[0],
         "final_loss": losses[-1],
@@ -110,11 +82,11 @@ def finetuned_model(
         "code_ocean_data_version": data_version,
         "code_ocean_data_version_source": data_version_source,
         "per_task": counts_md(code_ocean, ["task_name"]),
-        "hyperparameters": dg.MetadataValue.json(asdict(hp)),
+        "hyperparameters": dg.MetadataValue.json(config.recipe()),
         "sample_prompt": dg.MetadataValue.md(f"```\n{format_prompt(sample['instruction'], sample['information'])}\n```"),
     }
     if run.skipped:
         metadata["skipped"] = table_md(pl.DataFrame({"reason": list(run.skipped), "rows": list(run.skipped.values())})
                                        .sort("reason"))
-    return dg.Output(run.row(config.model_name, config.base_model, hp, data_version),
+    return dg.Output(run.row(config.model_name, config.base_model, config, data_version),
                      data_version=dg.DataVersion(weights_digest(run.model_dir)), metadata=metadata)

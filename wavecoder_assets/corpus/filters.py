@@ -63,8 +63,7 @@ def exact_dedup_rule(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def code_predicate_rule(frame: pl.DataFrame, keep: Callable[[str, str], bool]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the rows whose (code, language) `keep` accepts, e.g. the discriminator's `runs_alone`, which the asset
-    wires in (a later stage's parser: this stage does not import it)."""
+    """Keep the rows whose (code, language) `keep` accepts, e.g. `codefacts.runs_alone`, which the asset wires in."""
     kept = [keep(code, language) for code, language in zip(frame["code"], frame["language"])]
     return split_by(frame, ~pl.Series(kept, dtype=pl.Boolean), "code_predicate")
 
@@ -72,7 +71,7 @@ def code_predicate_rule(frame: pl.DataFrame, keep: Callable[[str, str], bool]) -
 # --- near dedup: MinHash LSH over the whole column at once -------------------------------------------------------
 # The answer is datasketch's (MinHash(num_perm, seed=1, hashfunc=zlib.crc32), scheme affine32, MinHashLSH with its
 # own band split, keep-first inserts, the MinHash estimate confirming each candidate), bit for bit; the work is two
-# compiled loops instead of a Python loop with a NumPy call per row. assets_tests/test_minhash.py holds datasketch
+# compiled loops instead of a Python loop with a NumPy call per row. wavecoder_assets/testing/reference.py holds datasketch
 # as the reference.
 
 _MASK32 = np.uint64(0xFFFFFFFF)

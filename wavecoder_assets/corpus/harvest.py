@@ -65,7 +65,7 @@ import polars as pl
 import tree_sitter as ts
 
 from wavecoder_assets.corpus.records import SkipLog, make_row, rows_frame
-from wavecoder_assets.languages import LANGUAGES, tree_sitter_language
+from wavecoder_assets.languages import LANGUAGES, python_docstring, tree_sitter_language
 
 SOURCE = "local_tree"
 
@@ -327,14 +327,11 @@ def _js_locate(fn: ts.Node) -> tuple[ts.Node, str, ts.Node] | None:
 
 
 def _python_docstring(fn: ts.Node) -> str:
-    body = fn.child_by_field_name("body")
-    first = body.named_children[0] if body is not None and body.named_children else None
-    if first is None or first.type != "expression_statement" or not first.named_children:
+    """The function's docstring as text, indentation cleaned (Python 2 literals that do not evaluate: unquoted)."""
+    statement = python_docstring(fn)
+    if statement is None:
         return ""
-    string = first.named_children[0]
-    if string.type != "string":
-        return ""
-    text = string.text.decode("utf-8", "replace")
+    text = statement.named_children[0].text.decode("utf-8", "replace")
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wavecoder_assets.generate.checks import COMMENT_TYPES, STRING_TYPES, parse_snippet
+from wavecoder_assets.codefacts import COMMENT_TYPES, STRING_TYPES, parse_snippet
 from wavecoder_assets.hashing import stable_hash
 
 OPERATOR_SWAPS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "==", "===": "!==", "!==": "===",

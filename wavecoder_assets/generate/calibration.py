@@ -296,3 +296,53 @@ def stratified_sample(rows: list[dict], n: int | None, seed: int = 0) -> list[di
             if queue and len(picked) < n:
                 picked.append(queue.pop())
     return [rows[i] for i in sorted(picked)]
+
+
+CALIBRATION_SCHEMA = {"id": pl.String, "task_name": pl.String, "language": pl.String, "label": pl.String,
+                      "broken_rule": pl.String, "verdict": pl.String, "failed_rules": pl.String,
+                      "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String,
+                      "discriminator": pl.String}
+
+
+def calibration_table(rows: list[dict], outcomes: list[dict], discriminator_version: str) -> pl.DataFrame:
+    """One row per labelled example: its label and the discriminator's verdict (which settings judged it:
+    `discriminator_version`), in the columns judge_is_calibrated scores with `verdicts_of`."""
+    return pl.DataFrame([{"id": row["id"], "task_name": row["task_name"], "language": row["language"],
+                          "label": row["label"], "broken_rule": row.get("broken_rule"), "verdict": o["verdict"],
+                          "failed_rules": json.dumps(o["failed_rules"]),
+                          "rule_verdicts": json.dumps(o["rule_verdicts"], ensure_ascii=False),
+                          "reasons": o["reasons"] or o["error"], "judge_model": o["judge_model"],
+                          "discriminator": discriminator_version}
+                         for row, o in zip(rows, outcomes)], schema=CALIBRATION_SCHEMA)
+
+
+def verdicts_of(table: pl.DataFrame) -> tuple[list[dict], list[dict]]:
+    """(labelled rows, verdicts) back from a calibration_table, for calibration_report."""
+    rows = table.to_dicts()
+    return rows, [{"verdict": r["verdict"], "failed_rules": json.loads(r["failed_rules"]),
+                   "rule_verdicts": json.loads(r["rule_verdicts"])} for r in rows]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    description: str
+    metadata: dict
+
+
+def calibration_gate(report: CalibrationReport, threshold: float, *, measured: list[str],
+                     built_by: list[str]) -> GateResult:
+    """Does the discriminator that built the data (`built_by`: the settings versions of the judged rows) reach
+    `threshold` balanced accuracy on the labelled set? Only when the calibration measured those same settings
+    (`measured`): a gate that measured other settings says nothing about the data."""
+    accuracy = report.balanced_accuracy
+    metadata = {"balanced_accuracy": accuracy if accuracy is not None else float("nan"), "threshold": threshold,
+                "rows": report.n, "measured_discriminator": ", ".join(measured),
+                "data_built_by_discriminator": ", ".join(built_by)}
+    unmeasured = sorted(set(built_by) - set(measured))
+    if unmeasured:
+        return GateResult(False, f"judge_calibration measured discriminator {', '.join(measured) or 'none'}, but "
+                                 f"judged_instructions was built by {', '.join(unmeasured)}: materialize "
+                                 "judge_calibration with the same discriminator settings", metadata)
+    passed = accuracy is not None and accuracy >= threshold
+    return GateResult(passed, f"balanced accuracy {accuracy} (threshold {threshold}) on {report.n} rows", metadata)

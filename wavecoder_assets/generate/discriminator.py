@@ -16,15 +16,17 @@ Every rule's answer and reason lands in `rule_verdicts`; `verdict` is accepted o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from wavecoder_assets.codefacts import code_tokens
 from wavecoder_assets.generate import judge as J
-from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, code_tokens, run_checks
+from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, run_checks
 from wavecoder_assets.generate.examples import ExampleStore, copied_example, written_in
 from wavecoder_assets.generate.execution import (
     EXECUTION_RULES,
@@ -34,7 +36,7 @@ from wavecoder_assets.generate.execution import (
     ground_tests,
 )
 from wavecoder_assets.generate.tasks import TASKS
-from wavecoder_assets.hashing import stable_hash
+from wavecoder_assets.hashing import hex_id, stable_hash
 from wavecoder_assets.llm import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -47,29 +49,48 @@ CODE_RULE_TEXTS = CHECK_RULES | EXECUTION_RULES | {
 CODE_RULES = frozenset(CODE_RULE_TEXTS)
 
 
-@dataclass(frozen=True)
-class DiscriminatorSettings:
-    rules: list[dict] = field(default_factory=lambda: list(J.SEMANTIC_RULES))  # what the LLM judges
-    judge_max_tokens: int = 256  # two capped reasons and answers fit in ~150 tokens
-    seed: int = 0
-    # The judge's few-shot examples (judged ones, with their per-rule analysis). Measured on the calibration set,
-    # the 1.5B judge with only a good example accepts nearly everything (caught 0 of 13 unresolved solutions);
-    # with a bad one too it catches most of them, at the price of some good rows rejected on the example's pattern.
-    judge_few_shot_good: int = 1
-    judge_few_shot_bad: int = 1
-    json_mode: bool = True
-    execute: bool = True
-    reject_unexecuted: bool = False  # True: a code row whose language has no toolchain here is rejected
-    sandbox_timeout_s: float = 10.0
-    checks: CheckSettings = CheckSettings()
-    check_rules: list[str] | None = None  # the code checks to run (None: all), e.g. those needing no raw input
+class DiscriminatorSettings(BaseModel):
+    """The one declaration of the discriminator: generated_instructions, judge_calibration, the strategies' judge
+    and the calibrate CLI all take it (as the `discriminator` resource, which is this model), so the gate measures
+    what built the data."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt setting is an error, not ignored
+
+    rules: list[dict[str, Any]] = Field(
+        default_factory=lambda: [dict(r) for r in J.SEMANTIC_RULES],
+        description="what the LLM judge checks (the paper's semantic rules): {id, text, tasks} each, tasks [] for "
+                    "all; the mechanical rules are code checks and execution")
+    judge_max_tokens: int = Field(default=256, ge=16, description="two capped reasons and answers fit in ~150 tokens")
+    seed: int = Field(default=0, description="few-shot draws and their order, request seeds")
+    # Measured on the calibration set, the 1.5B judge with only a good example accepts nearly everything (caught 0
+    # of 13 unresolved solutions); with a bad one too it catches most of them, at the price of some good rows
+    # rejected on the example's pattern.
+    judge_few_shot_good: int = Field(default=1, ge=0, description="accepted examples shown to the judge with their "
+                                                                  "analysis")
+    judge_few_shot_bad: int = Field(default=1, ge=0, description="rejected examples shown to the judge (0: the 1.5B "
+                                                                 "judge then accepts nearly everything)")
+    json_mode: bool = Field(default=True, description='the judge answers with response_format={"type": '
+                                                      '"json_object", "schema": ...}')
+    execute: bool = Field(default=True, description="run solution + tests in the sandbox; failing rows are rejected")
+    reject_unexecuted: bool = Field(default=False, description="also reject code rows whose language has no "
+                                                               "toolchain here (else recorded as not executed)")
+    sandbox_timeout_s: float = Field(default=10.0, gt=0)
+    check_rules: list[str] | None = Field(default=None, description="the code checks to run (empty: all)")
+
+    @field_validator("rules")
     @classmethod
-    def from_fields(cls, source) -> DiscriminatorSettings:
-        """The settings named like fields of `source`, a dataclass (the loop's settings) or a Config."""
-        values = (source.model_dump() if hasattr(source, "model_dump")
-                  else {f.name: getattr(source, f.name) for f in dataclasses.fields(source)})
-        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})
+    def _known_rule_shape(cls, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        J.rules_from_dicts(rules)  # unique ids, an id and a text each
+        return rules
+
+    def settings(self) -> DiscriminatorSettings:
+        """These settings alone (from a resource or Config built on this model), e.g. to narrow with model_copy."""
+        return DiscriminatorSettings(**self.model_dump(include=set(DiscriminatorSettings.model_fields)))
+
+    def version(self) -> str:
+        """A short hash of the settings: judged rows and the calibration table record it, so the gate can tell
+        whether it measured the discriminator that built the data."""
+        return hex_id(json.dumps(self.settings().model_dump(), sort_keys=True), length=12)
 
 
 def _key(row: dict, i: int) -> str:
@@ -89,7 +110,7 @@ def _outcome(rule_verdicts: dict, *, judge_model: str | None = None, sandbox_sta
             "copied_reasons": copied_reasons}
 
 
-def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = DiscriminatorSettings(), *,
+def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None = None, *,
                  store: ExampleStore | None = None, logger=None) -> list[dict]:
     """One outcome per row, same order (a row's `few_shot`, if any: the examples its generator was shown): verdict (accepted | rejected | failed), failed_rules, rule_verdicts
     ({rule: {"answer": "yes"|"no"|"n/a", "reason"}}), reasons, judge_model, sandbox_status, error (why judging
@@ -98,11 +119,12 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings = Disc
     `judge` is a ChatClient,
     or None to decide by code checks and execution alone."""
     logger = logger or log
+    settings = settings or DiscriminatorSettings()
     store = store if store is not None else ExampleStore()
     out: list[dict | None] = [None] * len(rows)
     verdicts: dict[int, dict] = {}
     for i, row in enumerate(rows):
-        verdicts[i] = as_rule_verdicts(run_checks(row, settings.checks, settings.check_rules))
+        verdicts[i] = as_rule_verdicts(run_checks(row, CheckSettings(), settings.check_rules))
         if (copy := _copied_field(row)) is not None:
             field_name, example = copy
             verdicts[i][COPY_RULE] = {"answer": "no", "reason": f"the {field_name} is a shown few-shot example's "

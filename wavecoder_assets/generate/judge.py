@@ -24,10 +24,10 @@ REASON_MAX_CHARS = 200
 
 # The paper's checklist (Section 2.3, prompt/discriminator.txt), less what checks.py and execution.py decide.
 SEMANTIC_RULES: list[dict] = [
-    {"id": "solution_resolves", "tasks": None,
+    {"id": "solution_resolves", "tasks": [],
      "text": "The solution is the specific resolution of the instruction and information: it does what the "
              "instruction asks (for a summary: it describes what the given code does), and nothing else."},
-    {"id": "instruction_relevant", "tasks": None,
+    {"id": "instruction_relevant", "tasks": [],
      "text": "The instruction is relevant to the raw code input: it asks about what that code does or about a "
              "task that code solves."},
 ]
@@ -41,13 +41,16 @@ SYSTEM = ("You review instruction-tuning data for code models. You check only th
 class Rule:
     id: str
     text: str
-    tasks: tuple[str, ...] | None = None  # None: every task
+    tasks: tuple[str, ...] | None = None  # None (an empty list in settings): every task
 
     def applies_to(self, task_name: str) -> bool:
         return self.tasks is None or task_name in self.tasks
 
 
 def rules_from_dicts(rules: list[dict]) -> list[Rule]:
+    for rule in rules:
+        if not isinstance(rule.get("id"), str) or not isinstance(rule.get("text"), str) or set(rule) - {"id", "text", "tasks"}:
+            raise ValueError(f"a rule is {{id, text, tasks}} (id and text strings), not {rule}")
     parsed = [Rule(id=r["id"], text=r["text"], tasks=tuple(r["tasks"]) if r.get("tasks") else None) for r in rules]
     if len({r.id for r in parsed}) != len(parsed):
         raise ValueError(f"rule ids must be unique: {[r.id for r in parsed]}")

@@ -17,13 +17,14 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wavecoder_assets.codefacts import runs_alone, uses_plain_values
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.bugs import InjectedBug, inject_bug
-from wavecoder_assets.generate.checks import runs_alone, uses_plain_values
 from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.examples import ExampleStore, written_in
 from wavecoder_assets.generate.execution import tests_requirement
@@ -65,36 +66,70 @@ GENERATED_SCHEMA = {
 JUDGED_SCHEMA = GENERATED_SCHEMA | {
     "verdict": pl.String, "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String,
     "sandbox_status": pl.String, "copied_reasons": pl.Int64, "first_rejection": pl.String,
+    "discriminator": pl.String,
 }
 
 
-@dataclass(frozen=True)
-class LoopSettings:
-    task_mix: dict[str, float] = field(default_factory=lambda: dict(PAPER_TASK_MIX))
-    seed: int = 0
-    rounds: int = 2
-    few_shot_good: int = 1
-    few_shot_bad: int = 1
-    json_mode: bool = True  # response_format={"type": "json_object", "schema": ...}
-    ask_for_tests: bool = True
-    translation_targets: list[str] = field(default_factory=lambda: ["python", "javascript", "java"])
-    generator_max_tokens: int | None = None  # None: per task, enough for the schema's capped fields
-    temperature: float = 0.0
-    max_code_chars: int = 1200
-    retry_unparseable: bool = True
-    revise_rejected: bool = False  # GenerateConfig.revise_rejected says why off
-    # the discriminator (DiscriminatorSettings takes these by name)
-    rules: list[dict] = field(default_factory=lambda: list(J.SEMANTIC_RULES))
-    judge_max_tokens: int = 256
-    judge_few_shot_good: int = 1
-    judge_few_shot_bad: int = 1
-    execute: bool = True
-    reject_unexecuted: bool = False
-    sandbox_timeout_s: float = 10.0
+class LoopSettings(BaseModel):
+    """The generator's side of the loop; the discriminator's settings are its own (DiscriminatorSettings)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt setting is an error, not ignored
+
+    # Equal shares: the paper's mix (PAPER_TASK_MIX, the paper preset) is 57% code generation, the task the embedded
+    # 0.5B generator fails most often.
+    task_mix: dict[str, float] = Field(default_factory=lambda: {task: 0.25 for task in PAPER_TASK_MIX},
+                                       description="task -> share of the sources (shares sum to 1)")
+    seed: int = Field(default=0, description="task assignment, target languages, few-shot draws, request seeds")
+    rounds: int = Field(default=2, ge=1, description="generator-discriminator rounds; later rounds draw few-shot "
+                                                     "examples (good and bad) from the judged ones")
+    few_shot_good: int = Field(default=1, ge=0)
+    few_shot_bad: int = Field(default=1, ge=0)
+    json_mode: bool = Field(default=True, description='response_format={"type": "json_object", "schema": ...}; '
+                                                      "off: plain prompts and the tolerant parser only")
+    ask_for_tests: bool = Field(default=True, description="ask for tests with every code solution (in its "
+                                                          "language); the sandbox runs them")
+    # Python and JavaScript: 3 of 3 of the embedded 0.5B generator's Java translations did not parse.
+    translation_targets: list[str] = Field(default_factory=lambda: ["python", "javascript"],
+                                           description="languages code is translated into (ones with a toolchain "
+                                                       "run their tests)")
+    generator_max_tokens: int | None = Field(default=None, ge=16, description="empty: per task, enough for the "
+                                                                               "answer schema's capped fields")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_code_chars: int = Field(default=1200, ge=1, description="raw code longer than this is clipped in prompts")
+    retry_unparseable: bool = Field(default=True, description="ask once more, with another seed, when an answer "
+                                                              "does not parse")
+    revise_rejected: bool = Field(default=False, description="send an example rejected by code (checks, "
+                                  "execution) back to the generator once with the reasons; the revision is judged "
+                                  "anew (off: the embedded 0.5B generator revised 17 rejected examples and none "
+                                  "passed; 11 answered with a few-shot example)")
+
+    @field_validator("task_mix")
+    @classmethod
+    def _known_tasks(cls, mix: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(mix) - set(TASKS))
+        if unknown or any(share < 0 for share in mix.values()) or abs(sum(mix.values()) - 1) > 1e-6:
+            raise ValueError(f"task_mix: shares >= 0 of the tasks {sorted(TASKS)} summing to 1, not {mix}"
+                             + (f" (unknown: {unknown})" if unknown else ""))
+        return mix
+
+    @field_validator("translation_targets")
+    @classmethod
+    def _known_languages(cls, targets: list[str]) -> list[str]:
+        if not targets or set(targets) - set(LANGUAGES):
+            raise ValueError(f"translation_targets: one or more of {sorted(LANGUAGES)}, not {targets}")
+        return targets
+
+
+def ranked_sources(coreset: pl.DataFrame, max_sources: int | None) -> pl.DataFrame:
+    """The coreset rows the loop takes: best rank first, at most `max_sources` (None: all)."""
+    if coreset.is_empty():
+        raise ValueError("generated_instructions: the coreset is empty; materialize it first")
+    sources = coreset.sort("rank") if "rank" in coreset.columns else coreset
+    return sources if max_sources is None else sources.head(max_sources)
 
 
 def testability(code: str, language: str) -> int:
-    """2: a function a test can call with literals, 1: one that runs alone, 0: neither (checks.py)."""
+    """2: a function a test can call with literals, 1: one that runs alone, 0: neither (codefacts.py)."""
     if not runs_alone(code, language):
         return 0
     return 2 if uses_plain_values(code, language) else 1
@@ -227,30 +262,30 @@ def generate_round(items: list[dict], store: ExampleStore, generator, settings: 
 
 
 def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, judge,
-                settings: LoopSettings, *, logger=None) -> list[dict]:
+                discriminator: DiscriminatorSettings, *, logger=None) -> list[dict]:
     """The discriminator's verdict for every generated row; judged examples join the store. The judge
     client's progress and failures go to `logger`."""
     logger = logger or log
+    # What a row has before any rule decided it; the discriminator's version says which settings judged it.
+    unjudged = {"rule_verdicts": "{}", "reasons": "", "judge_model": None, "sandbox_status": None,
+                "copied_reasons": 0, "first_rejection": None, "discriminator": discriminator.version()}
     judged: list[dict | None] = [None] * len(generated)
     ok = [i for i, row in enumerate(generated) if row["status"] == "ok"]
     for i, row in enumerate(generated):
         if row["status"] == "failed":
-            judged[i] = row | {"verdict": "failed", "rule_verdicts": "{}", "reasons": "", "judge_model": None,
-                               "sandbox_status": None, "copied_reasons": 0, "first_rejection": None}
+            judged[i] = row | unjudged | {"verdict": "failed"}
         elif row["status"] == "unparseable":
             verdicts = {"parse": {"answer": "no", "reason": row["error"]}}
-            judged[i] = row | {"verdict": "rejected", "rule_verdicts": json.dumps(verdicts), "reasons": row["error"],
-                               "judge_model": None, "sandbox_status": None, "copied_reasons": 0,
-                               "first_rejection": None}
+            judged[i] = row | unjudged | {"verdict": "rejected", "rule_verdicts": json.dumps(verdicts),
+                                          "reasons": row["error"]}
     candidates = [generated[i] | {"code": items[i]["code"], "few_shot": items[i].get("few_shot", [])} for i in ok]
-    outcomes = discriminate(candidates, judge, DiscriminatorSettings.from_fields(settings), store=store,
-                            logger=logger)
+    outcomes = discriminate(candidates, judge, discriminator, store=store, logger=logger)
     for i, outcome in zip(ok, outcomes):
-        judged[i] = generated[i] | {
+        judged[i] = generated[i] | unjudged | {
             "verdict": outcome["verdict"], "rule_verdicts": json.dumps(outcome["rule_verdicts"], ensure_ascii=False),
             "reasons": outcome["reasons"], "judge_model": outcome["judge_model"],
             "sandbox_status": outcome["sandbox_status"], "copied_reasons": outcome["copied_reasons"],
-            "first_rejection": None, "tests": outcome["tests"]}
+            "tests": outcome["tests"]}
         if outcome["error"]:
             judged[i]["error"] = outcome["error"]
         if outcome["verdict"] != "failed":
@@ -278,7 +313,7 @@ def _revision_request(item: dict, rejected: dict, store: ExampleStore, settings:
 
 
 def revise_round(items: list[dict], generated: list[dict], judged: list[dict], store: ExampleStore, generator, judge,
-                 settings: LoopSettings, *, logger=None) -> dict[str, float]:
+                 settings: LoopSettings, discriminator: DiscriminatorSettings, *, logger=None) -> dict[str, float]:
     """Send each example rejected by code back to the generator once with its reasons; a revision that parses is
     judged and replaces the example (the first rejection kept in `first_rejection`), one that does not leaves it
     as it was. Changes `generated` and `judged` in place; returns the seconds spent generating and judging."""
@@ -296,7 +331,7 @@ def revise_round(items: list[dict], generated: list[dict], judged: list[dict], s
         judged[i] = judged[i] | {"attempts": revised[i]["attempts"]}
     parsed = [i for i in redo if revised[i]["status"] == "ok"]
     started = time.perf_counter()
-    rejudged = judge_round([items[i] for i in parsed], [revised[i] for i in parsed], store, judge, settings,
+    rejudged = judge_round([items[i] for i in parsed], [revised[i] for i in parsed], store, judge, discriminator,
                            logger=logger)
     for i, row in zip(parsed, rejudged):
         generated[i] = revised[i]
@@ -304,12 +339,13 @@ def revise_round(items: list[dict], generated: list[dict], judged: list[dict], s
     return {"generating": generating, "judging": time.perf_counter() - started}
 
 
-def run_generator_discriminator(sources: pl.DataFrame, generator, judge, settings: LoopSettings, *,
-                                store: ExampleStore | None = None,
+def run_generator_discriminator(sources: pl.DataFrame, generator, judge, settings: LoopSettings,
+                                discriminator: DiscriminatorSettings | None = None, *, store: ExampleStore | None = None,
                                 logger=None) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
     """(generated_instructions, judged_instructions, seconds spent generating and judging) for every source;
     see the module docstring."""
     logger = logger or log
+    discriminator = discriminator or DiscriminatorSettings()
     store = store if store is not None else ExampleStore()
     plan = plan_examples(sources, settings)
     generated, judged, seconds = [], [], {"generating": 0.0, "judging": 0.0}
@@ -321,10 +357,10 @@ def run_generator_discriminator(sources: pl.DataFrame, generator, judge, setting
         g = generate_round(items, store, generator, settings, logger=logger)
         seconds["generating"] += time.perf_counter() - started
         started = time.perf_counter()
-        j = judge_round(items, g, store, judge, settings, logger=logger)
+        j = judge_round(items, g, store, judge, discriminator, logger=logger)
         seconds["judging"] += time.perf_counter() - started
         if settings.revise_rejected:
-            spent = revise_round(items, g, j, store, generator, judge, settings, logger=logger)
+            spent = revise_round(items, g, j, store, generator, judge, settings, discriminator, logger=logger)
             seconds = {k: seconds[k] + spent[k] for k in seconds}
         generated += g
         judged += j
@@ -379,3 +415,57 @@ def quality_metrics(judged: pl.DataFrame) -> dict:
         "llm_judged": llm_judged.height,
         "verbatim_reason_rate": round(int(llm_judged["copied_reasons"].sum() or 0) / max(1, llm_reasons), 3),
     }
+
+
+@dataclass(frozen=True)
+class FailureVerdict:
+    """What the step does with the failed candidates of its shards: log `warning` (failures kept as rows), and
+    fail with `failure` and `metadata`, writing nothing, when a shard is over max_failure_rate."""
+    warning: str | None
+    failure: str | None
+    metadata: dict
+
+
+def failure_verdict(judged_by_shard: dict[str, pl.DataFrame], max_failure_rate: float) -> FailureVerdict:
+    """Shards whose failed share is at most `max_failure_rate` keep their failed rows (a warning); any shard over
+    it fails the step, so a rerun pays only for the failed requests (answers are cached)."""
+    within, over = {}, {}
+    for shard, judged in judged_by_shard.items():
+        failures = failure_summary(judged)
+        if failures["failed"]:
+            (within if failures["failed"] <= max_failure_rate * failures["candidates"] else over)[shard] = judged
+    warning = failure = None
+    if within:
+        counts, first, _ = _failure_counts(within)
+        warning = (f"{counts}; within max_failure_rate={max_failure_rate}, recorded as failed rows. First reasons:\n"
+                   f"{first}")
+    if not over:
+        return FailureVerdict(warning, None, {})
+    counts, first, failures = _failure_counts(over)
+    failure = (f"{counts}: more than max_failure_rate={max_failure_rate}, so nothing was written and the previous "
+               "rows of these shards of generated_instructions and judged_instructions stay. The run's log has a "
+               "warning per failed request. Fix the endpoint and rerun the shards (answered requests are cached, so "
+               f"only the failed ones are paid again), or raise max_failure_rate. First reasons:\n{first}")
+    metadata = {"shards": ", ".join(over), "max_failure_rate": max_failure_rate, "first_reasons": first,
+                **{k: failures[k] for k in ("candidates", "failed", "failed_at_generator", "failed_at_judge",
+                                            "failure_rate")}}
+    return FailureVerdict(warning, failure, metadata)
+
+
+def _failure_counts(judged_by_shard: dict[str, pl.DataFrame]) -> tuple[str, str, dict]:
+    """("shard(s) ...: F of N candidates failed (...)", the first reasons as a markdown list, failure_summary)."""
+    failures = failure_summary(pl.concat(judged_by_shard.values()))
+    counts = (f"shard(s) {', '.join(judged_by_shard)}: {failures['failed']} of {failures['candidates']} candidates "
+              f"failed (at the generator: {failures['failed_at_generator']}, at the judge: "
+              f"{failures['failed_at_judge']})")
+    return counts, "\n".join(f"- {reason}" for reason in failures["first_reasons"]), failures
+
+
+def failed_rules(judged: pl.DataFrame) -> pl.DataFrame:
+    """Rejections per rule (rule, rejections), for the UI."""
+    counts: dict[str, int] = {}
+    for text in judged.filter(pl.col("verdict") == "rejected")["rule_verdicts"]:
+        for rule in J.failed_rules(json.loads(text)):
+            counts[rule] = counts.get(rule, 0) + 1
+    return pl.DataFrame({"rule": list(counts), "rejections": list(counts.values())},
+                        schema={"rule": pl.String, "rejections": pl.Int64}).sort("rule")

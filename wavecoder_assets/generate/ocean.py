@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
 
+from wavecoder_assets.generate.calibration import GateResult
 from wavecoder_assets.generate.decontaminate import decontaminate
 from wavecoder_assets.generate.discriminator import CODE_RULES
 from wavecoder_assets.generate.judge import failed_rules
 from wavecoder_assets.generate.tasks import TASKS, task_quotas
 from wavecoder_assets.hashing import stable_hash
+from wavecoder_assets.lakefiles import read_table, table_history
 
 OCEAN_COLUMNS = ["example_id", "source_id", "task_name", "language", "instruction", "information", "solution",
                  "generator_model", "judge_model", "prompt_version"]
@@ -98,3 +101,42 @@ def outcome_counts(judged: pl.DataFrame, ocean: pl.DataFrame, rejected: pl.DataF
         adds_up=(pl.col("accepted") + pl.col("rejected") + pl.col("failed") == pl.col("candidates"))
         & (pl.col("rows_placed") == pl.col("candidates"))
     ).drop("rows_placed")
+
+
+class ShrinkSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt setting is an error, not ignored
+
+    allow_shrink: bool = Field(default=False, description="pass even when code_ocean is empty or shrank by more "
+                                                          "than max_shrink (a cut you intend)")
+    max_shrink: float = Field(default=0.5, ge=0.0, le=1.0,
+                              description="largest share of the previous version's rows code_ocean may lose")
+
+
+def shrink_gate(base_dir: str, settings: ShrinkSettings) -> GateResult:
+    """Is the latest code_ocean version not empty, and has it kept at least 1 - max_shrink of the rows of the
+    latest earlier version with other content (an unchanged rerun does not reset the baseline)?"""
+    history = table_history(base_dir, "code_ocean")  # newest first
+    current = history[0]
+    rows = _version_rows(base_dir, current)
+    previous = next((e for e in history[1:] if e["data_version"] != current["data_version"]), None)
+    previous_rows = _version_rows(base_dir, previous) if previous else None
+    metadata = {"rows": rows, "table_version": current["version"], "max_shrink": settings.max_shrink,
+                "allow_shrink": settings.allow_shrink}
+    if previous is not None:
+        metadata |= {"previous_rows": previous_rows, "previous_table_version": previous["version"],
+                     "shrink": round(1 - rows / previous_rows, 3) if previous_rows else 0.0}
+    if rows == 0:
+        problem = "code_ocean is empty"
+    elif previous_rows and rows < (1 - settings.max_shrink) * previous_rows:
+        problem = (f"code_ocean has {rows} rows, {previous_rows - rows} fewer than the {previous_rows} of version "
+                   f"{previous['version']}: more than max_shrink={settings.max_shrink} of them lost")
+    else:
+        baseline = f"version {previous['version']} had {previous_rows}" if previous else "no earlier version"
+        return GateResult(True, f"{rows} rows ({baseline})", metadata)
+    if settings.allow_shrink:
+        return GateResult(True, f"{problem}; allowed (allow_shrink)", metadata)
+    return GateResult(False, f"{problem}; rerun this check with allow_shrink=True if that is intended", metadata)
+
+
+def _version_rows(base_dir: str, entry: dict) -> int:
+    return entry["rows"] if entry["rows"] is not None else read_table(base_dir, "code_ocean", entry["version"]).height

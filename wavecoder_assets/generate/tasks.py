@@ -9,14 +9,13 @@ when asked).
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import textwrap
 from dataclasses import dataclass
 
 from wavecoder_assets.hashing import hex_id, stable_hash
-from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES
+from wavecoder_assets.languages import LANGUAGE_NAMES, LANGUAGES, parse, python_docstring
 
 PROMPT_VERSION = "wavecoder-gen-v7"  # v7: the bad generation seed is named like the asked function
 # The paper's CodeOcean mix (Table 1 of arXiv 2312.14187).
@@ -228,19 +227,18 @@ def given_code(task_name: str, code: str, language: str) -> str:
     (unchanged when the docstring is all there is, or shares a line with other code)."""
     if not TASKS[task_name].without_docstring or language != "python":
         return code
-    try:
-        tree = ast.parse(textwrap.dedent(code))
-    except SyntaxError:
+    root = parse(textwrap.dedent(code), "python").root_node
+    top = [n.child_by_field_name("definition") if n.type == "decorated_definition" else n for n in root.named_children]
+    fn = next((n for n in top if n.type == "function_definition"), None)
+    doc = python_docstring(fn) if fn is not None and not root.has_error else None
+    if doc is None:
         return code
-    fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
-    if fn is None or len(fn.body) < 2:
-        return code
-    doc, after = fn.body[0], fn.body[1]
-    is_docstring = isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)
-    if not is_docstring or doc.lineno == fn.lineno or doc.end_lineno >= after.lineno:
+    statements = [n for n in doc.parent.named_children if n.type != "comment"]
+    first, last = doc.start_point.row, doc.end_point.row
+    if len(statements) < 2 or first == fn.start_point.row or last >= statements[1].start_point.row:
         return code
     lines = code.splitlines()
-    return "\n".join(lines[:doc.lineno - 1] + lines[doc.end_lineno:])
+    return "\n".join(lines[:first] + lines[last + 1:])
 
 
 def task_input(task_name: str, code: str, summary: str | None, max_code_chars: int,

@@ -9,6 +9,7 @@ import os
 import dagster as dg
 
 from wavecoder_assets.lakefiles import DEFAULT_LAKE_DIR
+from wavecoder_assets.resources.discriminator import DiscriminatorResource
 from wavecoder_assets.resources.hub import hub_resource_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource, PolarsDeltaIOManager
 from wavecoder_assets.resources.llm import llm_resource_for
@@ -18,13 +19,20 @@ RAY_ADDRESS_ENV = "WAVECODER_RAY_ADDRESS"
 RAY_CONFIG_TAG = "dagster-ray/config"
 GPU_STEP = {RAY_CONFIG_TAG: json.dumps({"num_cpus": 1, "num_gpus": 1})}
 CPU_STEP = {RAY_CONFIG_TAG: json.dumps({"num_cpus": 1})}
-# What a step on a Ray worker needs from the environment of the run that launched it (names that are not set
-# are left out): the resources, shards and paths are read from them when the definitions load there.
-RAY_STEP_ENV = ["WAVECODER_ENV", "WAVECODER_LAKE_DIR", "WAVECODER_SHARDS", "WAVECODER_CORPUS_PATHS",
-                "WAVECODER_MBPP_PATH", "WAVECODER_HUMANEVALPACK_PATH", "WAVECODER_RAY_ADDRESS",
-                *(f"WAVECODER_{role}_{part}" for role in ("GENERATOR", "JUDGE") for part in
-                  ("BASE_URL", "MODEL", "API_KEY_ENV", "MAX_IN_FLIGHT", "RESPONSE_FORMAT_STYLE")),
-                "OPENAI_API_KEY", "HF_TOKEN", "HF_HOME", "OMP_WAIT_POLICY"]
+# What a step on a Ray worker needs from the environment of the run that launched it: the resources, shards and
+# paths are read from WAVECODER_* variables when the definitions load there, the endpoints' keys from
+# OPENAI_API_KEY or the variables WAVECODER_<ROLE>_API_KEY_ENV names, the Hub's settings from HF_*.
+RAY_STEP_ENV_PREFIXES = ("WAVECODER_", "HF_")
+RAY_STEP_ENV_NAMES = ("OPENAI_API_KEY", "OMP_WAIT_POLICY")
+
+
+def ray_step_env() -> list[str]:
+    """The names of the variables set now that each Ray step gets (dagster-ray forwards a list of names; taken
+    by prefix, so a new WAVECODER_ setting needs no list kept by hand)."""
+    key_names = {value for name, value in os.environ.items() if name.startswith("WAVECODER_")
+                 and name.endswith("_API_KEY_ENV")}
+    return sorted(name for name in os.environ if name.startswith(RAY_STEP_ENV_PREFIXES)
+                  or name in RAY_STEP_ENV_NAMES or name in key_names)
 
 
 def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dict:
@@ -42,6 +50,7 @@ def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dic
         "lake": DuckDBLakeResource(base_dir=lake_dir),
         "llm": llm_resource_for(env, lake_dir),
         "hub": hub_resource_for(env),
+        "discriminator": DiscriminatorResource(),
     }
 
 
@@ -56,4 +65,4 @@ def executor_for(ray_address: str | None = None) -> dg.ExecutorDefinition:
         return dg.in_process_executor
     from dagster_ray import ray_executor  # the `ray` extra; only needed when a cluster is named
 
-    return ray_executor.configured({"ray": {"address": address, "env_vars": RAY_STEP_ENV}}, name="ray")
+    return ray_executor.configured({"ray": {"address": address, "env_vars": ray_step_env()}}, name="ray")

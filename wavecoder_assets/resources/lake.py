@@ -19,7 +19,7 @@ from dagster import (
     TableSchemaMetadataValue,
 )
 
-from wavecoder_assets.columns import COLUMN_DESCRIPTIONS
+from wavecoder_assets.columns import column_description
 from wavecoder_assets.hashing import shard_of
 from wavecoder_assets.lakefiles import (
     DATA_VERSION_KEY,
@@ -86,7 +86,7 @@ class PolarsDeltaIOManager(ConfigurableIOManager):
                 "table_uri": str(path),
                 "table_version": version,
                 "dagster/row_count": obj.height,
-                "dagster/column_schema": _table_schema(obj, _declared_schema(context)),
+                "dagster/column_schema": _table_schema(obj, path.name, _declared_schema(context)),
             }
         )
 
@@ -156,14 +156,14 @@ def _declared_schema(context: OutputContext) -> TableSchema | None:
     return declared if isinstance(declared, TableSchema) else None
 
 
-def _table_schema(frame: pl.DataFrame, declared: TableSchema | None = None) -> TableSchema:
+def _table_schema(frame: pl.DataFrame, table: str, declared: TableSchema | None = None) -> TableSchema:
     """The frame's columns and types; each column's description (and constraints) from the declared schema, or
-    else from the lake's glossary (`wavecoder_assets.columns`)."""
+    else from the lake's glossary for that table (`wavecoder_assets.columns`)."""
     described = {c.name: c for c in declared.columns} if declared else {}
     columns = []
     for name, dtype in frame.schema.items():
         spec = described.get(name)
-        description = (spec.description if spec else None) or COLUMN_DESCRIPTIONS.get(name)
+        description = (spec.description if spec else None) or column_description(table, name)
         columns.append(TableColumn(name=name, type=str(dtype), description=description,
                                    constraints=spec.constraints if spec else None,
                                    tags=spec.tags if spec else None))

@@ -12,7 +12,6 @@ import re
 import numpy as np
 import polars as pl
 
-from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate, outcome_columns
 from wavecoder_assets.generate.tasks import TASKS, solution_language
 from wavecoder_assets.languages import LANGUAGE_NAMES
@@ -39,12 +38,14 @@ def fence_language(text: str | None) -> str | None:
 
 # ---------------------------------------------------------------- the discriminator on other strategies' rows
 
-def judge_rows(rows: list[dict], judge, *, seed: int = 0, logger=None) -> list[dict]:
+def judge_rows(rows: list[dict], judge, discriminator: DiscriminatorSettings, *, seed: int = 0,
+               logger=None) -> list[dict]:
     """The WaveCoder discriminator's verdict columns for each row (instruction, information, solution, tests,
     task_name, language, code: the raw input the row came from, "" when none), on the rules that need no raw
-    input: accepted, rejected, or failed with why."""
-    settings = DiscriminatorSettings(rules=[r for r in J.SEMANTIC_RULES if r["id"] in PORTABLE_JUDGE_RULES],
-                                     check_rules=list(PORTABLE_CHECKS), seed=seed, judge_few_shot_good=0)
+    input (the `discriminator`'s, narrowed to them): accepted, rejected, or failed with why."""
+    settings = discriminator.model_copy(update={
+        "rules": [r for r in discriminator.rules if r["id"] in PORTABLE_JUDGE_RULES],
+        "check_rules": list(PORTABLE_CHECKS), "seed": seed, "judge_few_shot_good": 0})
     out: list[dict | None] = [None] * len(rows)
     todo = []
     for i, row in enumerate(rows):
@@ -64,8 +65,8 @@ def judge_rows(rows: list[dict], judge, *, seed: int = 0, logger=None) -> list[d
     return out
 
 
-def judge_sample(frame: pl.DataFrame, judge, max_rows: int | None, seed: int, *, logger=None,
-                 code_column: str | None = None) -> pl.DataFrame:
+def judge_sample(frame: pl.DataFrame, judge, discriminator: DiscriminatorSettings, max_rows: int | None, seed: int,
+                 *, logger=None, code_column: str | None = None) -> pl.DataFrame:
     """`frame` with the verdict columns: the WaveCoder judge's, on a seeded sample of at most `max_rows` (None: all)
     of the ok rows that have none yet; `code_column` holds the raw input each row came from."""
     if "verdict" not in frame.columns:
@@ -76,7 +77,7 @@ def judge_sample(frame: pl.DataFrame, judge, max_rows: int | None, seed: int, *,
         todo = sorted(random.Random(seed).sample(todo, max_rows))
     if todo:
         batch = [rows[i] | {"code": rows[i][code_column] if code_column else ""} for i in todo]
-        for i, verdict in zip(todo, judge_rows(batch, judge, seed=seed, logger=logger)):
+        for i, verdict in zip(todo, judge_rows(batch, judge, discriminator, seed=seed, logger=logger)):
             rows[i] |= verdict
     return pl.DataFrame(rows, schema=frame.schema)
 

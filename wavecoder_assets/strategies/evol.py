@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
 
 from wavecoder_assets.hashing import hex_id
 from wavecoder_assets.llm import ChatRequest
@@ -263,15 +264,17 @@ def seeds_from_alpaca(path: str | Path, *, max_seeds: int | None, seed: int) -> 
 
 # ---------------------------------------------------------------- the rounds
 
-@dataclass(frozen=True)
-class EvolSettings:
-    rounds: int = 1
-    seed: int = 0
-    min_words: int = 8
-    judge_equality: bool = False  # also ask the judge WizardLM's Equal / Not Equal question
-    evolve_max_tokens: int = 256
-    answer_max_tokens: int = 384
-    temperature: float = 0.0
+class EvolSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt setting is an error, not ignored
+
+    rounds: int = Field(default=1, ge=0, description="evolution rounds (WizardCoder: 3)")
+    seed: int = Field(default=0, description="draws the seeds and each instruction's heuristic per round")
+    min_words: int = Field(default=8, ge=0, description="rule too_short: an evolved instruction needs this many words")
+    judge_equality: bool = Field(
+        default=False, description="rule no_new_information also asks the judge WizardLM's Equal / Not Equal question")
+    evolve_max_tokens: int = Field(default=256, ge=1)
+    answer_max_tokens: int = Field(default=384, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
 
 
 def evolve(seeds: pl.DataFrame, generator, judge, settings: EvolSettings, *, logger=None) -> pl.DataFrame:

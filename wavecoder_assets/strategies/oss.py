@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
 
 from wavecoder_assets.hashing import hex_id
 from wavecoder_assets.llm import ChatRequest
@@ -125,15 +126,19 @@ def parse_problem_solution(text: str) -> tuple[str, str] | None:
     return (problem, solution) if problem and solution else None
 
 
-@dataclass(frozen=True)
-class OssSettings:
-    n_seeds: int | None = 4
-    seed: int = 976  # Magicoder's default seed
-    min_lines: int = 1
-    max_lines: int = 15
-    max_tokens: int = 768
-    temperature: float = 0.0  # Magicoder's default
-    drop_truncated: bool = True  # Magicoder skips answers whose finish_reason is not "stop"
+class OssSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt setting is an error, not ignored
+
+    # One snippet: the default run's minutes go to the WaveCoder candidates.
+    n_seeds: int | None = Field(
+        default=1, ge=0, description="snippets drawn; more than coreset rows draws further windows from the same "
+                                     "samples; None: one per coreset row (Magicoder: ~75k)")
+    seed: int = Field(default=976, description="window RNG and request seeds (seed + index); 976 is Magicoder's")
+    min_lines: int = Field(default=1, ge=1)
+    max_lines: int = Field(default=15, ge=1)
+    max_tokens: int = Field(default=768, ge=1, description="Magicoder: 2500")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0.0: Magicoder's default")
+    drop_truncated: bool = Field(default=True, description="an answer cut off at max_tokens is unparseable (Magicoder)")
 
 
 def oss_instruct(coreset: pl.DataFrame, generator, settings: OssSettings, *, logger=None) -> pl.DataFrame:

@@ -15,7 +15,7 @@ Slurm's srun, or a Kubernetes job)::
 
     {"code_ocean": "/mnt/lake/data_lake/code_ocean", "model_name": "wavecoder-ds-6.7b",
      "base_model": "deepseek-ai/deepseek-coder-6.7b-base", "model_dir": "/mnt/lake/data_lake/models/wavecoder-ds-6.7b",
-     "data_version": "<code_ocean's data version>", "hyperparameters": {"gradient_checkpointing": true},
+     "data_version": "<code_ocean's data version>", "hyperparameters": {"epochs": 1},
      "result": "/mnt/lake/runs/wavecoder-ds-6.7b.json"}
 
     torchrun --nnodes 4 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HEAD_HOST:29500 \
@@ -44,6 +44,7 @@ from wavecoder_assets.train.data import (
     tokenize_example,
 )
 from wavecoder_assets.train.finetune import (
+    PAPER_RECIPE,
     BaseModel,
     Hyperparameters,
     TrainResult,
@@ -57,6 +58,7 @@ from wavecoder_assets.train.finetune import (
 
 __all__ = [
     "IGNORE_INDEX",
+    "PAPER_RECIPE",
     "BaseModel",
     "Hyperparameters",
     "TokenizedExample",

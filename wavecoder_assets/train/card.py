@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-
 from wavecoder_assets import CITATION
 from wavecoder_assets.plots import line_plot_png
 from wavecoder_assets.train.data import PROMPT_NO_INPUT, PROMPT_WITH_INPUT
@@ -27,7 +25,7 @@ def model_card(
     data_version: str,
     task_counts: dict[str, int],
 ) -> str:
-    hyperparameters = json.dumps(asdict(hp), indent=2)
+    hyperparameters = json.dumps(hp.recipe(), indent=2)
     tasks = "\n".join(f"| {task} | {n} |" for task, n in sorted(task_counts.items()))
     losses = ", ".join(f"{x:.4f}" for x in result.losses)
     gguf = f" (weights dequantized from `{base_gguf_file}`)" if base_gguf_file else ""

@@ -12,12 +12,14 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-PARALLELISMS = ("fsdp", "ddp")
+Parallelism = Literal["fsdp", "ddp"]
+PARALLELISMS = get_args(Parallelism)
 
 
 @dataclass(frozen=True)

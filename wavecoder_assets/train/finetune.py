@@ -19,51 +19,57 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+import pydantic
 import torch
 import torch.nn.functional as F
+from pydantic import ConfigDict, Field, model_validator
 from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from wavecoder_assets.llm.models import EMBEDDED_GGUF, embedded_gguf_path, model_cache_dir
 from wavecoder_assets.train.data import IGNORE_INDEX, TokenizedExample, collate
-from wavecoder_assets.train.distributed import PARALLELISMS, World, current_world, wrap_for_training
+from wavecoder_assets.train.distributed import Parallelism, World, current_world, wrap_for_training
 
 
-@dataclass
-class Hyperparameters:
-    """Defaults are the WaveCoder paper's recipe: full fine-tuning, 3 epochs, Adafactor at lr 5e-5 with a linear
-    schedule, global batch 512, max length 2048, bf16."""
+class Hyperparameters(pydantic.BaseModel):
+    """Defaults: the default run's few LoRA steps, minutes on 2 CPU cores; PAPER_RECIPE is the paper's."""
 
-    method: str = "full"  # full | lora
-    epochs: int = 3
-    max_steps: int = -1  # > 0: stop after this many optimizer steps (overrides epochs)
-    learning_rate: float = 5e-5
-    optimizer: str = "adafactor"  # adafactor (fixed lr, no parameter scaling) | adamw
-    lr_schedule: str = "linear"  # after warmup, decay to 0: linear | cosine
-    global_batch_size: int = 512  # examples per optimizer step, all processes together
-    micro_batch_size: int = 4  # examples per forward/backward pass of one process
-    parallelism: str = "fsdp"  # with several processes: fsdp (sharded weights, gradients, optimizer state) | ddp (replicas)
-    max_length: int = 2048  # tokens per example, prompt + response
-    warmup_ratio: float = 0.03  # fraction of steps with linear warmup
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    bf16: bool = True  # bf16 autocast on GPU (ignored on CPU, where it is slower)
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt setting is an error, not ignored
+
+    method: Literal["lora", "full"] = "lora"
+    epochs: int = Field(default=3, ge=1, description="passes over CodeOcean when max_steps <= 0")
+    max_steps: int = Field(default=4, description="optimizer steps; <= 0: run `epochs` epochs")
+    learning_rate: float = Field(default=2e-4, gt=0, description="peak lr (the paper, full fine-tuning: 5e-5)")
+    optimizer: Literal["adamw", "adafactor"] = Field(
+        default="adamw", description="adafactor: transformers' Adafactor with a fixed lr, no parameter scaling (the "
+                                     "paper); adamw")
+    lr_schedule: Literal["cosine", "linear"] = Field(default="cosine", description="decay to 0 after the warmup")
+    global_batch_size: int = Field(default=1, ge=1, description="examples per optimizer step, all processes together "
+                                                                "(the paper: 256 or 512)")
+    micro_batch_size: int = Field(
+        default=1, ge=1, description="examples per forward pass of one process; gradient accumulation makes up the rest")
+    parallelism: Parallelism = Field(
+        default="fsdp", description="with several processes: fsdp shards weights, gradients and optimizer state "
+                                    "over the processes; ddp keeps a full replica in each")
+    max_length: int = Field(default=512, ge=1, description="tokens per example, prompt + response (the paper: 2048)")
+    warmup_ratio: float = Field(default=0.03, ge=0.0, le=1.0, description="fraction of steps with linear warmup")
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    grad_clip: float = Field(default=1.0, ge=0.0, description="max gradient norm; 0: no clipping")
+    bf16: bool = Field(default=True, description="bf16 autocast on GPU; CPUs train in fp32 (bf16 is slower there)")
     gradient_checkpointing: bool = False
     seed: int = 0
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: str = "all-linear"  # peft: "all-linear" or a regex over module names
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    lora_target_modules: str = Field(default="all-linear", description='peft target_modules: "all-linear" or a regex '
+                                                                       "over module names")
 
-    def __post_init__(self):
-        if self.method not in ("full", "lora"):
-            raise ValueError(f"method must be 'full' or 'lora', not {self.method!r}")
-        for name, value, allowed in [("optimizer", self.optimizer, OPTIMIZERS), ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
-                                     ("parallelism", self.parallelism, PARALLELISMS)]:
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+    @model_validator(mode="after")
+    def _batch_splits(self) -> Hyperparameters:
         self.grad_accum_steps(1)
+        return self
 
     def grad_accum_steps(self, world_size: int) -> int:
         """Micro-batches per optimizer step in each of `world_size` processes."""
@@ -73,9 +79,17 @@ class Hyperparameters:
                              f"{self.micro_batch_size} x {world_size} process(es)")
         return self.global_batch_size // per_step
 
+    def recipe(self) -> dict:
+        """The hyperparameters alone, as JSON values: a subclass's own fields (FinetuneConfig's model) left out."""
+        return self.model_dump(mode="json", include=set(Hyperparameters.model_fields))
 
-OPTIMIZERS = ("adafactor", "adamw")
-LR_SCHEDULES = ("linear", "cosine")
+
+# The WaveCoder paper's recipe: full fine-tuning, 3 epochs, Adafactor at lr 5e-5 with a linear schedule, global batch
+# 512, 2048 tokens, bf16; FSDP when on several GPUs. Gradient checkpointing is not the paper's: it trades compute for
+# the activation memory of 4 x 2048-token micro-batches of a 6.7B model.
+PAPER_RECIPE = {"method": "full", "epochs": 3, "max_steps": 0, "learning_rate": 5e-5, "optimizer": "adafactor",
+                "lr_schedule": "linear", "global_batch_size": 512, "micro_batch_size": 4, "max_length": 2048,
+                "bf16": True, "parallelism": "fsdp", "gradient_checkpointing": True}
 
 
 @dataclass

@@ -26,6 +26,7 @@ from wavecoder_assets.train.card import loss_curve_png, model_card
 from wavecoder_assets.train.data import tokenize_code_ocean
 from wavecoder_assets.train.distributed import current_world, full_model_on_main
 from wavecoder_assets.train.finetune import (
+    PAPER_RECIPE,
     Hyperparameters,
     TrainResult,
     load_base_model,
@@ -131,7 +132,7 @@ class FinetuneJob:
     base_model: str
     model_dir: str
     data_version: str
-    hyperparameters: dict
+    hyperparameters: dict  # Hyperparameters' fields; the missing ones take the paper's recipe (PAPER_RECIPE)
     result: str  # rank 0 writes the FinetuneRun here as JSON
 
     def write(self, path: Path) -> Path:
@@ -148,7 +149,7 @@ class FinetuneJob:
 
     def run(self, log: Callable[[str], object] = print) -> FinetuneRun | None:
         return finetune(self.code_ocean_frame(), model_name=self.model_name, base_model=self.base_model,
-                        hp=Hyperparameters(**self.hyperparameters), model_dir=Path(self.model_dir),
+                        hp=Hyperparameters(**(PAPER_RECIPE | self.hyperparameters)), model_dir=Path(self.model_dir),
                         data_version=self.data_version, log=log)
 
 
@@ -173,7 +174,7 @@ def finetune_with_torchrun(code_ocean: pl.DataFrame, *, num_processes: int, mode
         frame_path = Path(tmp) / "code_ocean.parquet"
         code_ocean.write_parquet(frame_path)
         job = FinetuneJob(code_ocean=str(frame_path), model_name=model_name, base_model=base_model,
-                          model_dir=str(model_dir), data_version=data_version, hyperparameters=asdict(hp),
+                          model_dir=str(model_dir), data_version=data_version, hyperparameters=hp.recipe(),
                           result=str(Path(tmp) / "result.json"))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if not torch.cuda.is_available():  # torchrun's default is 1 thread per worker

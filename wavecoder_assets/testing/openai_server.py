@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible server for tests and bench/llm.py, with scripted faults.
+"""A local OpenAI-compatible server for the tests and bench/ (llm.py, soak.py), with scripted faults.
 
 It speaks the real /v1/chat/completions protocol and answers "ECHO <last user message>" (or a JSON object
 when response_format asks for one). A message containing `FAULTS=429@0.3,500,timeout,malformed` gets those
@@ -19,7 +19,7 @@ GET /stats returns the calls received: `calls` (direct chat calls), `batch_lines
 times, faults served and the channel (`via`: http or batch), per Batch API method (`files.create`,
 `batches.retrieve`, ...) its call count, and per batch its status and the custom_ids of its input file.
 
-Run alone: python -m assets_tests.openai_test_server --port 8123 --latency 0.2
+Run alone: python -m wavecoder_assets.testing.openai_server --port 8123 --latency 0.2
 """
 
 from __future__ import annotations
