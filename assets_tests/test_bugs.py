@@ -58,12 +58,12 @@ def test_a_repair_planned_for_code_without_a_place_for_a_bug_trades_tasks():
                             "docstring": ["The name.", "One more."], "rank": [0, 1]})
     for mix in ({"code_repair": 0.5, "code_summarization": 0.5}, {"code_summarization": 0.5, "code_repair": 0.5}):
         plan = plan_examples(sources, LoopSettings(task_mix=mix))
-        repair = next(p for p in plan if p["task_name"] == "code_repair")
-        assert repair["source_id"] == "s1"
-        assert repair["given"]["information"] in (codes[1].replace("+", "-"), codes[1].replace("1", "2"))
-        assert repair["given"]["solution"].startswith(codes[1])
+        repair = next(p for p in plan if p.task_name == "code_repair")
+        assert repair.source_id == "s1"
+        assert repair.given["information"] in (codes[1].replace("+", "-"), codes[1].replace("1", "2"))
+        assert repair.given["solution"].startswith(codes[1])
     alone = plan_examples(sources.head(1), LoopSettings(task_mix={"code_repair": 1}))
-    assert [p["task_name"] for p in alone] == ["code_summarization"]  # nowhere to put a bug
+    assert [p.task_name for p in alone] == ["code_summarization"]  # nowhere to put a bug
 
 
 def test_a_python_repair_of_a_bug_put_in_by_code_takes_expected_values_from_its_fix():
@@ -76,10 +76,10 @@ def test_a_python_repair_of_a_bug_put_in_by_code_takes_expected_values_from_its_
            "information": bug.buggy, "solution": bug.fixed,
            "tests": "assert step(0, 1) == 1\nassert step(1, 1) == 9\nassert step(3, 1) == 4"}  # two values wrong
     fixed_by_code, = discriminate([row], None)
-    assert fixed_by_code["verdict"] == "accepted", fixed_by_code["reasons"]
-    assert fixed_by_code["tests"] == "assert step(0, 1) == 0\nassert step(1, 1) == 2\nassert step(3, 1) == 4"
+    assert fixed_by_code.verdict == "accepted", fixed_by_code.reasons
+    assert fixed_by_code.tests == "assert step(0, 1) == 0\nassert step(1, 1) == 2\nassert step(3, 1) == 4"
     assert "expected values from the fix: 3 computed, 2 of them changed" in \
-        fixed_by_code["rule_verdicts"]["tests_pass"]["reason"]
+        fixed_by_code.rule_verdicts["tests_pass"]["reason"]
     # a fix that is not the source (a labelled row, a model's own fix) keeps the tests it was given
     own_fix, = discriminate([row | {"solution": code.replace("x + 1", "x + 2")}], None)
-    assert own_fix["verdict"] == "rejected" and own_fix["tests"] == row["tests"]
+    assert own_fix.verdict == "rejected" and own_fix.tests == row["tests"]

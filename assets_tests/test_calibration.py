@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-import types
 from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
@@ -21,6 +20,7 @@ from wavecoder_assets.benchmark_data import CALIBRATION_SET
 from wavecoder_assets.generate.calibration import (
     CANDIDATE_KEYS,
     LABELLED_KEYS,
+    Verdict,
     calibration_report,
     load_labelled,
     rule_answers,
@@ -163,9 +163,10 @@ def _row(row_id, label, task="code_generation", language="python", broken=None):
 
 def _verdict(verdict, answers=None, failed_rules=None):
     answers = answers or {}
-    return {"verdict": verdict, "rule_verdicts": {k: {"answer": a, "reason": ""} for k, a in answers.items()},
-            "failed_rules": failed_rules if failed_rules is not None else [k for k, a in answers.items() if a == "no"],
-            "reasons": "", "judge_model": None, "sandbox_status": None, "error": None}
+    if failed_rules is None:
+        failed_rules = [k for k, a in answers.items() if a == "no"]
+    return Verdict(verdict=verdict, failed_rules=failed_rules,
+                   rule_verdicts={k: {"answer": a, "reason": ""} for k, a in answers.items()})
 
 
 def _perfect(rows):
@@ -202,8 +203,8 @@ def _hand_made():
         _verdict("rejected", {"names_language": "no"}),  # caught
         _verdict("accepted", {"summary_is_prose": "yes", "names_language": "yes"}),  # missed
         _verdict("rejected", {"solution_resolves": "no", "names_language": "yes"}),  # caught
-        _verdict("failed", {"names_language": "yes"}) | {"error": "judge: no JSON"},  # the code check still answered
-        {"verdict": "rejected", "rule_verdicts": "{}", "failed_rules": ["solution_is_code"]},  # tests_pass not run
+        _verdict("failed", {"names_language": "yes"}),  # the judge failed; the code check still answered
+        _verdict("rejected", failed_rules=["solution_is_code"]),  # tests_pass not run
     ]
     return rows, verdicts
 
@@ -273,8 +274,8 @@ def test_report_input_errors():
     with pytest.raises(ValueError, match="one verdict per row"):
         calibration_report(rows, verdicts[:-1])
     with pytest.raises(ValueError, match="must be one of"):
-        calibration_report(rows, verdicts[:-1] + [{"verdict": "maybe"}])
-    assert rule_answers({"rule_verdicts": json.dumps({"x": {"answer": "YES"}}), "failed_rules": ["y"]}) == \
+        calibration_report(rows, verdicts[:-1] + [_verdict("maybe")])
+    assert rule_answers(Verdict(verdict="rejected", rule_verdicts={"x": {"answer": "YES"}}, failed_rules=["y"])) == \
         {"x": "yes", "y": "no"}
 
 
@@ -330,15 +331,9 @@ def _labelled_file(tmp_path, shipped) -> tuple:
 def cli_with_fake_discriminator(monkeypatch):
     """wavecoder_assets.calibrate with `discriminate` replaced by a stand-in that fails names_language when the
     instruction has no "Python"/"Java"... (the wiring and the output, not the discriminator, are under test)."""
-    try:
-        importlib.import_module("wavecoder_assets.generate.discriminator")
-    except ImportError:
-        fake = types.ModuleType("wavecoder_assets.generate.discriminator")
-        fake.DiscriminatorSettings, fake.discriminate = object, None
-        monkeypatch.setitem(sys.modules, "wavecoder_assets.generate.discriminator", fake)
-        monkeypatch.delitem(sys.modules, "wavecoder_assets.calibrate", raising=False)
+    from wavecoder_assets.generate.discriminator import Outcome
+
     cli = importlib.import_module("wavecoder_assets.calibrate")
-    monkeypatch.setitem(sys.modules, "wavecoder_assets.calibrate", cli)
     seen = []
 
     def discriminate(rows, judge, settings, logger=None):
@@ -347,9 +342,9 @@ def cli_with_fake_discriminator(monkeypatch):
         for row in rows:
             ok = any(name in row["instruction"] for name in ("Python", "JavaScript", "Java"))
             answers = {"names_language": {"answer": "yes" if ok else "no", "reason": ""}}
-            out.append({"verdict": "accepted" if ok else "rejected", "failed_rules": [] if ok else ["names_language"],
-                        "rule_verdicts": answers, "reasons": "", "judge_model": None, "sandbox_status": None,
-                        "error": None})
+            out.append(Outcome(verdict="accepted" if ok else "rejected", failed_rules=[] if ok else ["names_language"],
+                               rule_verdicts=answers, reasons="", judge_model=None, sandbox_status=None, error=None,
+                               copied_reasons=0, tests=row["tests"]))
         return out
 
     monkeypatch.setattr(cli, "discriminate", discriminate)

@@ -16,6 +16,7 @@ from wavecoder_assets.coreset import kcenter_greedy
 from wavecoder_assets.coreset.kcenter import coarse_mean
 from wavecoder_assets.coreset.projected import kcenter_greedy_projected
 from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
+from wavecoder_assets.coreset.select import select_coreset
 from wavecoder_assets.lakefiles import read_table, table_path, write_table
 from wavecoder_assets.resources import resources_for
 
@@ -248,6 +249,25 @@ def _lake_with_embeddings(lake_dir, n=60, d=8):
     write_table(code, table_path(lake_dir, "filtered_code"))
     write_table(embeddings, table_path(lake_dir, "code_embeddings"))
     return code, vectors
+
+
+def test_select_coreset_picks_among_the_embedded_rows_with_code_in_id_order():
+    ids = [f"id{i:02d}" for i in range(10)]
+    vectors = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    embeddings = pl.DataFrame({"id": ids, "embedding": vectors},
+                              schema={"id": pl.String, "embedding": pl.Array(pl.Float32, 4)})
+    # id08 and id09 have no code row; id00 has two (the first counts)
+    code = pl.DataFrame({"id": ids[:8] + ["id00"], "code": [f"c{i}" for i in range(9)]})
+    picked = select_coreset(embeddings.reverse(), code, 5, seed=1)  # shards stored in any order pick the same
+    expected, radii = kcenter_greedy(vectors[:8], 5, seed=1)
+    assert picked.selected["id"].to_list() == [ids[i] for i in expected]
+    assert picked.selected.columns == ["id", "code", "rank", "radius"]
+    assert picked.selected["rank"].to_list() == list(range(5))
+    np.testing.assert_allclose(picked.radii, radii)
+    assert picked.candidates["id"].to_list() == ids[:8] and picked.candidates["code"][0] == "c0"
+    assert select_coreset(embeddings, code, 50, algorithm="pruned").selected.height == 8  # k clamped
+    with pytest.raises(ValueError, match="no embedded rows match filtered_code"):
+        select_coreset(embeddings, code.clear(), 5)
 
 
 @pytest.mark.parametrize("algorithm", ["scan", "projected", "pruned"])

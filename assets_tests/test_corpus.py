@@ -17,11 +17,13 @@ import pytest
 from wavecoder_assets.assets import corpus as corpus_assets
 from wavecoder_assets.codefacts import runs_alone
 from wavecoder_assets.corpus import (
+    FilterSettings,
     apply_rules,
     blacklist_rule,
     code_predicate_rule,
     default_roots,
     exact_dedup_rule,
+    filter_rules,
     harvest_trees,
     length_rule,
     near_dedup_rule,
@@ -402,6 +404,19 @@ def test_rules_are_configurable():
                                                                                 "drawer"])), keep=runs_alone)
     assert kept["func_name"].to_list() == ["ok_words"]
     assert sorted(removed["func_name"]) == ["drawer", "js_fn", "weighted"]
+
+
+def test_filter_rules_follow_the_settings_in_order():
+    def names(**settings) -> list[str]:
+        return [name for name, _ in filter_rules(FilterSettings(**settings))]
+
+    assert names() == ["length", "blacklist", "exact_dup", "near_dup", "runs_alone", "plain_values"]
+    assert names(exact_dedup=False, near_dedup=False, require_plain_values=False) == ["length", "blacklist"]
+    assert names(require_runs_alone=True, require_plain_values=False)[-1] == "runs_alone"
+    settings = FilterSettings(max_chars=5000, blacklist=["mapping"], near_dedup=False, require_plain_values=False)
+    removed = dict(apply_rules(funnel_fixture(), filter_rules(settings)).removed.select("func_name", "rule").iter_rows())
+    assert removed == {"short": "length", "ok_words": "blacklist", "weighted_copy": "exact_dup",
+                       "js_fn_again": "exact_dup"}
 
 
 # --------------------------------------------------------------------------------- materialization

@@ -53,8 +53,8 @@ def test_a_copied_reason_is_asked_again_and_the_fresh_answer_stands(scripted):
     judge = scripted(copy_on_seeds={0})
     [outcome] = discriminate([ROW], judge.client, DiscriminatorSettings(execute=False))
     assert [body["seed"] for body in judge.seen] == [0, 1]
-    assert outcome["copied_reasons"] == 0 and outcome["verdict"] == "accepted"
-    assert "width * height" in outcome["rule_verdicts"]["solution_resolves"]["reason"]
+    assert outcome.copied_reasons == 0 and outcome.verdict == "accepted"
+    assert "width * height" in outcome.rule_verdicts["solution_resolves"]["reason"]
 
 
 def test_each_candidate_sees_its_few_shot_examples_in_its_own_seeded_order(scripted):
@@ -77,14 +77,14 @@ def test_each_candidate_sees_its_few_shot_examples_in_its_own_seeded_order(scrip
 def test_an_answer_without_copies_is_asked_once(scripted):
     judge = scripted(copy_on_seeds=set())
     [outcome] = discriminate([ROW], judge.client, DiscriminatorSettings(execute=False))
-    assert len(judge.seen) == 1 and outcome["copied_reasons"] == 0
+    assert len(judge.seen) == 1 and outcome.copied_reasons == 0
 
 
 def test_copies_in_the_second_answer_are_counted(scripted):
     judge = scripted(copy_on_seeds={0, 1})
     [outcome] = discriminate([ROW], judge.client, DiscriminatorSettings(execute=False))
     assert len(judge.seen) == 2
-    assert outcome["copied_reasons"] == 2  # both rules' reasons repeat the example's analysis
+    assert outcome.copied_reasons == 2  # both rules' reasons repeat the example's analysis
 
 
 @pytest.mark.parametrize("language", sorted({written_in(e) for e in SEED_EXAMPLES}))
@@ -100,12 +100,12 @@ def test_seed_examples_pass_the_discriminators_code_rules(language):
     for seed, outcome in zip(seeds, outcomes):
         if not seed["accepted"] and (seed["task_name"], seed["language"], seed["target_language"]) == \
                 ("code_translation", "python", "javascript"):
-            assert outcome["failed_rules"] == ["tests_pass"], outcome["reasons"]
-            assert "expected values from the Python source" in outcome["reasons"]
+            assert outcome.failed_rules == ["tests_pass"], outcome.reasons
+            assert "expected values from the Python source" in outcome.reasons
             continue
-        assert outcome["verdict"] == "accepted", (seed["task_name"], seed["accepted"], outcome["reasons"])
+        assert outcome.verdict == "accepted", (seed["task_name"], seed["accepted"], outcome.reasons)
         if seed["tests"]:
-            assert outcome["sandbox_status"] == "passed", (seed["task_name"], outcome["rule_verdicts"])
+            assert outcome.sandbox_status == "passed", (seed["task_name"], outcome.rule_verdicts)
 
 
 def test_an_answer_copying_a_few_shot_example_is_rejected_without_the_llm():
@@ -117,13 +117,13 @@ def test_an_answer_copying_a_few_shot_example_is_rejected_without_the_llm():
                   "information": "static int twice(int x) {\n    return 2 * x;\n}",
                   "solution": example["solution"].replace("\n", "\n\n"), "tests": "assert add(2, 3) == 5"}
     [outcome] = discriminate([copy | {"few_shot": [example]}], None, store=store)
-    assert outcome["verdict"] == "rejected" and COPY_RULE in outcome["failed_rules"]
-    assert "code_translation, python" in outcome["rule_verdicts"][COPY_RULE]["reason"]
+    assert outcome.verdict == "rejected" and COPY_RULE in outcome.failed_rules
+    assert "code_translation, python" in outcome.rule_verdicts[COPY_RULE]["reason"]
     [own] = discriminate([copy | {"few_shot": [example], "solution": "def twice(x):\n    return 2 * x",
                                   "tests": "assert twice(2) == 4"}], None, store=store)
-    assert COPY_RULE not in own["rule_verdicts"]
+    assert COPY_RULE not in own.rule_verdicts
     [unseen] = discriminate([copy], None, store=store)  # the same answer, but its generator was shown no example
-    assert COPY_RULE not in unseen["rule_verdicts"]
+    assert COPY_RULE not in unseen.rule_verdicts
 
 
 def test_a_repair_instruction_copied_from_a_few_shot_example_is_rejected_but_a_summary_instruction_may_repeat():
@@ -134,12 +134,12 @@ def test_a_repair_instruction_copied_from_a_few_shot_example_is_rejected_but_a_s
                     "instruction": seed_repair["instruction"], "solution": fixed,
                     "tests": "assert area(2, 3) == 6", "few_shot": [seed_repair]}
     [outcome] = discriminate([repair], None, store=store)
-    assert outcome["failed_rules"] == [COPY_RULE], outcome["reasons"]
-    assert outcome["rule_verdicts"][COPY_RULE]["reason"].startswith("the instruction is a shown few-shot example's")
+    assert outcome.failed_rules == [COPY_RULE], outcome.reasons
+    assert outcome.rule_verdicts[COPY_RULE]["reason"].startswith("the instruction is a shown few-shot example's")
     [own] = discriminate([repair | {"instruction": "Find and fix the bug in the following Python function, which "
                                                   "should return the area of a rectangle."}], None, store=store)
-    assert own["verdict"] == "accepted", own["reasons"]
+    assert own.verdict == "accepted", own.reasons
     seed_summary = next(e for e in store.good if e["task_name"] == "code_summarization" and e["language"] == "python")
     [summary] = discriminate([ROW | {"instruction": seed_summary["instruction"], "few_shot": [seed_summary]}], None,
                              store=store)
-    assert summary["verdict"] == "accepted", summary["reasons"]
+    assert summary.verdict == "accepted", summary.reasons

@@ -14,6 +14,7 @@ from assets_tests.test_partitions import all_shards
 from wavecoder_assets.assets.coreset import CoresetConfig, coreset
 from wavecoder_assets.assets.embed import CodeEmbeddingsConfig, code_embeddings
 from wavecoder_assets.embed import Encoder, embed_resumable, embedded_minilm_dir, sentence_config
+from wavecoder_assets.embed.step import embedding_table, rows_to_embed
 from wavecoder_assets.lakefiles import read_table, table_path, write_table
 from wavecoder_assets.resources import resources_for
 
@@ -99,6 +100,24 @@ def test_resumable_run_keeps_finished_chunks(tmp_path, model_dir):
     # other settings never reuse these chunks
     _, reused_cls = embed_resumable(ids, texts, Encoder(model_dir, pooling="cls"), tmp_path / "resumed", chunk_rows=4)
     assert reused_cls == 0
+
+
+def test_rows_to_embed_skips_blank_code_and_repeated_ids_then_samples_the_cap():
+    frame = pl.DataFrame({"id": ["a", "b", "b", "c", "d", "e"], "language": ["python"] * 6,
+                          "code": ["x = 1", "y = 2", "z = 3", "  ", None, "w = 4"], "docstring": [""] * 6})
+    to_embed = rows_to_embed(frame, None)
+    assert (to_embed.blank, to_embed.duplicate_ids) == (2, 1)
+    assert to_embed.rows.rows() == [("a", "python", "x = 1"), ("b", "python", "y = 2"), ("e", "python", "w = 4")]
+    capped = rows_to_embed(frame, 2, seed=3).rows
+    assert capped.height == 2 and capped.equals(rows_to_embed(frame, 2, seed=3).rows)
+
+
+def test_embedding_table_without_a_shard_has_no_rows_and_the_table_types():
+    rows = pl.DataFrame(schema={"id": pl.String, "language": pl.String, "code": pl.String})
+    table = embedding_table(rows, [], dim=3, model="m")
+    assert table.is_empty()
+    assert dict(table.schema) == {"id": pl.String, "language": pl.String, "embedding": pl.Array(pl.Float32, 3),
+                                  "model": pl.String}
 
 
 def _filtered_code(n: int) -> pl.DataFrame:

@@ -25,6 +25,7 @@ from wavecoder_assets.evaluate.completion import ChatCompleter, TransformersComp
 from wavecoder_assets.evaluate.execution import check, missing_toolchain
 from wavecoder_assets.evaluate.passk import mean_pass_at_k, pass_at_k
 from wavecoder_assets.evaluate.run import evaluate, load_problems, scores
+from wavecoder_assets.evaluate.step import EvalSettings, score_models
 from wavecoder_assets.lakefiles import table_path, write_table
 from wavecoder_assets.llm import ChatClient
 from wavecoder_assets.resources import resources_for
@@ -228,6 +229,18 @@ def test_each_row_of_a_batch_stops_at_its_own_stop_sequences(tiny_model_dir):
     ids = torch.cat([prompt, new], dim=1).repeat(2, 1)
     stop = StopPerRow(tokenizer, prompt.shape[1], [("\nassert",), ("\ndef", "\nclass")])
     assert stop(ids, None).tolist() == [True, False]
+
+
+def test_score_models_refuses_bad_settings_before_loading_a_model():
+    row = pl.DataFrame({"model_name": ["m"], "model_dir": ["/nonexistent"], "base_model": ["/nonexistent"]})
+
+    def chat():
+        raise AssertionError("no client is needed")
+
+    with pytest.raises(ValueError, match="expects one finetuned_model row, got 2"):
+        score_models(pl.concat([row, row]), EvalSettings(), chat)
+    with pytest.raises(ValueError, match=r"every k in \[1, 2\] must be <= n_samples=1"):
+        score_models(row, EvalSettings(ks=[1, 2]), chat)
 
 
 def test_eval_scores_materializes_for_both_models(tiny_model_dir, lake_dir, tmp_path):

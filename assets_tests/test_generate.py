@@ -143,7 +143,7 @@ def test_repair_and_translation_are_given_the_python_code_without_its_docstring(
     sources = pl.DataFrame({"id": ["a", "b"], "language": ["python"] * 2, "code": [code, code.replace("leap", "jump")],
                             "docstring": ["Leap years in [y1, y2).", "Jump years."], "rank": [0, 1]})
     plan = plan_examples(sources, LoopSettings(task_mix={"code_repair": 0.5, "code_summarization": 0.5}))
-    shown = {p["task_name"]: p["code"] for p in plan}
+    shown = {p.task_name: p.code for p in plan}
     assert '"""' not in shown["code_repair"] and '"""' in shown["code_summarization"]
 
 
@@ -161,7 +161,7 @@ def test_the_summary_is_the_docstrings_prose_and_the_signature_its_first_code_li
 
 
 def test_token_budget_fits_every_field_and_a_cut_off_answer_is_not_parsed():
-    from wavecoder_assets.generate.loop import _generated_row
+    from wavecoder_assets.generate.loop import PlannedExample, _generated_row
     from wavecoder_assets.generate.tasks import FIELD_MAX_CHARS, TASKS
     from wavecoder_assets.llm import ChatResult
 
@@ -170,12 +170,12 @@ def test_token_budget_fits_every_field_and_a_cut_off_answer_is_not_parsed():
         schema = output_schema(task, with_tests)
         caps = sum((FIELD_MAX_CHARS | {"solution": TASKS[task].solution_max_chars})[k] for k in schema["required"])
         assert max_tokens_for(task, with_tests) * 5 // 2 >= caps  # at 2.5 characters a token
-    item = {"example_id": "e", "source_id": "s", "task_name": "code_generation", "language": "python",
-            "target_language": None, "round": 0, "code": CODE, "with_tests": False}
+    item = PlannedExample(example_id="e", source_id="s", task_name="code_generation", language="python",
+                          target_language=None, code=CODE, given=None, summary=None, round=0, with_tests=False)
     cut = ChatResult(key="e", text=answer(), error=None, model="m", finish_reason="length")
-    assert _generated_row(item, cut, 1)["status"] == "unparseable"  # even though this text happens to parse
+    assert _generated_row(item, cut, 1).status == "unparseable"  # even though this text happens to parse
     whole = ChatResult(key="e", text=answer(), error=None, model="m", finish_reason="stop")
-    assert _generated_row(item, whole, 1)["status"] == "ok"
+    assert _generated_row(item, whole, 1).status == "ok"
 
 
 # ---------------------------------------------------------------- task mix
@@ -530,7 +530,7 @@ def test_later_rounds_show_good_and_bad_judged_examples_to_generator_and_judge(t
     assert "Analysis: solution_is_code" in round1_generator[0].split("bad examples")[1]  # the bad one and why
     # the scripted judge's two reasons repeat the shown example's word for word, so it is asked a second time, and
     # the second answer's copies are counted
-    assert outcome["verdict"] == "accepted" and outcome["copied_reasons"] == 2
+    assert outcome.verdict == "accepted" and outcome.copied_reasons == 2
     assert len(judge) == 2 and [m["role"] for m in judge[0]] == ["system", "user", "assistant", "user"]
     shown = json.loads(judge[0][2]["content"])  # the good example's full analysis, from round 0's judge
     assert shown["solution_resolves"] == {"reason": "the solution yes resolves it", "answer": "yes"}

@@ -3,6 +3,7 @@ rejected by code."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import polars as pl
@@ -12,6 +13,7 @@ from wavecoder_assets.generate.examples import ExampleStore
 from wavecoder_assets.generate.loop import (
     RETRY_TEMPERATURE,
     LoopSettings,
+    PlannedExample,
     _generated_row,
     _generation_request,
     quality_metrics,
@@ -40,9 +42,9 @@ def test_cuts_that_leave_no_whole_test_or_fall_elsewhere_are_not_closed():
     assert close_cut_tests(CUT[:CUT.rindex("31") + 2] + "\\") is not None  # cut right after a backslash
 
 
-ITEM = {"example_id": "e1", "source_id": "s1", "task_name": "code_generation", "language": "python",
-        "target_language": None, "code": "def quote(s):\n    return '\"' + s + '\"'", "summary": "Quote a string.",
-        "round": 0, "with_tests": True}
+ITEM = PlannedExample(example_id="e1", source_id="s1", task_name="code_generation", language="python",
+                      target_language=None, code="def quote(s):\n    return '\"' + s + '\"'", given=None,
+                      summary="Quote a string.", round=0, with_tests=True)
 
 
 def _result(text: str, finish_reason: str) -> ChatResult:
@@ -51,12 +53,12 @@ def _result(text: str, finish_reason: str) -> ChatResult:
 
 def test_a_cut_answer_with_whole_tests_parses_and_one_without_is_unparseable():
     row = _generated_row(ITEM, _result(CUT, "length"), 1)
-    assert row["status"] == "ok" and row["tests"].count("assert") == 2
+    assert row.status == "ok" and row.tests.count("assert") == 2
     cut_in_solution = ANSWER[:ANSWER.index('"tests"') - 5]
     row = _generated_row(ITEM, _result(cut_in_solution, "length"), 1)
-    assert row["status"] == "unparseable" and "cut off" in row["error"]
-    java = ITEM | {"language": "java"}  # a Java test program cut anywhere does not compile: never closed
-    assert _generated_row(java, _result(CUT, "length"), 1)["status"] == "unparseable"
+    assert row.status == "unparseable" and "cut off" in row.error
+    java = dataclasses.replace(ITEM, language="java")  # a Java test program cut anywhere does not compile: never closed
+    assert _generated_row(java, _result(CUT, "length"), 1).status == "unparseable"
 
 
 def test_the_retry_samples_with_other_few_shot_examples():

@@ -128,6 +128,7 @@ def _lake_tables() -> dict[str, list[str]]:
     from wavecoder_assets.generate.calibration import CALIBRATION_SCHEMA
     from wavecoder_assets.generate.loop import GENERATED_SCHEMA, JUDGED_SCHEMA
     from wavecoder_assets.generate.ocean import OCEAN_COLUMNS, REJECTED_SCHEMA
+    from wavecoder_assets.publish.release import HUB_ROW_SCHEMA
     from wavecoder_assets.strategies.compare import REPORT_SCHEMA, VERDICT_SCHEMA
     from wavecoder_assets.strategies.evol import EVOL_SCHEMA
     from wavecoder_assets.strategies.oss import OSS_SCHEMA
@@ -136,13 +137,12 @@ def _lake_tables() -> dict[str, list[str]]:
     return {
         "raw_code": list(RAW_CODE_SCHEMA), "filtered_code": list(RAW_CODE_SCHEMA),
         "filtered_out": [*RAW_CODE_SCHEMA, "rule"],
-        "code_embeddings": ["id", "language", "embedding", "model"],  # built inline in assets/embed.py
+        "code_embeddings": ["id", "language", "embedding", "model"],  # built in embed/step.py
         "coreset": [*CODE_COLUMNS, "rank", "radius"],
         "generated_instructions": list(GENERATED_SCHEMA), "judged_instructions": list(JUDGED_SCHEMA),
         "code_ocean": OCEAN_COLUMNS, "code_ocean_rejected": list(REJECTED_SCHEMA),
         "judge_calibration": list(CALIBRATION_SCHEMA),
-        "code_ocean_hub": ["repo_id", "staged_dir", "rows", "data_version", "pushed", "commit_url", "commit_sha",
-                           "tag", "tag_url", "tag_commit", "input_versions", "private"],  # inline in assets/publish.py
+        "code_ocean_hub": list(HUB_ROW_SCHEMA),
         "evol_instructions": [*EVOL_SCHEMA, *VERDICT_SCHEMA], "oss_instructions": [*OSS_SCHEMA, *VERDICT_SCHEMA],
         "strategy_report": list(REPORT_SCHEMA), "finetuned_model": list(MODEL_ROW_SCHEMA),
         "eval_scores": list(SCORE_SCHEMA),
@@ -196,3 +196,22 @@ def test_asset_configs_inherit_stage_settings_instead_of_copying_their_fields():
             offences += [f"{config.__name__} declares {sorted(own & set(s.model_fields))} of {s.__name__}"
                          for s in settings if own & set(s.model_fields)]
     assert not offences, offences
+
+
+# Asset bodies longer than ASSET_BODY_MAX_LINES, each with why it is longer.
+LONG_ASSET_BODIES: dict[str, str] = {}
+ASSET_BODY_MAX_LINES = 30
+
+
+def test_assets_are_wiring():
+    """An asset or check body (docstring aside) reads its inputs, calls a stage function and returns a versioned
+    output with metadata: ASSET_BODY_MAX_LINES lines at most, unless listed with a reason."""
+    long = {}
+    for path in sorted((REPO_ROOT / "wavecoder_assets" / "assets").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and any(ast.unparse(d).startswith("dg.") for d in node.decorator_list):
+                body = node.body[1:] if ast.get_docstring(node) else node.body
+                lines = body[-1].end_lineno - body[0].lineno + 1
+                if lines > ASSET_BODY_MAX_LINES:
+                    long[f"{path.name}:{node.name}"] = lines
+    assert set(long) == set(LONG_ASSET_BODIES), long

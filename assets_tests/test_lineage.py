@@ -283,9 +283,9 @@ def test_d_code_versions_include_the_stage_modules():
     def version(name):
         return graph.get(dg.AssetKey(name)).code_version
 
-    generate = code_version("2", "wavecoder_assets.generate.loop", "wavecoder_assets.generate.bugs", *DISCRIMINATOR)
+    generate = code_version("3", "wavecoder_assets.generate.loop", "wavecoder_assets.generate.bugs", *DISCRIMINATOR)
     assert version("generated_instructions") == version("judged_instructions") == generate
-    assert version("judge_calibration") == code_version("1", "wavecoder_assets.generate.calibration", *DISCRIMINATOR)
+    assert version("judge_calibration") == code_version("2", "wavecoder_assets.generate.calibration", *DISCRIMINATOR)
     assert version("raw_code") == code_version("1", "wavecoder_assets.corpus.harvest",
                                                "wavecoder_assets.corpus.codesearchnet",
                                                "wavecoder_assets.corpus.records", "wavecoder_assets.languages")

@@ -39,6 +39,7 @@ from wavecoder_assets.publish.dataset import (
     size_category,
     stage_dataset,
 )
+from wavecoder_assets.publish.release import ReleaseRefused, release_code_ocean
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.hub import HubResource
 
@@ -142,8 +143,8 @@ def test_gather_facts_reads_lazy_scans_and_frames_alike(tmp_path):
 
 
 def test_the_publish_stage_does_not_import_dagster():
-    code = ("import sys, wavecoder_assets.publish.dataset, wavecoder_assets.publish.facts; "
-            "sys.exit('dagster' in sys.modules)")
+    code = ("import sys, wavecoder_assets.publish.dataset, wavecoder_assets.publish.facts, "
+            "wavecoder_assets.publish.release; sys.exit('dagster' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -453,9 +454,8 @@ def test_asset_push_names_the_data_version_in_its_one_commit(lake_dir, fake_hub,
     assert row["pushed"] and row["commit_url"].endswith("a" * 40)
     assert (row["commit_sha"], row["tag"], row["tag_commit"]) == ("a" * 40, tag, "a" * 40)
     assert row["tag_url"] == f"{fake_hub.endpoint}/datasets/{REPO}/tree/{tag}"
-    versions = json.loads(row["input_versions"])
-    assert versions == {name: {"table_version": 0, "data_version": content_version(make())}
-                        for name, make in UPSTREAM.items()}
+    assert json.loads(row["input_versions"]) == {name: content_version(make()) for name, make in UPSTREAM.items()}
+    assert json.loads(row["input_table_versions"]) == {name: 0 for name in UPSTREAM}
     metadata = run.asset_materializations_for_node("code_ocean_hub")[0].metadata
     assert "hf_from_env" not in str(metadata)
     assert metadata["commit_sha"].value == "a" * 40 and metadata["tag"].value == tag
@@ -463,6 +463,40 @@ def test_asset_push_names_the_data_version_in_its_one_commit(lake_dir, fake_hub,
     card = metadata["card"].value
     for name, make in UPSTREAM.items():  # the card names every input table's version and data version
         assert f"| {name} | 0 | `{content_version(make())}` |" in card, name
+
+
+def test_the_same_inputs_give_the_same_data_version(lake_dir):
+    """Rewritten with the same content (a forced rerun upstream), the inputs get new table versions but the staged
+    dataset's data version stays: what reads code_ocean_hub does not look changed."""
+    def version() -> str:
+        run = _materialize_hub(lake_dir, HubResource(repo_id=REPO, dry_run=True))
+        return run.asset_materializations_for_node("code_ocean_hub")[0].tags["dagster/data_version"]
+
+    _lake_with_code_ocean(lake_dir)
+    first = version()
+    _lake_with_code_ocean(lake_dir)
+    assert version() == first
+    assert json.loads(read_table(lake_dir, "code_ocean_hub")["input_table_versions"][0])["code_ocean"] == 1
+    write_table(ocean(1), table_path(lake_dir, "code_ocean"))
+    assert version() != first
+
+
+def test_release_refuses_an_empty_code_ocean_and_one_the_lake_has_replaced(lake_dir, tmp_path):
+    _lake_with_code_ocean(lake_dir)
+    upstream = {name: make().lazy() for name, make in UPSTREAM.items() if name != "code_ocean"}
+    hub = {"repo_id": REPO, "token": None, "private": True, "endpoint": None, "dry_run": True}
+    folder = tmp_path / "staged"
+    with pytest.raises(ReleaseRefused, match="code_ocean is empty") as refused:
+        release_code_ocean(ocean(0), upstream, lake_dir, folder, **hub)
+    assert refused.value.metadata == {"rows": 0, "repo_id": REPO, "dry_run": True}
+    with pytest.raises(ReleaseRefused, match="code_ocean changed while this step ran"):
+        release_code_ocean(ocean(1), upstream, lake_dir, folder, **hub)  # not the lake's code_ocean
+    assert not folder.exists()
+    release = release_code_ocean(ocean(), upstream, lake_dir, folder, **hub)
+    assert release.pushed is None and (folder / "README.md").exists()
+    row = release.row.row(0, named=True)
+    assert (row["staged_dir"], row["rows"], row["data_version"], row["pushed"], row["tag"]) == (
+        str(folder), 5, content_version(ocean()), False, None)
 
 
 def test_asset_refuses_an_empty_code_ocean_unless_allowed(lake_dir, fake_hub):

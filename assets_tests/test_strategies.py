@@ -141,6 +141,22 @@ def test_merged_output_keeps_every_seed_and_tags_rounds_and_heuristics():
     assert out["example_id"].n_unique() == out.height
 
 
+def test_seeds_come_from_the_seed_file_else_code_ocean_and_code_ocean_seeds_keep_their_verdict(tmp_path):
+    code_ocean = _seeds(2).select("example_id", "source_id", "task_name", "language", "instruction", "information",
+                                  "solution", "generator_model", "prompt_version").with_columns(judge_model=pl.lit("j"))
+    path = tmp_path / "alpaca.json"
+    path.write_text(json.dumps([{"instruction": "Write a function that adds two numbers.", "output": "def add(a, b): ..."}]))
+    assert evol.draw_seeds(code_ocean, path, max_seeds=None, seed=0)["source_id"].to_list() == ["alpaca.json:0"]
+    seeds = evol.draw_seeds(code_ocean, None, max_seeds=None, seed=0)
+    assert seeds["example_id"].to_list() == ["ex0", "ex1"]
+    with ThreadedServer() as server:
+        client = ChatClient(server.base_url, "test-model", max_retries=0)
+        out = evol.evolve(seeds, client, None, evol.EvolSettings(rounds=1), verdicts=evol.code_ocean_verdicts(code_ocean))
+    assert out.columns == [*evol.EVOL_SCHEMA, *compare.VERDICT_SCHEMA]
+    assert out.filter(pl.col("round") == 0).select("verdict", "judge_model").rows() == [("accepted", "j")] * 2
+    assert out.filter(pl.col("round") == 1)["verdict"].is_null().all()  # evolutions are judged anew
+
+
 # ---------------------------------------------------------------- OSS-Instruct
 
 CODE = "\n".join(f"line_{i} = {i}" if i % 7 else "" for i in range(60)) + "\n"
@@ -187,6 +203,18 @@ def _coreset(n: int = 3) -> pl.DataFrame:
     return pl.DataFrame({"id": [f"c{i}" for i in range(n)], "language": ["python", "go", "python"][:n],
                          "code": codes[:n], "docstring": [""] * n, "repo": ["r"] * n, "path": ["p"] * n,
                          "func_name": ["f"] * n, "rank": list(range(n)), "radius": [1.0] * n})
+
+
+@pytest.mark.parametrize("n_seeds", range(8))
+def test_shard_shares_together_draw_what_one_run_over_the_coreset_would(n_seeds):
+    coreset = _coreset().with_columns(rank=pl.Series([2, 0, 1]))  # c0 ranks last
+    shards = [coreset.filter(pl.col("id") == "c0"), coreset.filter(pl.col("id") != "c0")]
+    settings = [oss.shard_settings(coreset, rows, oss.OssSettings(n_seeds=n_seeds, seed=7)) for rows in shards]
+    drawn = [p["example_id"] for rows, shard in zip(shards, settings) if shard
+             for p in oss.plan_seeds(rows, n_seeds=shard.n_seeds, seed=7)]
+    assert sorted(drawn) == sorted(p["example_id"] for p in oss.plan_seeds(coreset, n_seeds=n_seeds, seed=7))
+    assert (settings[0] is None) == (n_seeds < 3)  # c0 is drawn only once the seeds reach it
+    assert oss.shard_settings(coreset, shards[0], oss.OssSettings(n_seeds=None)).n_seeds is None
 
 
 def test_oss_materialization_keeps_fingerprint_and_sends_seeded_requests(lake_dir):

@@ -16,8 +16,8 @@ from assets_tests.test_train import code_ocean_fixture, code_ocean_frame
 from wavecoder_assets.assets.train import FinetuneConfig, finetuned_model
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource
-from wavecoder_assets.train import Hyperparameters, format_prompt
-from wavecoder_assets.train.run import finetune, finetune_with_torchrun
+from wavecoder_assets.train import PAPER_RECIPE, Hyperparameters, format_prompt
+from wavecoder_assets.train.run import FinetuneJob, finetune, finetune_with_torchrun
 
 tiny_model_dir = test_train.tiny_model_dir  # the fixture: test_train's tiny random Qwen2
 
@@ -86,3 +86,11 @@ def test_a_global_batch_that_does_not_split_over_the_processes_fails_before_laun
     with pytest.raises(ValueError, match="not a multiple of micro_batch_size 1 x 2 process"):
         finetune_with_torchrun(code_ocean_frame(), num_processes=2, model_name="x", base_model="never-loaded", hp=hp,
                                model_dir=tmp_path / "x", data_version="v")
+
+
+def test_a_job_file_fills_missing_hyperparameters_from_the_paper_recipe(tmp_path):
+    """The multi-node job file (README): what it leaves out of `hyperparameters` is the paper's, not the 2-core run's."""
+    path = tmp_path / "job.json"
+    path.write_text('{"code_ocean": "x", "model_name": "m", "base_model": "b", "model_dir": "d", "data_version": "v", '
+                    '"hyperparameters": {"epochs": 1}, "result": "r"}')
+    assert FinetuneJob.read(path).hp() == Hyperparameters(**(PAPER_RECIPE | {"epochs": 1}))

@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             llm.close()
 
     for row, verdict in zip(rows, verdicts):
-        print(json.dumps({"id": row["id"], "verdict": verdict["verdict"], "failed_rules": verdict["failed_rules"]},
+        print(json.dumps({"id": row["id"], "verdict": verdict.verdict, "failed_rules": verdict.failed_rules},
                          ensure_ascii=False))
     report = calibration_report(rows, verdicts)
-    models = sorted({v["judge_model"] for v in verdicts if v.get("judge_model")})
+    models = sorted({v.judge_model for v in verdicts if v.judge_model})
     summary = {"summary": True, **report.to_dict(), "judge_model": ", ".join(models) or None, "llm": judge is not None,
                "discriminator": discriminator.version()}
     print(json.dumps(summary, ensure_ascii=False))

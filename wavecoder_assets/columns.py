@@ -92,7 +92,9 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "tag": "the Hub tag pinning the pushed data: code-ocean-<data version>",
     "tag_url": "the repo's files at that tag",
     "tag_commit": "the commit the tag points to (an earlier push of the same data when the tag already existed)",
-    "input_versions": "JSON: each table the card was counted from -> its Delta table version and data version",
+    "input_versions": "JSON: each table the card was counted from -> its data version (the row's data version "
+                      "hashes these, not the table versions)",
+    "input_table_versions": "JSON: each table the card was counted from -> the Delta table version read",
     # finetuned_model
     "model_name": "fine-tuned model's folder name under <lake>/models/",
     "model_dir": "where the merged fine-tuned model is saved",

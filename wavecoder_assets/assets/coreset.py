@@ -1,19 +1,13 @@
 """coreset: the diverse subset of filtered code picked by greedy k-center over the embeddings."""
 # No `from __future__ import annotations` here: Dagster reads the Config annotations when the asset is defined.
-import time
-from typing import Literal
-
 import dagster as dg
-import numpy as np
 import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import png_md, samples_md, table_md
-from wavecoder_assets.coreset import kcenter_greedy
-from wavecoder_assets.coreset.projected import kcenter_greedy_projected
-from wavecoder_assets.coreset.pruned import kcenter_greedy_pruned
+from wavecoder_assets.assets.wiring import versioned
+from wavecoder_assets.coreset.select import Algorithm, Selection, select_coreset
 from wavecoder_assets.fingerprints import code_version
-from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.plots import line_plot_png
 from wavecoder_assets.resources import GPU_STEP
 
@@ -23,7 +17,7 @@ CODE_COLUMNS = ["id", "language", "code", "docstring", "repo", "path", "func_nam
 class CoresetConfig(dg.Config):
     k: int = Field(default=40, description="rows to select (the paper: 20,000); more than there are selects them all")
     seed: int = Field(default=0, description="draws the first center")
-    algorithm: Literal["scan", "projected", "pruned"] = Field(
+    algorithm: Algorithm = Field(
         default="scan",
         description="scan: every row per step in JAX (CPU or GPU, sharded over devices); "
         "projected: CPU (BLAS + numba), skips rows whose distance in the top principal directions already rules "
@@ -42,47 +36,28 @@ def _before_after(candidates: pl.DataFrame, selected: pl.DataFrame) -> pl.DataFr
 
 @dg.asset(group_name="coreset", code_version=code_version("3", "wavecoder_assets.coreset"), compute_kind="jax",
           op_tags=GPU_STEP)
-def coreset(
-    context: dg.AssetExecutionContext, config: CoresetConfig, code_embeddings: pl.DataFrame, filtered_code: pl.DataFrame
-) -> dg.Output[pl.DataFrame]:
+def coreset(config: CoresetConfig, code_embeddings: pl.DataFrame,
+            filtered_code: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """The rows chosen by KCenterGreedy (Euclidean, seeded first center) over the embeddings of every shard, in
     selection order, with each row's rank and the coverage radius after it was picked."""
-    code = filtered_code.select(CODE_COLUMNS).unique("id", keep="first")
-    # In id order: the seeded first center (and so the selection) does not depend on how the shards were stored.
-    candidates = (code_embeddings.select("id", "embedding").sort("id")
-                  .join(code, on="id", how="inner", maintain_order="left"))
-    if candidates.height == 0:
-        raise ValueError("coreset: no embedded rows match filtered_code; materialize code_embeddings first")
-    k = min(config.k, candidates.height)
-    started = time.perf_counter()
-    embeddings = candidates["embedding"].to_numpy()
-    if config.algorithm == "projected":
-        indices, radii, _ = kcenter_greedy_projected(embeddings, k, seed=config.seed)
-    elif config.algorithm == "pruned":
-        indices, radii, _ = kcenter_greedy_pruned(embeddings, k, seed=config.seed)
-    else:
-        indices, radii = kcenter_greedy(embeddings, k, seed=config.seed)
-    seconds = time.perf_counter() - started
+    picked = select_coreset(code_embeddings, filtered_code.select(CODE_COLUMNS), config.k, seed=config.seed,
+                            algorithm=config.algorithm)
+    return versioned(picked.selected, _coreset_metadata(picked, config, embedded=code_embeddings.height))
 
-    selected = (
-        candidates.drop("embedding")[indices.tolist()]
-        .with_columns(pl.Series("rank", np.arange(k), dtype=pl.Int64), pl.Series("radius", radii, dtype=pl.Float64))
-        .select(CODE_COLUMNS + ["rank", "radius"])
-    )
-    context.add_output_metadata(
-        {
-            "k": k,
-            "k_requested": config.k,
-            "candidates": candidates.height,
-            "embeddings_without_code_row": code_embeddings.height - candidates.height,
-            "algorithm": config.algorithm,
-            "final_radius": float(radii[-1]),
-            "first_radius": float(radii[0]),
-            "seconds": round(seconds, 2),
-            "radius_vs_k": png_md(line_plot_png(radii, xlabel="k (centers chosen)", ylabel="coverage radius", title="KCenterGreedy: radius vs k"), "radius vs k"),
-            "per_language": table_md(_before_after(candidates, selected)),
-            "sample": samples_md(selected, ["rank", "language", "func_name", "radius", "repo"], n=5),
-        }
-    )
-    return dg.Output(selected, data_version=dg.DataVersion(content_version(selected)))
 
+def _coreset_metadata(picked: Selection, config: CoresetConfig, embedded: int) -> dict:
+    radii = picked.radii
+    return {
+        "k": picked.selected.height,
+        "k_requested": config.k,
+        "candidates": picked.candidates.height,
+        "embeddings_without_code_row": embedded - picked.candidates.height,
+        "algorithm": config.algorithm,
+        "final_radius": float(radii[-1]),
+        "first_radius": float(radii[0]),
+        "seconds": round(picked.seconds, 2),
+        "radius_vs_k": png_md(line_plot_png(radii, xlabel="k (centers chosen)", ylabel="coverage radius",
+                                            title="KCenterGreedy: radius vs k"), "radius vs k"),
+        "per_language": table_md(_before_after(picked.candidates, picked.selected)),
+        "sample": samples_md(picked.selected, ["rank", "language", "func_name", "radius", "repo"], n=5),
+    }

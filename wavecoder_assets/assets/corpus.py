@@ -1,7 +1,6 @@
 """raw_code -> filtered_code + filtered_out: the paper's raw-code collection and filtering."""
 
 import time
-from functools import partial
 from typing import Literal
 
 import dagster as dg
@@ -9,18 +8,15 @@ import polars as pl
 from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, table_md
-from wavecoder_assets.codefacts import runs_alone, takes_plain_values
+from wavecoder_assets.assets.wiring import versioned
 from wavecoder_assets.corpus import (
-    BLACKLIST,
     LANGUAGES,
+    FilterResult,
+    FilterSettings,
     apply_rules,
-    blacklist_rule,
-    code_predicate_rule,
     default_roots,
-    exact_dedup_rule,
+    filter_rules,
     harvest_trees,
-    length_rule,
-    near_dedup_rule,
     read_codesearchnet,
 )
 from wavecoder_assets.fingerprints import CODE_FACTS, code_version
@@ -42,25 +38,8 @@ class RawCodeConfig(dg.Config):
     max_source_line_chars: int = Field(default=1000, description="local_tree: a function with a longer line is skipped")
 
 
-class FilterConfig(dg.Config):
-    min_chars: int = Field(default=50, description="shortest code kept (characters)")
-    max_chars: int = Field(default=800, description="longest code kept (characters)")
-    blacklist: list[str] = Field(default_factory=lambda: list(BLACKLIST), description="whole words, case-insensitive")
-    blacklist_fields: list[str] = Field(default_factory=lambda: ["code", "docstring"])
-    exact_dedup: bool = True
-    near_dedup: bool = True
-    near_dup_threshold: float = Field(default=0.85, description="MinHash-estimated Jaccard of token 5-grams")
-    num_perm: int = 128
-    ngram: int = 5
-    require_runs_alone: bool = Field(default=False, description="keep only functions that could run alone (no "
-                                     "self/this, Java static, no undeclared names), so code tasks can be executed; "
-                                     "not the paper's filter (require_plain_values implies it)")
-    # On by default: the embedded default harvests the machine's source trees, mostly methods and functions of
-    # frames, sockets or files, which the embedded 0.5B generator's tests cannot call (nearly every code example
-    # failed the execution gate). Off in the paper preset.
-    require_plain_values: bool = Field(default=True, description="keep only functions that run alone and take and "
-                                       "return plain values (strings, numbers, lists, maps; nothing of the machine), "
-                                       "so a generator's tests can call them with literals; not the paper's filter")
+class FilterConfig(dg.Config, FilterSettings):
+    pass
 
 
 def _samples_md(frame: pl.DataFrame, per_group: int = 2, by: str = "language") -> str:
@@ -150,42 +129,33 @@ def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_cod
     """Code length min..max chars, the Code Alpaca blacklist, exact dedup on normalized code, near dedup with
     MinHash LSH, then (not the paper's) functions that run alone, then ones that take plain values, in that order;
     each removed row keeps the first rule that removed it."""
-    rules = [("length", partial(length_rule, min_chars=config.min_chars, max_chars=config.max_chars)),
-             ("blacklist", partial(blacklist_rule, words=config.blacklist, fields=config.blacklist_fields))]
-    if config.exact_dedup:
-        rules.append(("exact_dup", exact_dedup_rule))
-    if config.near_dedup:
-        rules.append(("near_dup", partial(near_dedup_rule, threshold=config.near_dup_threshold,
-                                          num_perm=config.num_perm, ngram=config.ngram)))
-    # last: they parse every row, the cheap rules thin them first
-    if config.require_runs_alone or config.require_plain_values:
-        rules.append(("runs_alone", partial(code_predicate_rule, keep=runs_alone)))
-    if config.require_plain_values:
-        rules.append(("plain_values", partial(code_predicate_rule, keep=takes_plain_values)))
     started = time.perf_counter()
-    result = apply_rules(raw_code, rules)
+    result = apply_rules(raw_code, filter_rules(config))
     seconds = round(time.perf_counter() - started, 2)
     kept, removed = result.kept, result.removed
     context.log.info(f"filtered {raw_code.height} rows -> {kept.height} kept, {removed.height} removed in {seconds}s")
-
     if dg.AssetKey("filtered_out") in context.selected_asset_keys:
-        yield dg.Output(removed, output_name="filtered_out", data_version=dg.DataVersion(content_version(removed)), metadata={
-            "rows": removed.height,
-            "per_rule": counts_md(removed, ["rule", "language"]),
-            "samples": dg.MetadataValue.md(_samples_md(removed, per_group=1, by="rule")),
-        })
-    if dg.AssetKey("filtered_code") not in context.selected_asset_keys:
-        return
-    yield dg.Output(kept, output_name="filtered_code", data_version=dg.DataVersion(content_version(kept)), metadata={
-        "rows": kept.height,
-        "funnel": table_md(result.funnel),
-        "per_language": table_md(_language_counts(kept)),
-        "samples": dg.MetadataValue.md(_samples_md(kept)),
-        "seconds": seconds,
-    })
+        yield versioned(removed, _filtered_out_metadata(removed), output_name="filtered_out")
+    if dg.AssetKey("filtered_code") in context.selected_asset_keys:
+        yield versioned(kept, _filtered_code_metadata(result, seconds), output_name="filtered_code")
+        yield from _filtered_code_checks(kept, config)
 
+
+def _filtered_out_metadata(removed: pl.DataFrame) -> dict:
+    return {"rows": removed.height, "per_rule": counts_md(removed, ["rule", "language"]),
+            "samples": dg.MetadataValue.md(_samples_md(removed, per_group=1, by="rule"))}
+
+
+def _filtered_code_metadata(result: FilterResult, seconds: float) -> dict:
+    kept = result.kept
+    return {"rows": kept.height, "funnel": table_md(result.funnel), "per_language": table_md(_language_counts(kept)),
+            "samples": dg.MetadataValue.md(_samples_md(kept)), "seconds": seconds}
+
+
+def _filtered_code_checks(kept: pl.DataFrame, settings: FilterSettings):
+    """The results of filtered_code's checks (its check_specs) on the kept rows."""
     lengths = kept["code"].str.len_chars()
-    out_of_bounds = int(((lengths < config.min_chars) | (lengths > config.max_chars)).sum())
+    out_of_bounds = int(((lengths < settings.min_chars) | (lengths > settings.max_chars)).sum())
     yield dg.AssetCheckResult(check_name="code_length_within_bounds", asset_key="filtered_code",
                               passed=out_of_bounds == 0,
                               metadata={"out_of_bounds": out_of_bounds, "min": int(lengths.min() or 0),

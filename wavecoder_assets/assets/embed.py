@@ -9,9 +9,11 @@ from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md
 from wavecoder_assets.assets.settings import SHARDS, rows_in_shards, sharded
-from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder, embed_resumable
+from wavecoder_assets.assets.wiring import per_shard, versioned
+from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
+from wavecoder_assets.embed.step import ToEmbed, embed_rows, embedding_table, rows_to_embed
 from wavecoder_assets.fingerprints import code_version
-from wavecoder_assets.lakefiles import content_version, lake_root
+from wavecoder_assets.lakefiles import lake_root
 from wavecoder_assets.resources import GPU_STEP
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 
@@ -46,65 +48,43 @@ def code_embeddings(
     Finished chunks are kept under `<lake>/.work/code_embeddings/shard-<i>-of-<n>/<settings hash>/`, keyed by row
     id, so an interrupted or repeated run embeds only what no chunk holds yet.
     """
-    rows = filtered_code.select("id", "language", "code")
-    is_blank = pl.col("code").is_null() | (pl.col("code").str.strip_chars() == "")
-    blank = rows.filter(is_blank).height
-    rows = rows.filter(~is_blank)
-    duplicate_ids = rows.height - rows["id"].n_unique()
-    rows = rows.unique("id", keep="first", maintain_order=True)
-    if config.max_rows is not None and rows.height > config.max_rows:
-        rows = rows.sample(n=config.max_rows, seed=config.sample_seed)
+    to_embed = rows_to_embed(filtered_code, config.max_rows, seed=config.sample_seed)
     # The cap's sample is drawn from all rows, so the shards together embed what one unsharded run would.
     shards = sorted(context.partition_keys)
-    rows = rows_in_shards(rows, "id", shards).sort("id")
-
-    encoder = Encoder(
-        config.model,
-        pooling=None if config.pooling == "auto" else config.pooling,
-        normalize=config.normalize,
-        max_length=config.max_length,
-        batch_size=config.batch_size,
-        device=config.device,
-        local_files_only=not config.allow_download,
-    )
+    rows = rows_in_shards(to_embed.rows, "id", shards).sort("id")
+    encoder = Encoder(config.model, pooling=None if config.pooling == "auto" else config.pooling,
+                      normalize=config.normalize, max_length=config.max_length, batch_size=config.batch_size,
+                      device=config.device, local_files_only=not config.allow_download)
+    work_dir = lake_root(lake.base_dir) / ".work" / "code_embeddings"
     started = time.perf_counter()
-    parts, reused = [], 0
-    for shard in shards:  # a work folder per shard: shards embedded at the same time never share chunk files
-        part = rows_in_shards(rows, "id", [shard])
-        if part.is_empty():
-            parts.append(part.select("id", "language").with_columns(
-                pl.Series("embedding", [], dtype=pl.Array(pl.Float32, encoder.dim))))
-            continue
-        vectors, shard_reused = embed_resumable(
-            part["id"].to_list(),
-            part["code"].to_list(),
-            encoder,
-            lake_root(lake.base_dir) / ".work" / "code_embeddings" / f"shard-{shard}-of-{len(SHARDS.get_partition_keys())}",
-            chunk_rows=config.chunk_rows,
-            progress=lambda done, total, shard=shard: context.log.info(f"shard {shard}: embedded {done}/{total} new rows"),
-        )
-        parts.append(part.select("id", "language").with_columns(vectors["embedding"]))
-        reused += shard_reused
+    # A work folder per shard: shards embedded at the same time never share chunk files.
+    parts = per_shard(context, rows, "id", lambda shard, part: embed_rows(
+        part, encoder, work_dir / f"shard-{shard}-of-{len(SHARDS.get_partition_keys())}", chunk_rows=config.chunk_rows,
+        progress=lambda done, total: context.log.info(f"shard {shard}: embedded {done}/{total} new rows")))
     seconds = time.perf_counter() - started
-    embedded = rows.height - reused
-    out = pl.concat(parts).with_columns(pl.lit(config.model, dtype=pl.String).alias("model"))
-    context.add_output_metadata(
-        {
-            "shards": ", ".join(shards),
-            "rows_in": filtered_code.height,
-            "rows_embedded": embedded,
-            "rows_from_earlier_chunks": reused,
-            "skipped_blank_code": blank,
-            "dropped_duplicate_ids": duplicate_ids,
-            "capped_at": config.max_rows if config.max_rows is not None else -1,
-            "model": config.model,
-            "pooling": encoder.pooling,
-            "normalized": encoder.normalize,
-            "dim": encoder.dim,
-            "device": str(encoder.device),
-            "seconds": round(seconds, 2),
-            "snippets_per_s": round(embedded / seconds, 1) if embedded and seconds > 0 else 0.0,
-            "per_language": counts_md(out, ["language"]),
-        }
-    )
-    return dg.Output(out, data_version=dg.DataVersion(content_version(out)))
+    out = embedding_table(rows, [frame for frame, _ in parts.values()], encoder.dim, config.model)
+    reused = sum(n for _, n in parts.values())
+    return versioned(out, _embedding_metadata(config, encoder, to_embed, out, reused, seconds, shards,
+                                              rows_in=filtered_code.height))
+
+
+def _embedding_metadata(config: CodeEmbeddingsConfig, encoder: Encoder, to_embed: ToEmbed, out: pl.DataFrame,
+                        reused: int, seconds: float, shards: list[str], rows_in: int) -> dict:
+    embedded = out.height - reused
+    return {
+        "shards": ", ".join(shards),
+        "rows_in": rows_in,
+        "rows_embedded": embedded,
+        "rows_from_earlier_chunks": reused,
+        "skipped_blank_code": to_embed.blank,
+        "dropped_duplicate_ids": to_embed.duplicate_ids,
+        "capped_at": config.max_rows if config.max_rows is not None else -1,
+        "model": config.model,
+        "pooling": encoder.pooling,
+        "normalized": encoder.normalize,
+        "dim": encoder.dim,
+        "device": str(encoder.device),
+        "seconds": round(seconds, 2),
+        "snippets_per_s": round(embedded / seconds, 1) if embedded and seconds > 0 else 0.0,
+        "per_language": counts_md(out, ["language"]),
+    }

@@ -4,6 +4,7 @@ resource, cache, judge and sandbox, compared with CodeOcean in one table. Evol a
 seeds (by source id); the report reads every shard."""
 
 import time
+from contextlib import closing
 
 import dagster as dg
 import polars as pl
@@ -11,10 +12,10 @@ from pydantic import Field
 
 from wavecoder_assets.assets.metadata import counts_md, samples_md, table_md
 from wavecoder_assets.assets.settings import rows_in_shards, sharded
+from wavecoder_assets.assets.wiring import per_shard, versioned
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
 from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
-from wavecoder_assets.generate.decontaminate import DecontaminationSettings, decontaminate
-from wavecoder_assets.lakefiles import content_version
+from wavecoder_assets.generate.decontaminate import DecontaminationSettings
 from wavecoder_assets.llm import GENERATOR_MODEL
 from wavecoder_assets.resources import CPU_STEP
 from wavecoder_assets.resources.discriminator import DiscriminatorResource
@@ -25,11 +26,11 @@ from wavecoder_assets.strategies.evol import (
     EVOL_SCHEMA,
     HEURISTICS,
     EvolSettings,
+    code_ocean_verdicts,
+    draw_seeds,
     evolve,
-    seeds_from_alpaca,
-    seeds_from_code_ocean,
 )
-from wavecoder_assets.strategies.oss import OSS_SCHEMA, OssSettings, oss_instruct
+from wavecoder_assets.strategies.oss import OSS_SCHEMA, OssSettings, oss_instruct, shard_settings
 
 GROUP = "strategies"
 
@@ -75,10 +76,7 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
     named rule and reason; the generator answers the survivors. Seeds (round 0) and all rounds in one table;
     status ok | eliminated | failed. The seeds are drawn from all of CodeOcean (or the seed file); a shard evolves
     those whose source id is in it."""
-    if config.seed_file:
-        seeds = seeds_from_alpaca(config.seed_file, max_seeds=config.max_seeds, seed=config.seed)
-    else:
-        seeds = seeds_from_code_ocean(code_ocean, max_seeds=config.max_seeds, seed=config.seed)
+    seeds = draw_seeds(code_ocean, config.seed_file, max_seeds=config.max_seeds, seed=config.seed)
     if seeds.is_empty():
         context.log.warning("evol_instructions: no seed instructions (code_ocean is empty); nothing to evolve")
     shards = sorted(context.partition_keys)
@@ -86,55 +84,39 @@ def evol_instructions(context: dg.AssetExecutionContext, config: EvolInstruction
     started, usage = time.perf_counter(), llm.usage_metadata()
     judge = llm.client("judge") if config.judge_equality else None
     # CodeOcean seeds passed the judge already; evolutions get their own verdicts
-    accepted = None if config.seed_file else code_ocean.select(
-        "example_id", pl.lit("accepted").alias("verdict"), pl.lit("{}").alias("rule_verdicts"),
-        pl.lit("CodeOcean row: accepted by the generator-discriminator").alias("reasons"),
-        pl.col("judge_model").cast(pl.String))
-    parts = []
-    for shard in shards:
-        shard_seeds = rows_in_shards(seeds, "source_id", [shard])
-        if shard_seeds.is_empty():
-            continue
-        out = evolve(shard_seeds, llm.client("generator"), judge, config, logger=context.log)
-        if accepted is not None:
-            out = out.join(accepted, on="example_id", how="left", maintain_order="left")
-        parts.append(compare.judge_sample(out, llm.client("judge"), discriminator.settings(), config.judge_max_rows, config.seed,
-                                          logger=context.log))
-    out = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema=EVOL_SCHEMA | compare.VERDICT_SCHEMA)
-    _, pass_rate = compare.judge_pass(out.filter((pl.col("round") > 0) & (pl.col("status") == "ok")))
-    context.add_output_metadata({
+    verdicts = None if config.seed_file else code_ocean_verdicts(code_ocean)
+    parts = per_shard(context, seeds, "source_id", lambda _, part: compare.judge_sample(
+        evolve(part, llm.client("generator"), judge, config, verdicts=verdicts, logger=context.log),
+        llm.client("judge"), discriminator.settings(), config.judge_max_rows, config.seed, logger=context.log))
+    out = (pl.concat(list(parts.values()), how="diagonal_relaxed") if parts
+           else pl.DataFrame(schema=EVOL_SCHEMA | compare.VERDICT_SCHEMA))
+    return versioned(out, _evol_metadata(out, config, shards, drawn, seeds.height, time.perf_counter() - started,
+                                         _usage_since(usage, llm)))
+
+
+def _evol_metadata(out: pl.DataFrame, config: EvolInstructionsConfig, shards: list[str], drawn: int, seeds: int,
+                   seconds: float, usage: dict) -> dict:
+    evolutions = out.filter(pl.col("round") > 0)
+    _, pass_rate = compare.judge_pass(evolutions.filter(pl.col("status") == "ok"))
+    return {
         "shards": ", ".join(shards),
         "seeds_drawn_from_all_shards": drawn,
-        "seeds": seeds.height,
+        "seeds": seeds,
         "seed_source": config.seed_file or "code_ocean",
         "rounds": config.rounds,
         "rows_ok": out.filter(pl.col("status") == "ok").height,
-        "evolutions_ok": out.filter((pl.col("round") > 0) & (pl.col("status") == "ok")).height,
+        "evolutions_ok": evolutions.filter(pl.col("status") == "ok").height,
         "eliminated": out.filter(pl.col("status") == "eliminated").height,
         "failed": out.filter(pl.col("status") == "failed").height,
         "evolutions_judge_pass_rate": pass_rate if pass_rate is not None else float("nan"),
         "funnel_per_round": counts_md(out, ["round", "status"]),
-        "heuristics": counts_md(out.filter(pl.col("round") > 0), ["heuristic", "status"]),
+        "heuristics": counts_md(evolutions, ["heuristic", "status"]),
         "heuristic_texts": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in HEURISTICS.items())),
         "eliminations": counts_md(out.filter(pl.col("status") != "ok"), ["rule", "status"]),
-        "sample_evolutions": samples_md(
-            out.filter(pl.col("round") > 0), ["round", "heuristic", "status", "rule", "instruction"]),
-        "seconds": round(time.perf_counter() - started, 1),
-        **_usage_since(usage, llm),
-    })
-    return dg.Output(out, data_version=dg.DataVersion(content_version(out)))
-
-
-def oss_seeds_in_shard(coreset: pl.DataFrame, n_seeds: int | None, shard: str) -> tuple[pl.DataFrame, int | None]:
-    """The coreset rows of a shard and how many seeds the shard draws from them, so that the shards together draw
-    the (sample, draw) pairs one run over the whole coreset would: seed i takes sample i mod N in rank order,
-    so each sample is drawn n_seeds // N times, and the first n_seeds mod N samples once more."""
-    ranked = coreset.sort("rank")
-    rows = rows_in_shards(ranked, "id", [shard])
-    if n_seeds is None or ranked.is_empty():
-        return rows, None
-    rounds, extra = divmod(n_seeds, ranked.height)
-    return rows, rounds * rows.height + rows_in_shards(ranked.head(extra), "id", [shard]).height
+        "sample_evolutions": samples_md(evolutions, ["round", "heuristic", "status", "rule", "instruction"]),
+        "seconds": round(seconds, 1),
+        **usage,
+    }
 
 
 @dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["embedded_models"], op_tags=CPU_STEP,
@@ -147,21 +129,26 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
     status ok | unparseable | failed. A shard draws from its own coreset samples (by id)."""
     if coreset.is_empty():
         context.log.warning("oss_instructions: the coreset is empty; no snippets to draw")
-    shards = sorted(context.partition_keys)
     started, usage = time.perf_counter(), llm.usage_metadata()
-    parts = []
-    for shard in shards:
-        rows, n_seeds = oss_seeds_in_shard(coreset, config.n_seeds, shard)
-        if rows.is_empty() or n_seeds == 0:
-            continue
-        # The config is the settings, with this shard's share of the snippets.
-        out = oss_instruct(rows, llm.client("generator"), config.model_copy(update={"n_seeds": n_seeds}),
-                           logger=context.log)
-        parts.append(compare.judge_sample(out, llm.client("judge"), discriminator.settings(), config.judge_max_rows, config.seed,
-                                          logger=context.log, code_column="seed_snippet"))
+    ranked = coreset.sort("rank")
+
+    def run(_, rows: pl.DataFrame) -> pl.DataFrame | None:
+        settings = shard_settings(ranked, rows, config)  # the config, with this shard's share of the snippets
+        if settings is None:
+            return None
+        out = oss_instruct(rows, llm.client("generator"), settings, logger=context.log)
+        return compare.judge_sample(out, llm.client("judge"), discriminator.settings(), config.judge_max_rows,
+                                    config.seed, logger=context.log, code_column="seed_snippet")
+
+    parts = [part for part in per_shard(context, ranked, "id", run).values() if part is not None]
     out = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema=OSS_SCHEMA | compare.VERDICT_SCHEMA)
+    return versioned(out, _oss_metadata(out, sorted(context.partition_keys), time.perf_counter() - started,
+                                        _usage_since(usage, llm)))
+
+
+def _oss_metadata(out: pl.DataFrame, shards: list[str], seconds: float, usage: dict) -> dict:
     _, pass_rate = compare.judge_pass(out.filter(pl.col("status") == "ok"))
-    context.add_output_metadata({
+    return {
         "shards": ", ".join(shards),
         "seeds": out.height,
         "rows_ok": out.filter(pl.col("status") == "ok").height,
@@ -172,10 +159,9 @@ def oss_instructions(context: dg.AssetExecutionContext, config: OssInstructionsC
         "system_fingerprints": ", ".join(sorted({f for f in out["system_fingerprint"] if f})) or "none given",
         "per_language": counts_md(out, ["language", "status"]),
         "sample": samples_md(out, ["language", "seed_n_lines", "status", "instruction", "error"]),
-        "seconds": round(time.perf_counter() - started, 1),
-        **_usage_since(usage, llm),
-    })
-    return dg.Output(out, data_version=dg.DataVersion(content_version(out)))
+        "seconds": round(seconds, 1),
+        **usage,
+    }
 
 
 class StrategyReportConfig(dg.Config, DecontaminationSettings):
@@ -194,31 +180,26 @@ class StrategyReportConfig(dg.Config, DecontaminationSettings):
 @dg.asset(group_name=GROUP, compute_kind="polars", deps=["benchmark_files", "embedded_models"], op_tags=CPU_STEP,
           code_version=code_version("1", "wavecoder_assets.strategies", "wavecoder_assets.generate.decontaminate",
                                     "wavecoder_assets.embed", *DISCRIMINATOR))
-def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportConfig, code_ocean: pl.DataFrame,
-                    evol_instructions: pl.DataFrame, oss_instructions: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+def strategy_report(config: StrategyReportConfig, code_ocean: pl.DataFrame, evol_instructions: pl.DataFrame,
+                    oss_instructions: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """WaveCoder's CodeOcean, Evol-Instruct and OSS-Instruct data side by side: rows, tokens, the WaveCoder
     judge's pass rate, the sandbox pass rate of Python solutions with asserts, diversity (coverage radius and
     mean nearest-neighbour distance of the instructions in one embedding space) and benchmark overlap."""
     frames = compare.strategy_frames(code_ocean, evol_instructions, oss_instructions)
     index, checked = config.index()
-
-    def overlap(frame: pl.DataFrame) -> dict[str, int]:
-        if index is None:
-            return {}
-        _, removed = decontaminate(frame, index, config.ngram)
-        return dict(removed.group_by("matched_benchmark").len().iter_rows())
-
     encoder = Encoder(config.embedding_model)
-    count_tokens = compare.GGUFTokenCounter(config.tokenizer)
-    started = time.perf_counter()
-    try:
-        report = compare.build_report(frames, embed=encoder.encode, count_tokens=count_tokens, run_python=run_python,
-                                      overlap=overlap, max_embed_rows=config.max_embed_rows,
-                                      sandbox_max_runs=config.sandbox_max_runs,
-                                      sandbox_timeout_s=config.sandbox_timeout_s, seed=config.seed)
-    finally:
-        count_tokens.close()
-    context.add_output_metadata({
+    with closing(compare.GGUFTokenCounter(config.tokenizer)) as count_tokens:
+        started = time.perf_counter()
+        report = compare.build_report(
+            frames, embed=encoder.encode, count_tokens=count_tokens, run_python=run_python,
+            overlap=lambda frame: compare.benchmark_overlap(frame, index, config.ngram),
+            max_embed_rows=config.max_embed_rows, sandbox_max_runs=config.sandbox_max_runs,
+            sandbox_timeout_s=config.sandbox_timeout_s, seed=config.seed)
+    return versioned(report, _report_metadata(report, config, checked, time.perf_counter() - started))
+
+
+def _report_metadata(report: pl.DataFrame, config: StrategyReportConfig, checked: str, seconds: float) -> dict:
+    return {
         "report": table_md(report),
         "how_to_read": dg.MetadataValue.md(
             "- **judge_pass_rate**: share of judged rows the WaveCoder discriminator accepted; CodeOcean holds only "
@@ -231,6 +212,5 @@ def strategy_report(context: dg.AssetExecutionContext, config: StrategyReportCon
         "benchmarks": checked,
         "embedding_model": config.embedding_model,
         "tokenizer": config.tokenizer,
-        "seconds": round(time.perf_counter() - started, 1),
-    })
-    return dg.Output(report, data_version=dg.DataVersion(content_version(report)))
+        "seconds": round(seconds, 1),
+    }

@@ -13,7 +13,7 @@ from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.lakefiles import content_version, lake_root
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 from wavecoder_assets.train import Hyperparameters, format_prompt
-from wavecoder_assets.train.run import finetune_in_processes, weights_digest
+from wavecoder_assets.train.run import FinetuneRun, finetune_in_processes, weights_digest
 
 DATA_VERSION_TAG = "dagster/data_version"  # the tag Dagster writes on every materialization
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -59,6 +59,13 @@ def finetuned_model(
     run = finetune_in_processes(code_ocean, num_processes=config.num_processes, model_name=config.model_name,
                                 base_model=config.base_model, hp=config, data_version=data_version, log=context.log.info,
                                 model_dir=lake_root(lake.base_dir) / "models" / config.model_name)
+    return dg.Output(run.row(config.model_name, config.base_model, config, data_version),
+                     data_version=dg.DataVersion(weights_digest(run.model_dir)),
+                     metadata=_finetune_metadata(run, config, code_ocean, data_version, data_version_source))
+
+
+def _finetune_metadata(run: FinetuneRun, config: FinetuneConfig, code_ocean: pl.DataFrame, data_version: str,
+                       data_version_source: str) -> dict:
     losses, sample = run.result.losses, code_ocean.row(0, named=True)
     metadata = {
         "model_dir": dg.MetadataValue.path(str(run.model_dir)),
@@ -88,5 +95,4 @@ def finetuned_model(
     if run.skipped:
         metadata["skipped"] = table_md(pl.DataFrame({"reason": list(run.skipped), "rows": list(run.skipped.values())})
                                        .sort("reason"))
-    return dg.Output(run.row(config.model_name, config.base_model, config, data_version),
-                     data_version=dg.DataVersion(weights_digest(run.model_dir)), metadata=metadata)
+    return metadata

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from wavecoder_assets.codefacts import runs_alone, takes_plain_values
 
 # Code Alpaca's blacklist (WaveCoder, Sec. 3.1): tasks an LLM cannot do in text.
 BLACKLIST = ("image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw",
@@ -63,7 +66,7 @@ def exact_dedup_rule(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def code_predicate_rule(frame: pl.DataFrame, keep: Callable[[str, str], bool]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the rows whose (code, language) `keep` accepts, e.g. `codefacts.runs_alone`, which the asset wires in."""
+    """Keep the rows whose (code, language) `keep` accepts, e.g. `codefacts.runs_alone` (see filter_rules)."""
     kept = [keep(code, language) for code, language in zip(frame["code"], frame["language"])]
     return split_by(frame, ~pl.Series(kept, dtype=pl.Boolean), "code_predicate")
 
@@ -311,3 +314,49 @@ def funnel(rows_in: pl.DataFrame, removed: pl.DataFrame, rows_out: pl.DataFrame,
                     .fill_null(0).sort("language"))
     total = per_language.drop("language").sum().with_columns(language=pl.lit("all")).select(per_language.columns)
     return pl.concat([per_language, total.cast(per_language.schema)])
+
+
+# --- the filters as the filtered_code step runs them -------------------------------------------------------------
+
+class FilterSettings(BaseModel):
+    """Which filters run, and their settings (filter_rules)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt setting is an error, not ignored
+
+    min_chars: int = Field(default=50, description="shortest code kept (characters)")
+    max_chars: int = Field(default=800, description="longest code kept (characters)")
+    blacklist: list[str] = Field(default_factory=lambda: list(BLACKLIST), description="whole words, case-insensitive")
+    blacklist_fields: list[str] = Field(default_factory=lambda: ["code", "docstring"])
+    exact_dedup: bool = True
+    near_dedup: bool = True
+    near_dup_threshold: float = Field(default=0.85, description="MinHash-estimated Jaccard of token 5-grams")
+    num_perm: int = 128
+    ngram: int = 5
+    require_runs_alone: bool = Field(default=False, description="keep only functions that could run alone (no "
+                                     "self/this, Java static, no undeclared names), so code tasks can be executed; "
+                                     "not the paper's filter (require_plain_values implies it)")
+    # On by default: the embedded default harvests the machine's source trees, mostly methods and functions of
+    # frames, sockets or files, which the embedded 0.5B generator's tests cannot call (nearly every code example
+    # failed the execution gate). Off in the paper preset.
+    require_plain_values: bool = Field(default=True, description="keep only functions that run alone and take and "
+                                       "return plain values (strings, numbers, lists, maps; nothing of the machine), "
+                                       "so a generator's tests can call them with literals; not the paper's filter")
+
+
+def filter_rules(settings: FilterSettings) -> list[tuple[str, Rule]]:
+    """(name, rule) in the order apply_rules runs them: code length, the blacklist, exact dedup, near dedup, then
+    (not the paper's) functions that run alone, then ones that take plain values."""
+    rules = [("length", functools.partial(length_rule, min_chars=settings.min_chars, max_chars=settings.max_chars)),
+             ("blacklist", functools.partial(blacklist_rule, words=settings.blacklist,
+                                             fields=settings.blacklist_fields))]
+    if settings.exact_dedup:
+        rules.append(("exact_dup", exact_dedup_rule))
+    if settings.near_dedup:
+        rules.append(("near_dup", functools.partial(near_dedup_rule, threshold=settings.near_dup_threshold,
+                                                    num_perm=settings.num_perm, ngram=settings.ngram)))
+    # last: they parse every row, the cheap rules thin them first
+    if settings.require_runs_alone or settings.require_plain_values:
+        rules.append(("runs_alone", functools.partial(code_predicate_rule, keep=runs_alone)))
+    if settings.require_plain_values:
+        rules.append(("plain_values", functools.partial(code_predicate_rule, keep=takes_plain_values)))
+    return rules

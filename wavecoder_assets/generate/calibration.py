@@ -25,11 +25,15 @@ import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from wavecoder_assets.generate.tasks import TASKS
 from wavecoder_assets.languages import LANGUAGES
+
+if TYPE_CHECKING:  # scoring verdicts needs no discriminator (its checks and sandbox)
+    from wavecoder_assets.generate.discriminator import Outcome
 
 CANDIDATE_KEYS = ("task_name", "language", "target_language", "code", "instruction", "information", "solution",
                   "tests")
@@ -103,6 +107,15 @@ def _validated(row: object, where: str) -> dict:
 
 
 # ---------------------------------------------------------------- the report
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """What the report scores of a discriminator Outcome, as a calibration table keeps it (`verdicts_of`)."""
+
+    verdict: str  # accepted | rejected | failed
+    failed_rules: list[str]
+    rule_verdicts: dict[str, dict[str, str]]  # {rule: {"answer", "reason"}}
+
 
 @dataclass(frozen=True)
 class RuleAccuracy:
@@ -187,17 +200,13 @@ def _round(value):
     return round(value, 4) if isinstance(value, float) else value
 
 
-def rule_answers(verdict: dict) -> dict[str, str]:
-    """rule id -> "yes" | "no" | "n/a" for one verdict; a rule in failed_rules without an answer counts as "no".
-    rule_verdicts may be a dict or its JSON text (as judged_instructions stores it)."""
-    rule_verdicts = verdict.get("rule_verdicts") or {}
-    if isinstance(rule_verdicts, str):
-        rule_verdicts = json.loads(rule_verdicts) if rule_verdicts.strip() else {}
+def rule_answers(verdict: Verdict | Outcome) -> dict[str, str]:
+    """rule id -> "yes" | "no" | "n/a" for one verdict; a rule in failed_rules without an answer counts as "no"."""
     answers = {}
-    for rule, item in rule_verdicts.items():
-        answer = item.get("answer") if isinstance(item, dict) else item
+    for rule, item in verdict.rule_verdicts.items():
+        answer = item.get("answer")
         answers[rule] = str(answer).strip().lower() if answer is not None else "n/a"
-    for rule in verdict.get("failed_rules") or []:
+    for rule in verdict.failed_rules:
         if answers.get(rule) not in ("yes", "no"):
             answers[rule] = "no"
     return answers
@@ -207,28 +216,28 @@ def _rate(hits: int, n: int) -> float | None:
     return hits / n if n else None
 
 
-def _rates(pairs: list[tuple[dict, dict]]) -> tuple[float | None, float | None, float | None, int]:
+def _rates(pairs: list[tuple[dict, Verdict | Outcome]]) -> tuple[float | None, float | None, float | None, int]:
     """(true-accept, true-reject, balanced accuracy, failed) over (row, verdict) pairs. A failed judgment is a
     miss for either label (a judge that cannot answer has not got it right), and balanced accuracy needs both
     labels."""
-    accepted = [v["verdict"] for r, v in pairs if r["label"] == "accepted"]
-    rejected = [v["verdict"] for r, v in pairs if r["label"] == "rejected"]
+    accepted = [v.verdict for r, v in pairs if r["label"] == "accepted"]
+    rejected = [v.verdict for r, v in pairs if r["label"] == "rejected"]
     tar = _rate(sum(v == "accepted" for v in accepted), len(accepted))
     trr = _rate(sum(v == "rejected" for v in rejected), len(rejected))
     balanced = (tar + trr) / 2 if tar is not None and trr is not None else None
-    return tar, trr, balanced, sum(v["verdict"] == "failed" for _, v in pairs)
+    return tar, trr, balanced, sum(v.verdict == "failed" for _, v in pairs)
 
 
-def calibration_report(rows: list[dict], verdicts: list[dict]) -> CalibrationReport:
-    """Score discriminator verdicts (one per row, same order) against the rows' labels; see the module doc."""
+def calibration_report(rows: list[dict], verdicts: list[Verdict | Outcome]) -> CalibrationReport:
+    """Score discriminator verdicts (one per row, same order: the discriminator's Outcomes, or the Verdicts of a
+    calibration table) against the rows' labels; see the module doc."""
     if len(rows) != len(verdicts):
         raise ValueError(f"{len(rows)} labelled rows but {len(verdicts)} verdicts: need one verdict per row")
     for i, (row, verdict) in enumerate(zip(rows, verdicts)):
         if row.get("label") not in LABELS:
             raise ValueError(f"row {i} ({row.get('id')}): label must be one of {LABELS}, got {row.get('label')!r}")
-        if verdict.get("verdict") not in VERDICTS:
-            raise ValueError(f"verdict {i} ({row.get('id')}): must be one of {VERDICTS}, "
-                             f"got {verdict.get('verdict')!r}")
+        if verdict.verdict not in VERDICTS:
+            raise ValueError(f"verdict {i} ({row.get('id')}): must be one of {VERDICTS}, got {verdict.verdict!r}")
     pairs = list(zip(rows, verdicts))
     answers = [rule_answers(v) for v in verdicts]
     tar, trr, balanced, n_failed = _rates(pairs)
@@ -254,14 +263,14 @@ def calibration_report(rows: list[dict], verdicts: list[dict]) -> CalibrationRep
                                      n_broken, caught, not_applied))
 
     rejected_judged = [a for (row, v), a in zip(pairs, answers)
-                       if row["label"] == "rejected" and v["verdict"] != "failed"]
+                       if row["label"] == "rejected" and v.verdict != "failed"]
     caught_any = _rate(sum(any(x == "no" for x in a.values()) for a in rejected_judged), len(rejected_judged))
 
     confusion = {(label, verdict): 0 for label in LABELS for verdict in VERDICTS}
     for row, verdict in pairs:
-        confusion[row["label"], verdict["verdict"]] += 1
+        confusion[row["label"], verdict.verdict] += 1
 
-    groups: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+    groups: dict[tuple[str, str], list[tuple[dict, Verdict | Outcome]]] = {}
     for row, verdict in pairs:
         groups.setdefault((row["task_name"], row["language"]), []).append((row, verdict))
     per_task = []
@@ -304,23 +313,23 @@ CALIBRATION_SCHEMA = {"id": pl.String, "task_name": pl.String, "language": pl.St
                       "discriminator": pl.String}
 
 
-def calibration_table(rows: list[dict], outcomes: list[dict], discriminator_version: str) -> pl.DataFrame:
+def calibration_table(rows: list[dict], outcomes: list[Outcome], discriminator_version: str) -> pl.DataFrame:
     """One row per labelled example: its label and the discriminator's verdict (which settings judged it:
     `discriminator_version`), in the columns judge_is_calibrated scores with `verdicts_of`."""
     return pl.DataFrame([{"id": row["id"], "task_name": row["task_name"], "language": row["language"],
-                          "label": row["label"], "broken_rule": row.get("broken_rule"), "verdict": o["verdict"],
-                          "failed_rules": json.dumps(o["failed_rules"]),
-                          "rule_verdicts": json.dumps(o["rule_verdicts"], ensure_ascii=False),
-                          "reasons": o["reasons"] or o["error"], "judge_model": o["judge_model"],
+                          "label": row["label"], "broken_rule": row.get("broken_rule"), "verdict": o.verdict,
+                          "failed_rules": json.dumps(o.failed_rules),
+                          "rule_verdicts": json.dumps(o.rule_verdicts, ensure_ascii=False),
+                          "reasons": o.reasons or o.error, "judge_model": o.judge_model,
                           "discriminator": discriminator_version}
                          for row, o in zip(rows, outcomes)], schema=CALIBRATION_SCHEMA)
 
 
-def verdicts_of(table: pl.DataFrame) -> tuple[list[dict], list[dict]]:
+def verdicts_of(table: pl.DataFrame) -> tuple[list[dict], list[Verdict]]:
     """(labelled rows, verdicts) back from a calibration_table, for calibration_report."""
     rows = table.to_dicts()
-    return rows, [{"verdict": r["verdict"], "failed_rules": json.loads(r["failed_rules"]),
-                   "rule_verdicts": json.loads(r["rule_verdicts"])} for r in rows]
+    return rows, [Verdict(verdict=r["verdict"], failed_rules=json.loads(r["failed_rules"]),
+                          rule_verdicts=json.loads(r["rule_verdicts"])) for r in rows]
 
 
 @dataclass(frozen=True)

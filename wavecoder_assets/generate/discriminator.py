@@ -20,6 +20,7 @@ import json
 import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -93,36 +94,54 @@ class DiscriminatorSettings(BaseModel):
         return hex_id(json.dumps(self.settings().model_dump(), sort_keys=True), length=12)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """The discriminator's decision on one row."""
+
+    verdict: str  # accepted | rejected | failed
+    failed_rules: list[str]
+    rule_verdicts: dict[str, dict[str, str]]  # {rule: {"answer": "yes"|"no"|"n/a", "reason"}}
+    reasons: str  # "rule: reason" of each failed rule, "; "-joined; "" when accepted or failed
+    judge_model: str | None
+    sandbox_status: str | None
+    error: str | None  # why judging failed
+    copied_reasons: int  # LLM reasons that repeat a few-shot example's word for word
+    # The tests that ran: expected values from a Python repair's fix or a translation's Python source, where they
+    # are known right; else the row's own.
+    tests: str | None
+
+
 def _key(row: dict, i: int) -> str:
     return str(row.get("example_id") or row.get("id") or i)
 
 
-def _outcome(rule_verdicts: dict, *, judge_model: str | None = None, sandbox_status: str | None = None,
-             error: str | None = None, copied_reasons: int = 0) -> dict:
+def _outcome(rule_verdicts: dict, tests: str | None, *, judge_model: str | None = None,
+             sandbox_status: str | None = None, error: str | None = None, copied_reasons: int = 0) -> Outcome:
     failed = J.failed_rules(rule_verdicts)
     if error:
         verdict, reasons = "failed", ""
     else:
         verdict = "rejected" if failed else "accepted"
         reasons = "; ".join(f"{rule}: {rule_verdicts[rule]['reason']}" for rule in failed)
-    return {"verdict": verdict, "failed_rules": failed, "rule_verdicts": rule_verdicts, "reasons": reasons,
-            "judge_model": judge_model, "sandbox_status": sandbox_status, "error": error,
-            "copied_reasons": copied_reasons}
+    return Outcome(verdict=verdict, failed_rules=failed, rule_verdicts=rule_verdicts, reasons=reasons,
+                   judge_model=judge_model, sandbox_status=sandbox_status, error=error,
+                   copied_reasons=copied_reasons, tests=tests)
 
 
 def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None = None, *,
-                 store: ExampleStore | None = None, logger=None) -> list[dict]:
-    """One outcome per row, same order (a row's `few_shot`, if any: the examples its generator was shown): verdict (accepted | rejected | failed), failed_rules, rule_verdicts
-    ({rule: {"answer": "yes"|"no"|"n/a", "reason"}}), reasons, judge_model, sandbox_status, error (why judging
-    failed), copied_reasons (LLM reasons that repeat a few-shot example's word for word), tests (the tests that
-    ran: expected values from a Python repair's fix or a translation's Python source, where they are known right).
-    `judge` is a ChatClient,
-    or None to decide by code checks and execution alone."""
+                 store: ExampleStore | None = None, logger=None) -> list[Outcome]:
+    """One Outcome per row, same order (a row's `few_shot`, if any: the examples its generator was shown).
+    `judge` is a ChatClient, or None to decide by code checks and execution alone."""
     logger = logger or log
     settings = settings or DiscriminatorSettings()
     store = store if store is not None else ExampleStore()
-    out: list[dict | None] = [None] * len(rows)
+    out: list[Outcome | None] = [None] * len(rows)
     verdicts: dict[int, dict] = {}
+    tests_run: dict[int, str] = {}
+
+    def tests(i: int) -> str | None:
+        return tests_run.get(i, rows[i].get("tests"))
+
     for i, row in enumerate(rows):
         verdicts[i] = as_rule_verdicts(run_checks(row, CheckSettings(), settings.check_rules))
         if (copy := _copied_field(row)) is not None:
@@ -130,11 +149,10 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
             verdicts[i][COPY_RULE] = {"answer": "no", "reason": f"the {field_name} is a shown few-shot example's "
                                       f"({example['task_name']}, {written_in(example)}) copied"}
         if J.failed_rules(verdicts[i]):
-            out[i] = _outcome(verdicts[i])
+            out[i] = _outcome(verdicts[i], tests(i))
 
     survivors = [i for i in range(len(rows)) if out[i] is None]
     sandbox: dict[int, str | None] = {}
-    tests_run: dict[int, str] = {}
     if settings.execute and survivors:
         def run(i: int):
             row, note = _with_expected_values_from_the_source(rows[i], settings.sandbox_timeout_s)
@@ -151,13 +169,13 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
                 verdicts[i] |= executed
                 sandbox[i] = status
                 if J.failed_rules(executed):
-                    out[i] = _outcome(verdicts[i], sandbox_status=status)
+                    out[i] = _outcome(verdicts[i], tests(i), sandbox_status=status)
         survivors = [i for i in survivors if out[i] is None]
 
     if judge is None:
         for i in survivors:
-            out[i] = _outcome(verdicts[i], sandbox_status=sandbox.get(i))
-        return _with_tests_run(out, rows, tests_run)
+            out[i] = _outcome(verdicts[i], tests(i), sandbox_status=sandbox.get(i))
+        return out
     rules = J.rules_from_dicts(settings.rules)
     answered = _judge(rows, survivors, judge, rules, settings, store, logger, attempt=0)
     # A reason copied word for word from a few-shot example says nothing about this row: ask once more, with other
@@ -168,12 +186,12 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
     for i in survivors:
         answer = answered[i]
         if answer["error"]:
-            out[i] = _outcome(verdicts[i], judge_model=answer["model"], sandbox_status=sandbox.get(i),
+            out[i] = _outcome(verdicts[i], tests(i), judge_model=answer["model"], sandbox_status=sandbox.get(i),
                               error=f"judge: {answer['error']}")
             continue
-        out[i] = _outcome(verdicts[i] | answer["verdicts"], judge_model=answer["model"], sandbox_status=sandbox.get(i),
-                          copied_reasons=answer["copied"])
-    return _with_tests_run(out, rows, tests_run)
+        out[i] = _outcome(verdicts[i] | answer["verdicts"], tests(i), judge_model=answer["model"],
+                          sandbox_status=sandbox.get(i), copied_reasons=answer["copied"])
+    return out
 
 
 def _copied_field(row: dict) -> tuple[str, dict] | None:
@@ -210,12 +228,6 @@ def _with_expected_values_from_the_source(row: dict, timeout_s: float) -> tuple[
     return row | {"tests": grounded.tests}, (f"expected values from {source}: {grounded.computed} computed, "
                                              f"{grounded.rewritten} of them changed, {len(grounded.dropped)} "
                                              "test line(s) dropped")
-
-
-def _with_tests_run(out: list[dict], rows: list[dict], tests_run: dict[int, str]) -> list[dict]:
-    for i, outcome in enumerate(out):
-        outcome["tests"] = tests_run.get(i, rows[i].get("tests"))
-    return out
 
 
 def _judge(rows: list[dict], indices: list[int], judge, rules: list[J.Rule], settings: DiscriminatorSettings,
@@ -259,8 +271,8 @@ def _judge(rows: list[dict], indices: list[int], judge, rules: list[J.Rule], set
     return answered
 
 
-def outcome_columns(outcome: dict) -> dict:
+def outcome_columns(outcome: Outcome) -> dict:
     """An outcome as table columns (rule_verdicts as JSON)."""
-    return {"verdict": outcome["verdict"], "rule_verdicts": json.dumps(outcome["rule_verdicts"], ensure_ascii=False),
-            "reasons": outcome["reasons"], "judge_model": outcome["judge_model"],
-            "sandbox_status": outcome["sandbox_status"], "copied_reasons": outcome["copied_reasons"]}
+    return {"verdict": outcome.verdict, "rule_verdicts": json.dumps(outcome.rule_verdicts, ensure_ascii=False),
+            "reasons": outcome.reasons, "judge_model": outcome.judge_model,
+            "sandbox_status": outcome.sandbox_status, "copied_reasons": outcome.copied_reasons}

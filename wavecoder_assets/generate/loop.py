@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import time
+import typing
 from dataclasses import dataclass
 
 import polars as pl
@@ -25,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from wavecoder_assets.codefacts import runs_alone, uses_plain_values
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.bugs import InjectedBug, inject_bug
-from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate
-from wavecoder_assets.generate.examples import ExampleStore, written_in
+from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate, outcome_columns
+from wavecoder_assets.generate.examples import ExampleStore
 from wavecoder_assets.generate.execution import tests_requirement
 from wavecoder_assets.generate.tasks import (
     LINE_TESTS,
@@ -57,17 +58,79 @@ RETRY_TEMPERATURE = 0.7  # the retry of an unparseable answer samples, so it can
 REVISABLE_RULES = CODE_RULES - {"input_is_code"}
 REVISION_REASON_CHARS = 600  # sandbox output can be long; the head says what went wrong
 
-GENERATED_SCHEMA = {
-    "example_id": pl.String, "source_id": pl.String, "task_name": pl.String, "language": pl.String,
-    "target_language": pl.String, "instruction": pl.String, "information": pl.String, "solution": pl.String,
-    "tests": pl.String, "status": pl.String, "error": pl.String, "generator_model": pl.String,
-    "prompt_version": pl.String, "round": pl.Int64, "attempts": pl.Int64, "raw_output": pl.String,
-}
-JUDGED_SCHEMA = GENERATED_SCHEMA | {
-    "verdict": pl.String, "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String,
-    "sandbox_status": pl.String, "copied_reasons": pl.Int64, "first_rejection": pl.String,
-    "discriminator": pl.String,
-}
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedExample:
+    """One source's example as planned: its task, target language, round, and the code the generator is given."""
+
+    example_id: str
+    source_id: str
+    task_name: str
+    language: str
+    target_language: str | None  # a translation's
+    code: str
+    given: dict[str, str] | None  # a repair's buggy code and its fix ({"information", "solution"})
+    summary: str | None  # the docstring's prose
+    round: int
+    with_tests: bool
+    # The few-shot examples the answer was written after (the copy check compares with them): drawn per round,
+    # set by generate_round and revise_round.
+    few_shot: list[dict] = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeneratedRow:
+    """A row of generated_instructions; the fields are its columns, in order."""
+
+    example_id: str
+    source_id: str
+    task_name: str
+    language: str
+    target_language: str | None
+    instruction: str | None
+    information: str | None
+    solution: str | None
+    tests: str | None
+    status: str  # ok | unparseable | failed
+    error: str | None
+    generator_model: str | None
+    prompt_version: str
+    round: int
+    attempts: int  # generator calls: a retry or a revision adds one
+    raw_output: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JudgedRow(GeneratedRow):
+    """A row of judged_instructions: the generated row (its tests: the ones that ran) and the discriminator's
+    verdict. The defaults are what a row has before any rule decided it."""
+
+    verdict: str  # accepted | rejected | failed
+    rule_verdicts: str = "{}"  # JSON
+    reasons: str = ""
+    judge_model: str | None = None
+    sandbox_status: str | None = None
+    copied_reasons: int = 0
+    first_rejection: str | None = None  # the reasons of the answer a revision replaced
+    discriminator: str  # the discriminator's settings version: which settings judged the row
+
+
+_POLARS_TYPES = {str: pl.String, int: pl.Int64}
+
+
+def _schema(row_type: type) -> dict[str, type[pl.DataType]]:
+    """A table schema from a row dataclass: its fields in order, str and int (or either | None) as String and
+    Int64."""
+    hints = typing.get_type_hints(row_type)
+    schema = {}
+    for f in dataclasses.fields(row_type):
+        (python_type,) = set(typing.get_args(hints[f.name]) or [hints[f.name]]) - {type(None)}
+        schema[f.name] = _POLARS_TYPES[python_type]
+    return schema
+
+
+GENERATED_SCHEMA = _schema(GeneratedRow)
+JUDGED_SCHEMA = _schema(JudgedRow)
 
 
 class LoopSettings(BaseModel):
@@ -135,7 +198,7 @@ def testability(code: str, language: str) -> int:
     return 2 if uses_plain_values(code, language) else 1
 
 
-def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
+def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[PlannedExample]:
     """One planned example per source (id, language, code, docstring; in rank order when there is a rank):
     its task (the most testable code goes to the tasks that run it), target language, example id and round."""
     if "rank" in sources.columns:
@@ -156,13 +219,12 @@ def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[dict]:
     for i, (row, task) in enumerate(zip(rows, tasks)):
         target = (pick_target_language(row["id"], row["language"], settings.seed, tuple(settings.translation_targets))
                   if task == "code_translation" else None)
-        plan.append({"example_id": example_id(row["id"], task, PROMPT_VERSION), "source_id": row["id"],
-                     "task_name": task, "language": row["language"], "target_language": target,
-                     "code": given_code(task, row["code"], row["language"]),
-                     "given": ({"information": bugs[i].buggy, "solution": bugs[i].fixed}
-                               if TASKS[task].bug_given else None),
-                     "summary": row["summary"], "round": i * settings.rounds // max(1, len(rows)),
-                     "with_tests": wants_tests(task, row["language"], target, settings.ask_for_tests)})
+        plan.append(PlannedExample(
+            example_id=example_id(row["id"], task, PROMPT_VERSION), source_id=row["id"], task_name=task,
+            language=row["language"], target_language=target, code=given_code(task, row["code"], row["language"]),
+            given={"information": bugs[i].buggy, "solution": bugs[i].fixed} if TASKS[task].bug_given else None,
+            summary=row["summary"], round=i * settings.rounds // max(1, len(rows)),
+            with_tests=wants_tests(task, row["language"], target, settings.ask_for_tests)))
     return plan
 
 
@@ -184,158 +246,163 @@ def _give_repairs_a_bug(tasks: list[str], bugs: list[InjectedBug | None], tested
             tasks[i], tasks[j] = tasks[j], tasks[i]
 
 
-def _few_shot(item: dict, store: ExampleStore, settings: LoopSettings, attempt: int) -> tuple[list[dict], list[dict]]:
-    key = item["example_id"] + (f"#{attempt}" if attempt else "")
-    return store.sample(item["task_name"], settings.few_shot_good, settings.few_shot_bad, seed=settings.seed,
-                        key=key, language=written_in(item))
+def _few_shot(item: PlannedExample, store: ExampleStore, settings: LoopSettings,
+              attempt: int) -> tuple[list[dict], list[dict]]:
+    key = item.example_id + (f"#{attempt}" if attempt else "")
+    return store.sample(item.task_name, settings.few_shot_good, settings.few_shot_bad, seed=settings.seed,
+                        key=key, language=item.target_language or item.language)  # the answer's (written_in)
 
 
-def _generation_request(item: dict, store: ExampleStore, settings: LoopSettings, attempt: int) -> ChatRequest:
+def _generation_request(item: PlannedExample, store: ExampleStore, settings: LoopSettings,
+                        attempt: int) -> ChatRequest:
     """The generator's request; a retry (attempt 1) draws other few-shot examples and samples at RETRY_TEMPERATURE
     at least: at temperature 0 another seed gives the same answer again."""
     good, bad = _few_shot(item, store, settings, attempt)
-    with_tests = item["with_tests"]
-    tests = (tests_requirement(solution_language(item["task_name"], item["language"], item["target_language"]))
+    with_tests = item.with_tests
+    tests = (tests_requirement(solution_language(item.task_name, item.language, item.target_language))
              if with_tests else None)
-    messages = generator_messages(item["task_name"], item["code"], item["language"], item["target_language"],
+    messages = generator_messages(item.task_name, item.code, item.language, item.target_language,
                                   good=good, bad=bad, tests_instruction=tests, max_code_chars=settings.max_code_chars,
-                                  summary=item["summary"], given=item.get("given"))
-    response_format = ({"type": "json_object", "schema": output_schema(item["task_name"], with_tests)}
+                                  summary=item.summary, given=item.given)
+    response_format = ({"type": "json_object", "schema": output_schema(item.task_name, with_tests)}
                        if settings.json_mode else None)
-    max_tokens = settings.generator_max_tokens or max_tokens_for(item["task_name"], with_tests)
+    max_tokens = settings.generator_max_tokens or max_tokens_for(item.task_name, with_tests)
     temperature = max(settings.temperature, RETRY_TEMPERATURE) if attempt else settings.temperature
-    return ChatRequest(key=item["example_id"], messages=messages, temperature=temperature,
+    return ChatRequest(key=item.example_id, messages=messages, temperature=temperature,
                        max_tokens=max_tokens, seed=settings.seed + attempt, response_format=response_format)
 
 
-def _generated_row(item: dict, result, attempts: int) -> dict:
-    row = {k: item[k] for k in ("example_id", "source_id", "task_name", "language", "target_language", "round")}
-    row |= {"instruction": None, "information": None, "solution": None, "tests": None, "generator_model": result.model,
-            "prompt_version": PROMPT_VERSION, "raw_output": result.text, "error": None, "attempts": attempts}
+def _generated_row(item: PlannedExample, result, attempts: int) -> GeneratedRow:
+    def row(status: str, error: str | None = None, **answer) -> GeneratedRow:
+        answer = {"instruction": None, "information": None, "solution": None, "tests": None} | answer
+        return GeneratedRow(example_id=item.example_id, source_id=item.source_id, task_name=item.task_name,
+                            language=item.language, target_language=item.target_language, **answer, status=status,
+                            error=error, generator_model=result.model, prompt_version=PROMPT_VERSION,
+                            round=item.round, attempts=attempts, raw_output=result.text)
+
     if result.error is not None:
-        return row | {"status": "failed", "error": f"generator: {result.error}"}
+        return row("failed", f"generator: {result.error}")
     text = result.text
     if result.finish_reason == "length":  # cut off by the token budget: never half an answer
-        language = solution_language(item["task_name"], item["language"], item["target_language"])
-        text = close_cut_tests(text) if item["with_tests"] and language in LINE_TESTS else None
+        language = solution_language(item.task_name, item.language, item.target_language)
+        text = close_cut_tests(text) if item.with_tests and language in LINE_TESTS else None
         if text is None:
-            return row | {"status": "unparseable", "error": "the answer was cut off at the token limit"}
+            return row("unparseable", "the answer was cut off at the token limit")
     try:
-        fields = parse_generation(text, item["task_name"], item["code"], item.get("given"))
+        fields = parse_generation(text, item.task_name, item.code, item.given)
     except Rejected as why:
-        return row | {"status": "unparseable", "error": str(why)}
+        return row("unparseable", str(why))
     del fields["task_name"]  # the assigned task is kept; models name tasks loosely
-    if item["with_tests"] and not fields["tests"]:
-        return row | {"status": "unparseable", "error": "no tests, though the prompt asked for them"}
-    return row | fields | {"status": "ok"}
+    if item.with_tests and not fields["tests"]:
+        return row("unparseable", "no tests, though the prompt asked for them")
+    return row("ok", **fields)
 
 
-def generate_round(items: list[dict], store: ExampleStore, generator, settings: LoopSettings, *,
-                   logger=None) -> list[dict]:
+def generate_round(items: list[PlannedExample], store: ExampleStore, generator, settings: LoopSettings, *,
+                   logger=None) -> list[GeneratedRow]:
     """One generated row per item; an unparseable answer is asked once more with another seed (both tries
-    count in `attempts`; the first error is kept when the retry parses neither). The client's progress and
-    failures go to `logger`."""
+    count in `attempts`; the first error is kept when the retry parses neither). Sets each item's `few_shot` (in
+    `items`, in place) to the examples its kept answer was written after. The client's progress and failures go
+    to `logger`."""
     logger = logger or log
     # Sent grouped by task and languages: consecutive prompts then share the task definition and requirements
     # (and, while the store holds only the seed examples, the few-shot examples too), a prefix the llama.cpp
     # server keeps in its KV cache instead of reading it again.
-    order = sorted(range(len(items)), key=lambda i: (items[i]["task_name"], items[i]["language"],
-                                                     items[i]["target_language"] or "", i))
+    order = sorted(range(len(items)), key=lambda i: (items[i].task_name, items[i].language,
+                                                     items[i].target_language or "", i))
     sent = generator.run([_generation_request(items[i], store, settings, 0) for i in order], logger=logger)
     results = [None] * len(items)
     for i, result in zip(order, sent):
         results[i] = result
     generated = [_generated_row(item, result, 1) for item, result in zip(items, results)]
-    for item in items:  # what the answer was written after (the copy check compares with it)
-        item["few_shot"] = sum(_few_shot(item, store, settings, 0), [])
-    retry = [i for i, row in enumerate(generated) if row["status"] == "unparseable"] if settings.retry_unparseable else []
+    for i, item in enumerate(items):  # what the answer was written after (the copy check compares with it)
+        items[i] = dataclasses.replace(item, few_shot=sum(_few_shot(item, store, settings, 0), []))
+    retry = [i for i, row in enumerate(generated) if row.status == "unparseable"] if settings.retry_unparseable else []
     if retry:
         again = generator.run([_generation_request(items[i], store, settings, 1) for i in retry], logger=logger)
         for i, result in zip(retry, again):
             second = _generated_row(items[i], result, 2)
-            first_error = generated[i]["error"]
-            if second["status"] == "ok":
-                items[i]["few_shot"] = sum(_few_shot(items[i], store, settings, 1), [])
-            generated[i] = second if second["status"] == "ok" else second | {
-                "status": "unparseable", "error": f"{first_error}; retry: {second['error']}"}
+            first_error = generated[i].error
+            if second.status == "ok":
+                items[i] = dataclasses.replace(items[i], few_shot=sum(_few_shot(items[i], store, settings, 1), []))
+            generated[i] = second if second.status == "ok" else dataclasses.replace(
+                second, status="unparseable", error=f"{first_error}; retry: {second.error}")
     return generated
 
 
-def judge_round(items: list[dict], generated: list[dict], store: ExampleStore, judge,
-                discriminator: DiscriminatorSettings, *, logger=None) -> list[dict]:
+def judge_round(items: list[PlannedExample], generated: list[GeneratedRow], store: ExampleStore, judge,
+                discriminator: DiscriminatorSettings, *, logger=None) -> list[JudgedRow]:
     """The discriminator's verdict for every generated row; judged examples join the store. The judge
     client's progress and failures go to `logger`."""
     logger = logger or log
-    # What a row has before any rule decided it; the discriminator's version says which settings judged it.
-    unjudged = {"rule_verdicts": "{}", "reasons": "", "judge_model": None, "sandbox_status": None,
-                "copied_reasons": 0, "first_rejection": None, "discriminator": discriminator.version()}
-    judged: list[dict | None] = [None] * len(generated)
-    ok = [i for i, row in enumerate(generated) if row["status"] == "ok"]
+    version = discriminator.version()
+    judged: list[JudgedRow | None] = [None] * len(generated)
+    ok = [i for i, row in enumerate(generated) if row.status == "ok"]
     for i, row in enumerate(generated):
-        if row["status"] == "failed":
-            judged[i] = row | unjudged | {"verdict": "failed"}
-        elif row["status"] == "unparseable":
-            verdicts = {"parse": {"answer": "no", "reason": row["error"]}}
-            judged[i] = row | unjudged | {"verdict": "rejected", "rule_verdicts": json.dumps(verdicts),
-                                          "reasons": row["error"]}
-    candidates = [generated[i] | {"code": items[i]["code"], "few_shot": items[i].get("few_shot", [])} for i in ok]
+        if row.status == "failed":
+            judged[i] = JudgedRow(**dataclasses.asdict(row), verdict="failed", discriminator=version)
+        elif row.status == "unparseable":
+            verdicts = {"parse": {"answer": "no", "reason": row.error}}
+            judged[i] = JudgedRow(**dataclasses.asdict(row), verdict="rejected", rule_verdicts=json.dumps(verdicts),
+                                  reasons=row.error, discriminator=version)
+    candidates = [dataclasses.asdict(generated[i]) | {"code": items[i].code, "few_shot": items[i].few_shot}
+                  for i in ok]
     outcomes = discriminate(candidates, judge, discriminator, store=store, logger=logger)
     for i, outcome in zip(ok, outcomes):
-        judged[i] = generated[i] | unjudged | {
-            "verdict": outcome["verdict"], "rule_verdicts": json.dumps(outcome["rule_verdicts"], ensure_ascii=False),
-            "reasons": outcome["reasons"], "judge_model": outcome["judge_model"],
-            "sandbox_status": outcome["sandbox_status"], "copied_reasons": outcome["copied_reasons"],
-            "tests": outcome["tests"]}
-        if outcome["error"]:
-            judged[i]["error"] = outcome["error"]
-        if outcome["verdict"] != "failed":
-            store.add(generated[i] | {"code": items[i]["code"], "summary": items[i]["summary"],
-                                      "tests": outcome["tests"], "accepted": outcome["verdict"] == "accepted",
-                                      "reasons": outcome["reasons"] or "All rules met.",
-                                      "rule_verdicts": outcome["rule_verdicts"]})
+        # The tests that ran replace the generated ones; an ok row has no error, so a failed judgment's is its own.
+        row = dataclasses.replace(generated[i], tests=outcome.tests, error=outcome.error)
+        judged[i] = JudgedRow(**dataclasses.asdict(row), **outcome_columns(outcome), discriminator=version)
+        if outcome.verdict != "failed":
+            store.add(dataclasses.asdict(row) | {"code": items[i].code, "summary": items[i].summary,
+                                                 "accepted": outcome.verdict == "accepted",
+                                                 "reasons": outcome.reasons or "All rules met.",
+                                                 "rule_verdicts": outcome.rule_verdicts})
     return judged
 
 
-def _revisable(row: dict) -> bool:
+def _revisable(row: JudgedRow) -> bool:
     """Rejected by code alone, for reasons the generator can fix."""
-    failed = J.failed_rules(json.loads(row["rule_verdicts"])) if row["verdict"] == "rejected" else []
-    return row["status"] == "ok" and bool(failed) and set(failed) <= REVISABLE_RULES
+    failed = J.failed_rules(json.loads(row.rule_verdicts)) if row.verdict == "rejected" else []
+    return row.status == "ok" and bool(failed) and set(failed) <= REVISABLE_RULES
 
 
-def _revision_request(item: dict, rejected: dict, store: ExampleStore, settings: LoopSettings) -> ChatRequest:
+def _revision_request(item: PlannedExample, rejected: JudgedRow, store: ExampleStore,
+                      settings: LoopSettings) -> ChatRequest:
     """The generation request again, then the rejected answer and why it was rejected."""
     request = _generation_request(item, store, settings, 0)
-    feedback = (f"That answer was rejected: {rejected['reasons'][:REVISION_REASON_CHARS]}\n"
+    feedback = (f"That answer was rejected: {rejected.reasons[:REVISION_REASON_CHARS]}\n"
                 "Write the whole JSON answer again with this fixed.")
-    messages = request.messages + [{"role": "assistant", "content": rejected["raw_output"]},
+    messages = request.messages + [{"role": "assistant", "content": rejected.raw_output},
                                    {"role": "user", "content": feedback}]
     return dataclasses.replace(request, messages=messages, seed=settings.seed + 2)
 
 
-def revise_round(items: list[dict], generated: list[dict], judged: list[dict], store: ExampleStore, generator, judge,
-                 settings: LoopSettings, discriminator: DiscriminatorSettings, *, logger=None) -> dict[str, float]:
+def revise_round(items: list[PlannedExample], generated: list[GeneratedRow], judged: list[JudgedRow],
+                 store: ExampleStore, generator, judge, settings: LoopSettings, discriminator: DiscriminatorSettings,
+                 *, logger=None) -> dict[str, float]:
     """Send each example rejected by code back to the generator once with its reasons; a revision that parses is
     judged and replaces the example (the first rejection kept in `first_rejection`), one that does not leaves it
-    as it was. Changes `generated` and `judged` in place; returns the seconds spent generating and judging."""
+    as it was. Changes `items` (their few_shot), `generated` and `judged` in place; returns the seconds spent
+    generating and judging."""
     redo = [i for i, row in enumerate(judged) if _revisable(row)]
     if not redo:
         return {"generating": 0.0, "judging": 0.0}
     started = time.perf_counter()
     for i in redo:  # the store has grown since the first answer: the revision is written after these
-        items[i]["few_shot"] = sum(_few_shot(items[i], store, settings, 0), [])
+        items[i] = dataclasses.replace(items[i], few_shot=sum(_few_shot(items[i], store, settings, 0), []))
     sent = generator.run([_revision_request(items[i], judged[i], store, settings) for i in redo], logger=logger)
-    revised = {i: _generated_row(items[i], result, generated[i]["attempts"] + 1) for i, result in zip(redo, sent)}
+    revised = {i: _generated_row(items[i], result, generated[i].attempts + 1) for i, result in zip(redo, sent)}
     generating = time.perf_counter() - started
     for i in redo:  # every revision was asked for, whether or not it replaces the example
-        generated[i] = generated[i] | {"attempts": revised[i]["attempts"]}
-        judged[i] = judged[i] | {"attempts": revised[i]["attempts"]}
-    parsed = [i for i in redo if revised[i]["status"] == "ok"]
+        generated[i] = dataclasses.replace(generated[i], attempts=revised[i].attempts)
+        judged[i] = dataclasses.replace(judged[i], attempts=revised[i].attempts)
+    parsed = [i for i in redo if revised[i].status == "ok"]
     started = time.perf_counter()
     rejudged = judge_round([items[i] for i in parsed], [revised[i] for i in parsed], store, judge, discriminator,
                            logger=logger)
     for i, row in zip(parsed, rejudged):
         generated[i] = revised[i]
-        judged[i] = row | {"first_rejection": judged[i]["reasons"]}
+        judged[i] = dataclasses.replace(row, first_rejection=judged[i].reasons)
     return {"generating": generating, "judging": time.perf_counter() - started}
 
 
@@ -350,7 +417,7 @@ def run_generator_discriminator(sources: pl.DataFrame, generator, judge, setting
     plan = plan_examples(sources, settings)
     generated, judged, seconds = [], [], {"generating": 0.0, "judging": 0.0}
     for r in range(settings.rounds):
-        items = [item for item in plan if item["round"] == r]
+        items = [item for item in plan if item.round == r]
         if not items:
             continue
         started = time.perf_counter()
@@ -364,11 +431,12 @@ def run_generator_discriminator(sources: pl.DataFrame, generator, judge, setting
             seconds = {k: seconds[k] + spent[k] for k in seconds}
         generated += g
         judged += j
-        counts = {v: sum(row["verdict"] == v for row in j) for v in ("accepted", "rejected", "failed")}
-        revised = sum(row["first_rejection"] is not None for row in j)
+        counts = {v: sum(row.verdict == v for row in j) for v in ("accepted", "rejected", "failed")}
+        revised = sum(row.first_rejection is not None for row in j)
         logger.info(f"round {r}: {len(items)} examples, {counts} ({revised} after a revision); store has "
                     f"{len(store.good)} good, {len(store.bad)} bad")
-    frames = pl.DataFrame(generated, schema=GENERATED_SCHEMA), pl.DataFrame(judged, schema=JUDGED_SCHEMA)
+    frames = (pl.DataFrame([dataclasses.asdict(row) for row in generated], schema=GENERATED_SCHEMA),
+              pl.DataFrame([dataclasses.asdict(row) for row in judged], schema=JUDGED_SCHEMA))
     return *frames, seconds
 
 

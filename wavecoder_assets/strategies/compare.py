@@ -12,6 +12,7 @@ import re
 import numpy as np
 import polars as pl
 
+from wavecoder_assets.generate.decontaminate import decontaminate
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate, outcome_columns
 from wavecoder_assets.generate.tasks import TASKS, solution_language
 from wavecoder_assets.languages import LANGUAGE_NAMES
@@ -61,7 +62,7 @@ def judge_rows(rows: list[dict], judge, discriminator: DiscriminatorSettings, *,
     for (i, _), outcome in zip(todo, outcomes):
         columns = outcome_columns(outcome)
         out[i] = {k: columns[k] for k in VERDICT_SCHEMA} | (
-            {"reasons": outcome["error"]} if outcome["error"] else {})  # these rows have no error column
+            {"reasons": outcome.error} if outcome.error else {})  # these rows have no error column
     return out
 
 
@@ -218,6 +219,15 @@ class GGUFTokenCounter:
 
     def close(self) -> None:
         self._llama.close()
+
+
+def benchmark_overlap(frame: pl.DataFrame, index: dict | None, ngram: int) -> dict[str, int]:
+    """{benchmark: rows of `frame` sharing a word n-gram with it}: code_ocean's decontamination test, counted
+    instead of removed; {} without a benchmark index."""
+    if index is None:
+        return {}
+    _, removed = decontaminate(frame, index, ngram)
+    return dict(removed.group_by("matched_benchmark").len().iter_rows())
 
 
 REPORT_SCHEMA = {

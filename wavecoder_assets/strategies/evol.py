@@ -262,6 +262,23 @@ def seeds_from_alpaca(path: str | Path, *, max_seeds: int | None, seed: int) -> 
     return _seed_frame(_pick(frame, max_seeds, seed).to_dicts())
 
 
+def draw_seeds(code_ocean: pl.DataFrame, seed_file: str | Path | None, *, max_seeds: int | None,
+               seed: int) -> pl.DataFrame:
+    """Round-0 rows from the Code Alpaca seed file when one is given, else from CodeOcean."""
+    if seed_file:
+        return seeds_from_alpaca(seed_file, max_seeds=max_seeds, seed=seed)
+    return seeds_from_code_ocean(code_ocean, max_seeds=max_seeds, seed=seed)
+
+
+def code_ocean_verdicts(code_ocean: pl.DataFrame) -> pl.DataFrame:
+    """The verdict columns of CodeOcean's rows by example_id: the generator-discriminator accepted each one, so
+    seeds drawn from them need no judging again."""
+    return code_ocean.select(
+        "example_id", pl.lit("accepted").alias("verdict"), pl.lit("{}").alias("rule_verdicts"),
+        pl.lit("CodeOcean row: accepted by the generator-discriminator").alias("reasons"),
+        pl.col("judge_model").cast(pl.String))
+
+
 # ---------------------------------------------------------------- the rounds
 
 class EvolSettings(BaseModel):
@@ -277,10 +294,12 @@ class EvolSettings(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
 
 
-def evolve(seeds: pl.DataFrame, generator, judge, settings: EvolSettings, *, logger=None) -> pl.DataFrame:
+def evolve(seeds: pl.DataFrame, generator, judge, settings: EvolSettings, *, verdicts: pl.DataFrame | None = None,
+           logger=None) -> pl.DataFrame:
     """The seeds (round 0) and every evolution of every round, each row with its status: ok, eliminated (rule
     and reason) or failed (the LLM error). A lineage whose evolution is eliminated evolves again from its last
-    surviving version in the next round. `judge` is only used with settings.judge_equality."""
+    surviving version in the next round. `judge` is only used with settings.judge_equality. `verdicts` (by
+    example_id, e.g. code_ocean_verdicts) are joined on: the seeds' own; evolutions have none until judged."""
     rows = seeds.to_dicts()
     current = {r["seed_id"]: r for r in rows}  # lineage -> last surviving row
     for round_ in range(1, settings.rounds + 1):
@@ -329,4 +348,5 @@ def evolve(seeds: pl.DataFrame, generator, judge, settings: EvolSettings, *, log
                 new[s]["solution"] = answer.text.strip()
                 current[s] = new[s]
         rows += [new[s] for s in lineages]
-    return pl.DataFrame(rows, schema=EVOL_SCHEMA)
+    out = pl.DataFrame(rows, schema=EVOL_SCHEMA)
+    return out if verdicts is None else out.join(verdicts, on="example_id", how="left", maintain_order="left")

@@ -141,6 +141,19 @@ class OssSettings(BaseModel):
     drop_truncated: bool = Field(default=True, description="an answer cut off at max_tokens is unparseable (Magicoder)")
 
 
+def shard_settings(coreset: pl.DataFrame, shard_rows: pl.DataFrame, settings: OssSettings) -> OssSettings | None:
+    """The settings for one shard's rows of the coreset: its share of settings.n_seeds, so that the shards together
+    draw the (sample, draw) pairs one run over the whole coreset would: seed i takes sample i mod N in rank order,
+    so each sample is drawn n_seeds // N times, and the first n_seeds mod N samples once more. None when the
+    shard draws no seed."""
+    if settings.n_seeds is None or coreset.is_empty():
+        return settings
+    rounds, extra = divmod(settings.n_seeds, coreset.height)
+    first = coreset.sort("rank").head(extra)
+    n_seeds = rounds * shard_rows.height + first.filter(pl.col("id").is_in(shard_rows["id"].implode())).height
+    return settings.model_copy(update={"n_seeds": n_seeds}) if n_seeds else None
+
+
 def oss_instruct(coreset: pl.DataFrame, generator, settings: OssSettings, *, logger=None) -> pl.DataFrame:
     """One row per planned seed: ok (problem and solution), unparseable (why) or failed (the LLM error)."""
     plan = plan_seeds(coreset, n_seeds=settings.n_seeds, seed=settings.seed, min_lines=settings.min_lines,

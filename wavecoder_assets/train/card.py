@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 from wavecoder_assets import CITATION
 from wavecoder_assets.plots import line_plot_png
 from wavecoder_assets.train.data import PROMPT_NO_INPUT, PROMPT_WITH_INPUT

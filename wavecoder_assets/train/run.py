@@ -147,10 +147,12 @@ class FinetuneJob:
         path = Path(self.code_ocean)
         return scan_table_path(path)[0].collect() if is_table(path) else pl.read_parquet(path)
 
+    def hp(self) -> Hyperparameters:
+        return Hyperparameters(**(PAPER_RECIPE | self.hyperparameters))
+
     def run(self, log: Callable[[str], object] = print) -> FinetuneRun | None:
-        return finetune(self.code_ocean_frame(), model_name=self.model_name, base_model=self.base_model,
-                        hp=Hyperparameters(**(PAPER_RECIPE | self.hyperparameters)), model_dir=Path(self.model_dir),
-                        data_version=self.data_version, log=log)
+        return finetune(self.code_ocean_frame(), model_name=self.model_name, base_model=self.base_model, hp=self.hp(),
+                        model_dir=Path(self.model_dir), data_version=self.data_version, log=log)
 
 
 def torchrun_command(job_file: Path, num_processes: int) -> list[str]:
