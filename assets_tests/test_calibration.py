@@ -369,6 +369,45 @@ def test_cli_prints_a_line_per_row_and_a_summary(tmp_path, shipped, capsys, cli_
     assert len(capsys.readouterr().out.splitlines()) == 3
 
 
+def test_one_discriminator_declaration_reaches_the_cli_and_the_assets(tmp_path, shipped, capsys,
+                                                                      cli_with_fake_discriminator, lake_dir):
+    """A judge rule changed in a run config's `resources: discriminator:` block: the calibrate CLI (-c) judges with
+    it, and so does judge_calibration materialized with that run config; both record the same settings version,
+    the one generated_instructions records with it (test_generate's rule-change test)."""
+    import dagster as dg
+    import yaml
+
+    from wavecoder_assets.assets import generate as gen_assets
+    from wavecoder_assets.generate.discriminator import DiscriminatorSettings
+    from wavecoder_assets.lakefiles import read_table
+    from wavecoder_assets.resources import resources_for
+
+    rules = [dict(r) for r in DiscriminatorSettings().rules]
+    rules[0]["text"] += " Be strict."
+    changed = DiscriminatorSettings(rules=rules, execute=False)
+    run_config = {"resources": {"discriminator": {"config": {"rules": rules, "execute": False}}},
+                  "ops": {"judge_calibration": {"config": {"max_rows": 2}}}}
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(run_config))
+
+    cli, seen = cli_with_fake_discriminator
+    path, _ = _labelled_file(tmp_path, shipped)
+    assert cli.main([str(path), "--no-llm", "-c", str(config_file)]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["discriminator"] == changed.version() != DiscriminatorSettings().version()
+    assert cli.main([str(path), "--no-llm"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["discriminator"] == DiscriminatorSettings().version()
+
+    run = dg.materialize([gen_assets.judge_calibration], resources=resources_for("local", lake_dir=lake_dir),
+                         run_config=run_config)
+    assert run.success
+    assert set(read_table(lake_dir, "judge_calibration")["discriminator"]) == {changed.version()}
+    bad = {"resources": {"discriminator": {"config": {"rules": [{"id": "x"}]}}}}
+    config_file.write_text(yaml.safe_dump(bad))
+    assert cli.main([str(path), "--no-llm", "-c", str(config_file)]) == 2
+    assert "resources.discriminator.config" in capsys.readouterr().err
+
+
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, cli_with_fake_discriminator):
     cli, seen = cli_with_fake_discriminator
     path = tmp_path / "bad.jsonl"

@@ -495,6 +495,9 @@ def test_rerun_after_kill_9_repays_nothing_cached(lake_dir):
         meta = _judged(run).metadata
         # only the discriminator changed: only the discriminator is called again
         assert meta["llm_generator_endpoint_calls"].value == 0 and meta["llm_judge_endpoint_calls"].value == 10
+        judged = read_table(lake_dir, "judged_instructions")
+        assert set(judged["discriminator"]) == {_discriminator(rules=rules).version()}
+        assert meta["discriminator"].value == _discriminator(rules=rules).version() != _discriminator().version()
 
 
 def test_later_rounds_show_good_and_bad_judged_examples_to_generator_and_judge(tmp_path):

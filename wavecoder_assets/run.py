@@ -66,7 +66,8 @@ def shard_phases(job: dg.JobDefinition, selection: Sequence[dg.AssetKey] | None 
 def stale_keys(instance: dg.DagsterInstance, keys: list[dg.AssetKey], shard: str | None) -> list[dg.AssetKey]:
     """Those of `keys` (one group's) to materialize now: each that Dagster reports MISSING (with what it feeds in the
     group: a new table gives its readers new input) or STALE (for `shard`), unless a STALE one feeds it: what reads
-    a rebuilt table is asked again once that has run, and stays as it is when the table came out the same."""
+    a rebuilt table is asked again once that has run, and stays as it is when the table came out the same. With
+    each, the assets it must run with (an unsplittable multi-asset's other outputs)."""
     view = AssetGraphView.for_test(defs, instance)  # the UI's view of the instance as it is now
     resolver = CachingStaleStatusResolver(instance, view.asset_graph, view)
     graph = view.asset_graph
@@ -74,7 +75,9 @@ def stale_keys(instance: dg.DagsterInstance, keys: list[dg.AssetKey], shard: str
     missing = {k for k, s in status.items() if s == StaleStatus.MISSING}
     stale = {k for k, s in status.items() if s == StaleStatus.STALE}
     todo = missing | stale | {k for k in status if _ancestors(graph, k) & missing}
-    return [k for k in keys if k in todo and not _ancestors(graph, k) & stale]
+    ready = {k for k in todo if not _ancestors(graph, k) & stale}
+    # A multi-asset that cannot be split (the generator-discriminator's two tables) runs whole.
+    return [k for k in keys if k in ready.union(*(graph.get(r).execution_set_asset_keys for r in ready))]
 
 
 def _ancestors(graph, key: dg.AssetKey) -> set[dg.AssetKey]:

@@ -108,9 +108,10 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
         context.log.warning(failures.warning)
     if failures.failure:
         raise dg.Failure(description=failures.failure, metadata=failures.metadata)
-    generated = pl.concat([g for g, _, _ in results.values()], how="vertical") if results else pl.DataFrame(schema=GENERATED_SCHEMA)
+    generated = pl.concat([g for g, _, _ in results.values()]) if results else pl.DataFrame(schema=GENERATED_SCHEMA)
     judged = pl.concat(list(judged_by_shard.values())) if results else pl.DataFrame(schema=JUDGED_SCHEMA)
-    yield versioned(generated, generated_metadata(generated, seconds, llm.usage_metadata()),
+    yield versioned(generated, {"shards": ", ".join(sorted(context.partition_keys)),
+                                **generated_metadata(generated, seconds, llm.usage_metadata())},
                     output_name="generated_instructions")
     yield versioned(judged, judged_metadata(judged, seconds, discriminator.settings(), llm.usage_metadata()),
                     output_name="judged_instructions")

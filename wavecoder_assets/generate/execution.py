@@ -114,7 +114,8 @@ def execution_verdicts(row: dict, *, timeout_s: float) -> tuple[dict[str, dict],
     if fixed.status in ("not_executed", "error"):
         why = f"{NOT_EXECUTED}: " + (fixed.reason if fixed.status == "not_executed" else f"sandbox error: {fixed.reason}")
         return {rule: _verdict("n/a", why) for rule in rules}, fixed.status
-    verdicts = {"tests_pass": _verdict("yes", f"solution + tests pass ({fixed.duration_s:.1f}s)") if fixed.passed
+    # No duration in the reason: the same row must give the same verdict text (and table data version) on a rerun.
+    verdicts = {"tests_pass": _verdict("yes", "solution + tests pass") if fixed.passed
                 else _verdict("no", f"tests {fixed.status}: {fixed.reason}")}
     if row["task_name"] == "code_repair":
         verdicts["repair_fixes_bug"] = _repair_verdict(language, row, fixed, timeout_s)
