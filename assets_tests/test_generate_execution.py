@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from wavecoder_assets.generate import execution
-from wavecoder_assets.generate.execution import TEST_STYLES, execution_verdicts, run_tests, toolchain_missing
+from wavecoder_assets.generate.execution import (
+    TEST_STYLES,
+    execution_verdicts,
+    run_tests,
+    toolchain_missing,
+    without_cut_lines,
+)
 from wavecoder_assets.languages import LANGUAGES
 
 # Per language: a correct solution, its tests (in the style the generator is asked for), the source text of the
@@ -142,6 +148,33 @@ def test_java_methods_without_a_class_run_as_static_members_of_the_tests_class(t
     assert run_tests("java", BARE_METHODS, tests, timeout_s=TIMEOUT_S).passed
     wrong = run_tests("java", BARE_METHODS.replace("Math.min", "Math.max"), tests, timeout_s=TIMEOUT_S)
     assert wrong.status == "failed" and "AssertionError" in wrong.reason
+
+
+def test_java_tests_that_bring_their_own_main_class_beside_the_solutions_run():
+    """A solution written as `public class Main` and tests in their own `public class Main` (the 0.5B generator's
+    habit; the harness used to fail them with "class Main is already defined"): one class Main, both members."""
+    runnable("java")
+    solution = "public class Main {\n    public static int twice(int x) {\n        return 2 * x;\n    }\n}"
+    tests = ("public class Main {\n    public static void main(String[] args) {\n"
+             "        if (twice(2) != 4) throw new AssertionError(\"twice(2)\");\n"
+             "        assert Main.twice(3) == 6;\n    }\n}")
+    assert run_tests("java", solution, tests, timeout_s=TIMEOUT_S).passed
+    wrong = run_tests("java", solution.replace("2 * x", "3 * x"), tests, timeout_s=TIMEOUT_S)
+    assert wrong.status == "failed" and "twice(2)" in wrong.reason
+
+
+def test_a_python_test_line_cut_by_the_token_limit_is_dropped_not_failed():
+    cut = "assert double(1) == 2\nassert double(2) == 4\nassert double(max(3,"
+    assert without_cut_lines(cut, "python") == ("assert double(1) == 2\nassert double(2) == 4", 1)
+    assert without_cut_lines("assert double(1) = 2", "python") == ("assert double(1) = 2", 0)  # a real error stays
+    assert without_cut_lines("assert double(1) == 2", "python") == ("assert double(1) == 2", 0)
+    row = {"task_name": "code_generation", "language": "python", "target_language": None, "code": "",
+           "instruction": "Write double(x).", "information": "", "solution": "def double(x):\n    return 2 * x",
+           "tests": cut}
+    verdicts, status = execution_verdicts(row, timeout_s=TIMEOUT_S)
+    assert status == "passed" and "1 cut test line(s) dropped" in verdicts["tests_pass"]["reason"]
+    verdicts, status = execution_verdicts(row | {"solution": "def double(x):\n    return 3 * x"}, timeout_s=TIMEOUT_S)
+    assert status == "failed" and verdicts["tests_pass"]["answer"] == "no"  # the complete checks still decide
 
 
 def test_java_methods_that_need_their_object_still_fail():

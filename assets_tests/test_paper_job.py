@@ -1,5 +1,5 @@
 """The paper preset runs: the whole `wavecoder_paper` job, end to end, through `python -m
-wavecoder_assets.definitions wavecoder_paper -c FILE` (run_in_shards: the command `make run` uses), into a tmp lake
+wavecoder_assets.run wavecoder_paper -c FILE` (run_in_shards: the command `make run` uses), into a tmp lake
 and a tmp DAGSTER_HOME, on a small CodeSearchNet-format corpus, with the embedded local LLMs.
 
 The run config is presets.tiny_paper_run_config: the paper's preset with only TINY_PAPER's sizes and model ids
@@ -34,7 +34,8 @@ from dagster._core.instance.ref import InstanceRef
 
 from assets_tests.conftest import REPO_ROOT
 from wavecoder_assets import presets
-from wavecoder_assets.definitions import RUN_GROUP_TAG, defs
+from wavecoder_assets.definitions import defs
+from wavecoder_assets.run import RUN_GROUP_TAG
 from wavecoder_assets.embed import EMBEDDED_MODEL
 from wavecoder_assets.hashing import shard_of
 from wavecoder_assets.lakefiles import read_table
@@ -168,7 +169,7 @@ def test_the_paper_job_runs_end_to_end_on_tiny_sizes(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(home), "WAVECODER_LAKE_DIR": str(lake), "WAVECODER_ENV": "local",
            "WAVECODER_SHARDS": str(SHARD_COUNT), "WAVECODER_CORPUS_PATHS": str(corpus)}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "wavecoder_assets.definitions", "wavecoder_paper",
+    done = subprocess.run([sys.executable, "-m", "wavecoder_assets.run", "wavecoder_paper",
                            "-c", str(config_file)], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=1440)
     seconds = time.perf_counter() - started

@@ -1,5 +1,5 @@
 """The Ray executor for real: a local Ray head on loopback (2 CPUs and 1 declared GPU, so the GPU steps' requests
-can be met), the corpus -> embeddings slice over 2 shards run through it by `python -m wavecoder_assets.definitions`
+can be met), the corpus -> embeddings slice over 2 shards run through it by `python -m wavecoder_assets.run`
 with WAVECODER_RAY_ADDRESS set, every step a Ray job with its op tag's resources; the materializations, data
 versions and lineage checked in the instance; the head stopped by its process group afterwards.
 

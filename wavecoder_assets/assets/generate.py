@@ -24,6 +24,7 @@ from wavecoder_assets.generate.calibration import (
     verdicts_of,
 )
 from wavecoder_assets.generate.decontaminate import DecontaminationSettings, decontaminate
+from wavecoder_assets.generate.execution import CUT_LINES_NOTE
 from wavecoder_assets.generate.discriminator import CODE_RULE_TEXTS, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.loop import (
     GENERATED_SCHEMA,
@@ -140,6 +141,8 @@ def judged_metadata(judged: pl.DataFrame, seconds: dict, discriminator: Discrimi
         "failure_rate": failures["failure_rate"],
         "failed_rules": table_md(failed_rules(judged)),
         "sandbox_status": counts_md(judged.filter(pl.col("sandbox_status").is_not_null()), ["sandbox_status"]),
+        "tests_with_cut_lines_dropped": judged.filter(pl.col("rule_verdicts").str.contains(CUT_LINES_NOTE,
+                                                                                          literal=True)).height,
         "discriminator": discriminator.version(),
         "llm_rules": dg.MetadataValue.md("\n".join(f"- `{r['id']}`: {r['text']}" for r in discriminator.rules)),
         "code_rules": dg.MetadataValue.md("\n".join(f"- `{rule}`: {text}" for rule, text in CODE_RULE_TEXTS.items())),

@@ -11,6 +11,7 @@ reason, never a pass. No Dagster here.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import re
@@ -110,7 +111,9 @@ def execution_verdicts(row: dict, *, timeout_s: float) -> tuple[dict[str, dict],
     language = solution_language(row["task_name"], row["language"], row.get("target_language"))
     if language is None:
         return {rule: _verdict("n/a", "the solution is text: nothing to execute") for rule in rules}, None
-    fixed = run_tests(language, row["solution"], row.get("tests"), timeout_s=timeout_s)
+    tests, cut = without_cut_lines(row.get("tests"), language)
+    row = row | {"tests": tests}
+    fixed = run_tests(language, row["solution"], tests, timeout_s=timeout_s)
     if fixed.status in ("not_executed", "error"):
         why = f"{NOT_EXECUTED}: " + (fixed.reason if fixed.status == "not_executed" else f"sandbox error: {fixed.reason}")
         return {rule: _verdict("n/a", why) for rule in rules}, fixed.status
@@ -119,7 +122,32 @@ def execution_verdicts(row: dict, *, timeout_s: float) -> tuple[dict[str, dict],
                 else _verdict("no", f"tests {fixed.status}: {fixed.reason}")}
     if row["task_name"] == "code_repair":
         verdicts["repair_fixes_bug"] = _repair_verdict(language, row, fixed, timeout_s)
+    if cut:
+        verdicts["tests_pass"]["reason"] = f"{verdicts['tests_pass']['reason']} ({cut} {CUT_LINES_NOTE})"[:300]
     return verdicts, fixed.status
+
+
+CUT_LINES_NOTE = "cut test line(s) dropped"
+# How Python reports source that ends inside an expression or a string: a line cut at the token limit.
+_CUT_AT_END = re.compile(r"was never closed|unexpected EOF|unterminated (triple-quoted )?string|expected an indented")
+
+
+def without_cut_lines(tests: str | None, language: str) -> tuple[str | None, int]:
+    """Python tests whose last lines were cut mid-expression (an answer that ran into the token limit, "'(' was
+    never closed"): those lines dropped, so the complete checks decide and a correct solution is not failed by a
+    half-written one. (tests, lines dropped); other languages and tests that parse come back as they are."""
+    if language != "python" or not (tests or "").strip():
+        return tests, 0
+    lines = strip_fence(tests.strip()).splitlines()
+    for kept in range(len(lines), 0, -1):
+        try:
+            ast.parse("\n".join(lines[:kept]))
+        except SyntaxError as error:
+            if not _CUT_AT_END.search(str(error.msg)):
+                return tests, 0  # a real syntax error: the tests fail on it
+            continue
+        return (tests, 0) if kept == len(lines) else ("\n".join(lines[:kept]), len(lines) - kept)
+    return tests, 0
 
 
 def _repair_verdict(language: str, row: dict, fixed: ExecutionResult, timeout_s: float) -> dict:
@@ -236,6 +264,13 @@ def _java_program(solution: str, tests: str) -> tuple[str, str]:
         main = "TestMain" if "Main" in sol.names else "Main"
         body = f"class {main} {{\n    public static void main(String[] args) throws Exception {{\n{body}\n    }}\n}}"
     solution_body = sol.body
+    if main in sol.names:
+        # Both bring a class of that name (the tests' holds main; "class Main is already defined"): one class,
+        # the solution's with the tests' members added, so tests that call its methods unqualified still compile.
+        tests_class, solution_class = test.names[main], sol.names[main]
+        added = tests_class[tests_class.index("{") + 1:tests_class.rindex("}")]
+        solution_body = sol.body.replace(solution_class, solution_class[:solution_class.rindex("}")] + added + "}")
+        body = body.replace(tests_class, "")
     if members is not None:
         opening = re.search(rf"\bclass\s+{main}\b[^{{]*\{{", body)
         body = body[:opening.end()] + "\n" + members + "\n" + body[opening.end():]
