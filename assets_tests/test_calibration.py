@@ -21,7 +21,9 @@ from wavecoder_assets.generate.calibration import (
     CANDIDATE_KEYS,
     LABELLED_KEYS,
     Verdict,
+    calibration_gate,
     calibration_report,
+    judge_decided,
     load_labelled,
     rule_answers,
     stratified_sample,
@@ -172,6 +174,19 @@ def _verdict(verdict, answers=None, failed_rules=None):
 def _perfect(rows):
     return [_verdict("accepted", {"names_language": "yes", "tests_pass": "yes"}) if r["label"] == "accepted"
             else _verdict("rejected", {r["broken_rule"]: "no"}) for r in rows]
+
+
+def test_the_gate_asks_the_judge_alone_for_its_own_threshold_and_knows_which_rows_it_decided():
+    rows = [_row("a", "accepted"), _row("r", "rejected", broken="solution_resolves")] * 2
+    verdicts = [_verdict("accepted", {"tests_pass": "yes"}), _verdict("rejected", {"tests_pass": "no"}),
+                _verdict("accepted", {"names_language": "yes", "solution_resolves": "yes"}),  # the judge fooled
+                _verdict("accepted", {"names_language": "yes", "solution_resolves": "yes"})]
+    overall = calibration_report(rows, verdicts)
+    judge = calibration_report(*judge_decided(rows, verdicts))
+    assert judge.n == 2 and judge.balanced_accuracy == 0.5  # the rows the tests decided are not the judge's
+    gate = calibration_gate(overall, 0.7, measured=["v"], built_by=["v"], judge_report=judge, judge_threshold=0.9)
+    assert overall.balanced_accuracy == 0.75 and not gate.passed and "the judge alone 0.5" in gate.description
+    assert calibration_gate(overall, 0.7, measured=["v"], built_by=["v"], judge_report=judge).passed
 
 
 def test_a_perfect_judge_scores_one_and_accept_all_scores_a_half(shipped):
@@ -492,7 +507,9 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
                          run_config=dg.RunConfig(ops={"judge_calibration": config}))
     assert run.success
     table = read_table(lake_dir, "judge_calibration")
-    assert table.height == 16 and set(table["label"]) == {"accepted", "rejected"}
+    assert table.height == 16 + 8 and set(table["label"]) == {"accepted", "rejected"}
+    assert table["labelled_set"].value_counts().sort("labelled_set").rows() == [("judge_calibration", 16),
+                                                                                 ("judge_semantic", 8)]
     llm_rows = table.filter(pl.col("verdict") == "failed")
     assert llm_rows.height > 0 and all("connection" in r for r in llm_rows["reasons"])
     meta = run.asset_materializations_for_node("judge_calibration")[0].metadata

@@ -392,8 +392,9 @@ def _generate_config(**overrides) -> gen_assets.GenerateConfig:
 
 
 def _discriminator(**overrides) -> DiscriminatorResource:
-    """The test server's judge: plain prompts, no few-shot examples."""
-    return DiscriminatorResource(**{"json_mode": False, "judge_few_shot_good": 0, "judge_few_shot_bad": 0} | overrides)
+    """The test server's judge: plain prompts, no few-shot examples, no multiple choice (test_contrastive.py's)."""
+    return DiscriminatorResource(**{"json_mode": False, "judge_few_shot_good": 0, "judge_few_shot_bad": 0,
+                                    "contrastive_candidates": 0} | overrides)
 
 
 def _judged(run: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:

@@ -35,10 +35,10 @@ from dagster._core.instance.ref import InstanceRef
 from assets_tests.conftest import REPO_ROOT
 from wavecoder_assets import presets
 from wavecoder_assets.definitions import defs
-from wavecoder_assets.run import RUN_GROUP_TAG
 from wavecoder_assets.embed import EMBEDDED_MODEL
 from wavecoder_assets.hashing import shard_of
 from wavecoder_assets.lakefiles import read_table
+from wavecoder_assets.run import RUN_GROUP_TAG
 
 SHARD_COUNT = 2  # WAVECODER_SHARDS for the run: each sharded group runs once per shard, as with the default 4
 DATA_VERSION_TAG = "dagster/data_version"

@@ -29,13 +29,12 @@ from dagster._core.instance.ref import InstanceRef
 
 from assets_tests.conftest import REPO_ROOT
 from wavecoder_assets.assets import generate as gen_assets
-from wavecoder_assets.assets.corpus import FilterConfig
 from wavecoder_assets.assets.coreset import CoresetConfig, coreset
+from wavecoder_assets.assets.corpus import FilterConfig
 from wavecoder_assets.assets.embed import CodeEmbeddingsConfig, code_embeddings
 from wavecoder_assets.assets.settings import SHARDS, SHARDS_ENV, rows_in_shards, shard_count
 from wavecoder_assets.codefacts import takes_plain_values
 from wavecoder_assets.definitions import defs
-from wavecoder_assets.run import RUN_GROUP_TAG, shard_phases
 from wavecoder_assets.hashing import shard_of
 from wavecoder_assets.lakefiles import (
     DATA_VERSION_KEY,
@@ -50,6 +49,7 @@ from wavecoder_assets.lakefiles import (
     write_table,
 )
 from wavecoder_assets.resources import resources_for
+from wavecoder_assets.run import RUN_GROUP_TAG, shard_phases
 
 KEYS = SHARDS.get_partition_keys()
 DATA_VERSION_TAG = "dagster/data_version"
@@ -283,7 +283,15 @@ def test_a_failed_llm_shard_reruns_alone_and_the_others_keep_their_versions(lake
     endpoint calls fail (3 attempts each); its run fails and writes nothing, the others succeed. Rerun alone
     (with more retries, as after fixing an endpoint), it succeeds; the other shards were not touched, and
     code_ocean, reading every shard, accounts for every candidate."""
-    from assets_tests.test_generate import DOUBLE, _discriminator, _generate_config, _judged, _llm, _spec, _write_coreset
+    from assets_tests.test_generate import (
+        DOUBLE,
+        _discriminator,
+        _generate_config,
+        _judged,
+        _llm,
+        _spec,
+        _write_coreset,
+    )
     from wavecoder_assets.testing.openai_server import ThreadedServer
 
     failing = KEYS[1]

@@ -32,7 +32,7 @@ import sys
 import pydantic
 import yaml
 
-from wavecoder_assets.generate.calibration import CANDIDATE_KEYS, calibration_report, load_labelled
+from wavecoder_assets.generate.calibration import CANDIDATE_KEYS, calibration_report, judge_decided, load_labelled
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.lakefiles import DEFAULT_LAKE_DIR
 
@@ -88,8 +88,12 @@ def main(argv: list[str] | None = None) -> int:
                          ensure_ascii=False))
     report = calibration_report(rows, verdicts)
     models = sorted({v.judge_model for v in verdicts if v.judge_model})
+    alone = judge_decided(rows, verdicts)
     summary = {"summary": True, **report.to_dict(), "judge_model": ", ".join(models) or None, "llm": judge is not None,
-               "discriminator": discriminator.version()}
+               "discriminator": discriminator.version(),
+               # the rows no code check or test decided: the judge's own accuracy
+               "judge_only": {k: v for k, v in calibration_report(*alone).to_dict().items()
+                              if k in ("n", "true_accept_rate", "true_reject_rate", "balanced_accuracy")}}
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 

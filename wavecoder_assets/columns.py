@@ -138,6 +138,8 @@ TABLE_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "verdict": "the discriminator's verdict on the row: accepted, rejected or failed (compare with label)",
         "reasons": "why the discriminator rejected the row (the failed rules' reasons), its summary, or why "
                    "judging failed",
+        "labelled_set": "the labelled file the row comes from (its stem): judge_calibration (code checks, "
+                        "execution and judge) or judge_semantic (semantic errors only the judge can decide)",
     },
     "evol_instructions": {
         "example_id": "round 0: the seed's id (CodeOcean's example_id, or a hash of the Code Alpaca record); "

@@ -4,6 +4,7 @@ for."""
 
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -12,10 +13,12 @@ from pydantic import Field
 from wavecoder_assets.assets.metadata import counts_md, samples_md, table_md
 from wavecoder_assets.assets.settings import SHARDS
 from wavecoder_assets.assets.wiring import per_shard, versioned
-from wavecoder_assets.benchmark_data import CALIBRATION_SET
+from wavecoder_assets.benchmark_data import CALIBRATION_SET, SEMANTIC_SET
 from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
+from wavecoder_assets.generate import contrastive
 from wavecoder_assets.generate.calibration import (
     CANDIDATE_KEYS,
+    JUDGE_ONLY_SET,
     calibration_gate,
     calibration_report,
     calibration_table,
@@ -23,9 +26,10 @@ from wavecoder_assets.generate.calibration import (
     stratified_sample,
     verdicts_of,
 )
+from wavecoder_assets.generate.contrastive import nearest_neighbours
 from wavecoder_assets.generate.decontaminate import DecontaminationSettings, decontaminate
-from wavecoder_assets.generate.execution import CUT_LINES_NOTE
 from wavecoder_assets.generate.discriminator import CODE_RULE_TEXTS, DiscriminatorSettings, discriminate
+from wavecoder_assets.generate.execution import CUT_LINES_NOTE
 from wavecoder_assets.generate.loop import (
     GENERATED_SCHEMA,
     JUDGED_SCHEMA,
@@ -39,6 +43,7 @@ from wavecoder_assets.generate.loop import (
 )
 from wavecoder_assets.generate.ocean import ShrinkSettings, build_code_ocean, outcome_counts, shrink_gate
 from wavecoder_assets.generate.tasks import PROMPT_VERSION
+from wavecoder_assets.lakefiles import is_table, read_table, table_path
 from wavecoder_assets.resources import CPU_STEP
 from wavecoder_assets.resources.discriminator import DiscriminatorResource
 from wavecoder_assets.resources.lake import SHARD_BY_METADATA, DuckDBLakeResource
@@ -85,23 +90,27 @@ LOOP_VERSION = code_version("3", "wavecoder_assets.generate.loop", "wavecoder_as
     backfill_policy=dg.BackfillPolicy.multi_run(1),
     ins={"coreset": dg.AssetIn()},
     # What the data does: the judge reads the generated rows (the graph's edge generated -> judged).
-    # The embedded generator and judge models are inputs too (the embedded_models source).
-    deps=["embedded_models"],
+    # The embedded generator and judge models are inputs too (the embedded_models source), and so is the corpus
+    # with every shard's embeddings: a summary's hard negatives are its source's nearest neighbours.
+    deps=["embedded_models", "filtered_code",
+          dg.AssetDep("code_embeddings", partition_mapping=dg.AllPartitionMapping())],
     internal_asset_deps={"generated_instructions": {dg.AssetKey("coreset"), dg.AssetKey("embedded_models")},
-                         "judged_instructions": {dg.AssetKey("generated_instructions"),
-                                                 dg.AssetKey("embedded_models")}},
+                         "judged_instructions": {dg.AssetKey("generated_instructions"), dg.AssetKey("embedded_models"),
+                                                 dg.AssetKey("filtered_code"), dg.AssetKey("code_embeddings")}},
     name="generated_instructions",  # the op's name: run config and presets use it
     pool="llm",
     compute_kind="llm",
     op_tags=CPU_STEP,
 )
 def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateConfig, llm: LLMResource,
-                            discriminator: DiscriminatorResource, coreset: pl.DataFrame):
+                            discriminator: DiscriminatorResource, lake: DuckDBLakeResource, coreset: pl.DataFrame):
     """WaveCoder's LLM generator-discriminator (generate/loop.py), each shard its own loop on its sources. One
     multi-asset that is not subsettable: each round's generation needs the previous round's verdicts."""
     sources = ranked_sources(coreset, config.max_sources)
+    neighbours = _neighbours(lake.base_dir, sources, discriminator.contrastive_candidates - 1)
     results = per_shard(context, sources, "id", lambda _, part: run_generator_discriminator(
-        part, llm.client("generator"), llm.client("judge"), config, discriminator.settings(), logger=context.log))
+        part, llm.client("generator"), llm.client("judge"), config, discriminator.settings(), neighbours=neighbours,
+        logger=context.log))
     seconds = {step: sum(spent[step] for _, _, spent in results.values()) for step in ("generating", "judging")}
     judged_by_shard = {shard: judged for shard, (_, judged, _) in results.items()}
     failures = failure_verdict(judged_by_shard, config.max_failure_rate)
@@ -116,6 +125,13 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
                     output_name="generated_instructions")
     yield versioned(judged, judged_metadata(judged, seconds, discriminator.settings(), llm.usage_metadata()),
                     output_name="judged_instructions")
+
+
+def _neighbours(base_dir: str, sources: pl.DataFrame, k: int) -> dict[str, list[dict]]:
+    """Each source's k nearest corpus functions, where the lake has the corpus and its embeddings."""
+    if not all(is_table(table_path(base_dir, name)) for name in ("code_embeddings", "filtered_code")):
+        return {}
+    return nearest_neighbours(sources, read_table(base_dir, "code_embeddings"), read_table(base_dir, "filtered_code"), k)
 
 
 def generated_metadata(generated: pl.DataFrame, seconds: dict, usage: dict) -> dict:
@@ -144,7 +160,8 @@ def judged_metadata(judged: pl.DataFrame, seconds: dict, discriminator: Discrimi
         "tests_with_cut_lines_dropped": judged.filter(pl.col("rule_verdicts").str.contains(CUT_LINES_NOTE,
                                                                                           literal=True)).height,
         "discriminator": discriminator.version(),
-        "llm_rules": dg.MetadataValue.md("\n".join(f"- `{r['id']}`: {r['text']}" for r in discriminator.rules)),
+        "llm_rules": dg.MetadataValue.md("\n".join(f"- `{r['id']}`: {r['text']}" for r in discriminator.rules)
+                                         + f"\n- `{contrastive.RULE}`: {contrastive.RULE_TEXT}"),
         "code_rules": dg.MetadataValue.md("\n".join(f"- `{rule}`: {text}" for rule, text in CODE_RULE_TEXTS.items())),
         "sample_verdicts": samples_md(judged, ["task_name", "verdict", "instruction", "reasons"]),
         "seconds_judging": round(seconds["judging"], 1),
@@ -242,8 +259,9 @@ def code_ocean_not_shrunken(config: NotShrunkenConfig, lake: DuckDBLakeResource)
 
 
 class JudgeCalibrationConfig(dg.Config):
-    """The `discriminator` resource (the one that builds CodeOcean) on a labelled set. Defaults: a stratified
-    sample of the shipped set, a few minutes on 2 cores; max_rows None: all of it (or run `python -m
+    """The `discriminator` resource (the one that builds CodeOcean) on two labelled sets: the shipped set (code
+    checks, execution and judge) and one of semantic errors that only the judge can decide (its own accuracy).
+    Defaults: stratified samples of both, minutes on 2 cores; None: all rows (or `python -m
     wavecoder_assets.calibrate FILE` on any labelled file)."""
 
     labelled_path: str = Field(default=str(CALIBRATION_SET), description="labelled JSON-lines file (see "
@@ -251,45 +269,63 @@ class JudgeCalibrationConfig(dg.Config):
     # Two rows per label and task: 2m11s of a 14m18s run (24 rows took 3m07s); all 174 take ~19 minutes.
     max_rows: int | None = Field(default=16, ge=1, description="rows judged: a seeded sample stratified by label "
                                                                "and task; None: all")
+    semantic_path: str | None = Field(default=str(SEMANTIC_SET), description="labelled file of semantic errors only "
+                                                                              "(the judge's own accuracy); empty: none")
+    semantic_max_rows: int | None = Field(default=8, ge=1, description="its rows judged (stratified); None: all")
     seed: int = 0
 
 
 @dg.asset(group_name=GROUP, pool="llm", compute_kind="llm", deps=["benchmark_files", "embedded_models"],
-          code_version=code_version("2", "wavecoder_assets.generate.calibration", *DISCRIMINATOR), op_tags=CPU_STEP)
+          code_version=code_version("3", "wavecoder_assets.generate.calibration", *DISCRIMINATOR), op_tags=CPU_STEP)
 def judge_calibration(context: dg.AssetExecutionContext, config: JudgeCalibrationConfig, llm: LLMResource,
                       discriminator: DiscriminatorResource) -> dg.Output[pl.DataFrame]:
-    """The full discriminator (code checks, execution, LLM judge) on a labelled set of correct rows and rows that
-    each break one rule, built from MBPP / HumanEvalPack problems: one row per labelled example with its verdict;
-    accuracy per rule, true-accept and true-reject rates and the confusion table in the metadata."""
-    rows = stratified_sample(load_labelled(config.labelled_path), config.max_rows, config.seed)
-    candidates = [{"id": row["id"], **{k: row[k] for k in CANDIDATE_KEYS}} for row in rows]  # no label for the judge
-    outcomes = discriminate(candidates, llm.client("judge"), discriminator.settings(), logger=context.log)
-    table = calibration_table(rows, outcomes, discriminator.version())
-    return versioned(table, {**calibration_metadata(calibration_report(*verdicts_of(table))),
-                             "labelled_set": config.labelled_path, "discriminator": discriminator.version(),
-                             **llm.usage_metadata()})
+    """The full discriminator (code checks, execution, LLM judge) on labelled sets of correct rows and rows that
+    each break one rule: one row per labelled example with its verdict and set; balanced accuracy overall and of
+    the judge alone (the semantic set), per rule, and the confusion table in the metadata."""
+    sets = [(config.labelled_path, config.max_rows)] + (
+        [(config.semantic_path, config.semantic_max_rows)] if config.semantic_path else [])
+    tables = []
+    for path, max_rows in sets:
+        rows = stratified_sample(load_labelled(path), max_rows, config.seed)
+        candidates = [{"id": row["id"], **{k: row[k] for k in CANDIDATE_KEYS}} for row in rows]  # no label here
+        outcomes = discriminate(candidates, llm.client("judge"), discriminator.settings(), logger=context.log)
+        tables.append(calibration_table(rows, outcomes, discriminator.version(), Path(path).stem))
+    table = pl.concat(tables)
+    return versioned(table, {**calibration_metadata(table), "labelled_sets": ", ".join(p for p, _ in sets),
+                             "discriminator": discriminator.version(), **llm.usage_metadata()})
 
 
-def calibration_metadata(report) -> dict:
+def calibration_metadata(table: pl.DataFrame) -> dict:
+    report = calibration_report(*verdicts_of(table))
+    judge_rows = table.filter(pl.col("labelled_set") == JUDGE_ONLY_SET)
+    judge = calibration_report(*verdicts_of(judge_rows)).balanced_accuracy if judge_rows.height else None
     return {"balanced_accuracy": report.balanced_accuracy, "true_accept_rate": report.true_accept_rate,
             "true_reject_rate": report.true_reject_rate, "judge_failures": report.n_failed,
+            "judge_only_balanced_accuracy": judge if judge is not None else float("nan"),
+            "judge_only_rows": judge_rows.height,
             "per_rule": table_md(report.per_rule_frame()), "confusion": table_md(report.confusion_frame()),
             "per_task_and_language": table_md(report.per_task_frame())}
 
 
 class CalibrationGateConfig(dg.Config):
     min_balanced_accuracy: float = Field(default=0.85, ge=0.0, le=1.0, description="code_ocean is blocked below this")
+    min_judge_balanced_accuracy: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="and below this on the rows only the judge decides (the semantic "
+                                                 "set)")
 
 
 @dg.asset_check(asset="code_ocean", blocking=True, additional_ins={"judge_calibration": dg.AssetIn()},
                 additional_deps=["judged_instructions"],
                 description="The discriminator that built CodeOcean (the settings version judged_instructions "
-                            "records) reaches the configured balanced accuracy on the labelled calibration set "
-                            "(judge_calibration); blocks publishing and training below it or when judge_calibration "
-                            "measured other settings")
+                            "records) reaches the configured balanced accuracy on the labelled calibration sets "
+                            "(judge_calibration), and on the rows only its judge decides; blocks publishing and "
+                            "training below them or when judge_calibration measured other settings")
 def judge_is_calibrated(config: CalibrationGateConfig, lake: DuckDBLakeResource,
                         judge_calibration: pl.DataFrame) -> dg.AssetCheckResult:
     built_by = sorted(lake.query("SELECT DISTINCT discriminator FROM judged_instructions")["discriminator"].drop_nulls())
+    judge_rows = judge_calibration.filter(pl.col("labelled_set") == JUDGE_ONLY_SET)
     gate = calibration_gate(calibration_report(*verdicts_of(judge_calibration)), config.min_balanced_accuracy,
-                            measured=sorted(judge_calibration["discriminator"].unique().drop_nulls()), built_by=built_by)
+                            measured=sorted(judge_calibration["discriminator"].unique().drop_nulls()), built_by=built_by,
+                            judge_report=calibration_report(*verdicts_of(judge_rows)) if judge_rows.height else None,
+                            judge_threshold=config.min_judge_balanced_accuracy)
     return dg.AssetCheckResult(passed=gate.passed, description=gate.description, metadata=gate.metadata)

@@ -10,3 +10,6 @@ MBPP_DIR = BENCHMARK_DATA / "mbpp"
 HUMANEVALPACK_DIR = BENCHMARK_DATA / "humanevalpack"
 # The discriminator's labelled calibration set, built from MBPP and HumanEvalPack by bench/build_calibration_set.py.
 CALIBRATION_SET = BENCHMARK_DATA / "judge_calibration.jsonl"
+# Semantic errors only, which no code check can decide (the judge's own accuracy), built apart from the first set
+# (other MBPP tasks, other wording) by bench/build_semantic_set.py.
+SEMANTIC_SET = BENCHMARK_DATA / "judge_semantic.jsonl"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -310,18 +311,22 @@ def stratified_sample(rows: list[dict], n: int | None, seed: int = 0) -> list[di
 CALIBRATION_SCHEMA = {"id": pl.String, "task_name": pl.String, "language": pl.String, "label": pl.String,
                       "broken_rule": pl.String, "verdict": pl.String, "failed_rules": pl.String,
                       "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String,
-                      "discriminator": pl.String}
+                      "discriminator": pl.String, "labelled_set": pl.String}
+# The labelled_set of the rows only the LLM judge can decide (semantic errors no code check reads).
+JUDGE_ONLY_SET = "judge_semantic"
 
 
-def calibration_table(rows: list[dict], outcomes: list[Outcome], discriminator_version: str) -> pl.DataFrame:
+def calibration_table(rows: list[dict], outcomes: list[Outcome], discriminator_version: str,
+                      labelled_set: str) -> pl.DataFrame:
     """One row per labelled example: its label and the discriminator's verdict (which settings judged it:
-    `discriminator_version`), in the columns judge_is_calibrated scores with `verdicts_of`."""
+    `discriminator_version`; which labelled file it came from: `labelled_set`, the file's stem), in the columns
+    judge_is_calibrated scores with `verdicts_of`."""
     return pl.DataFrame([{"id": row["id"], "task_name": row["task_name"], "language": row["language"],
                           "label": row["label"], "broken_rule": row.get("broken_rule"), "verdict": o.verdict,
                           "failed_rules": json.dumps(o.failed_rules),
                           "rule_verdicts": json.dumps(o.rule_verdicts, ensure_ascii=False),
                           "reasons": o.reasons or o.error, "judge_model": o.judge_model,
-                          "discriminator": discriminator_version}
+                          "discriminator": discriminator_version, "labelled_set": labelled_set}
                          for row, o in zip(rows, outcomes)], schema=CALIBRATION_SCHEMA)
 
 
@@ -339,19 +344,41 @@ class GateResult:
     metadata: dict
 
 
-def calibration_gate(report: CalibrationReport, threshold: float, *, measured: list[str],
-                     built_by: list[str]) -> GateResult:
+def calibration_gate(report: CalibrationReport, threshold: float, *, measured: list[str], built_by: list[str],
+                     judge_report: CalibrationReport | None = None, judge_threshold: float = 0.0) -> GateResult:
     """Does the discriminator that built the data (`built_by`: the settings versions of the judged rows) reach
-    `threshold` balanced accuracy on the labelled set? Only when the calibration measured those same settings
-    (`measured`): a gate that measured other settings says nothing about the data."""
+    `threshold` balanced accuracy on the labelled sets, and `judge_threshold` on the rows only its judge decides
+    (`judge_report`)? Only when the calibration measured those same settings (`measured`): a gate that measured
+    other settings says nothing about the data."""
     accuracy = report.balanced_accuracy
+    judge_accuracy = judge_report.balanced_accuracy if judge_report is not None else None
     metadata = {"balanced_accuracy": accuracy if accuracy is not None else float("nan"), "threshold": threshold,
-                "rows": report.n, "measured_discriminator": ", ".join(measured),
-                "data_built_by_discriminator": ", ".join(built_by)}
+                "judge_balanced_accuracy": judge_accuracy if judge_accuracy is not None else float("nan"),
+                "judge_threshold": judge_threshold, "rows": report.n,
+                "measured_discriminator": ", ".join(measured), "data_built_by_discriminator": ", ".join(built_by)}
     unmeasured = sorted(set(built_by) - set(measured))
     if unmeasured:
         return GateResult(False, f"judge_calibration measured discriminator {', '.join(measured) or 'none'}, but "
                                  f"judged_instructions was built by {', '.join(unmeasured)}: materialize "
                                  "judge_calibration with the same discriminator settings", metadata)
     passed = accuracy is not None and accuracy >= threshold
-    return GateResult(passed, f"balanced accuracy {accuracy} (threshold {threshold}) on {report.n} rows", metadata)
+    judged_alone = ""
+    if judge_report is not None:  # a threshold of 0 asks nothing of it, not even an accuracy to claim
+        passed = passed and (judge_threshold == 0 or judge_accuracy is not None and judge_accuracy >= judge_threshold)
+        judged_alone = f"; the judge alone {judge_accuracy} (threshold {judge_threshold}) on {judge_report.n} rows"
+    return GateResult(passed, f"balanced accuracy {accuracy} (threshold {threshold}) on {report.n} rows"
+                              + judged_alone, metadata)
+
+
+# Rules that decide without the LLM judge: a row they decided (a check said no, or tests ran) is not the judge's.
+_DECIDED_BY_CODE = re.compile(r"^(?!solution_resolves$|instruction_relevant$|summary_identifies_code$)")
+
+
+def judge_decided(rows: list[dict], verdicts: list[Verdict | Outcome]) -> tuple[list[dict], list]:
+    """The rows (and their verdicts) that only the LLM judge decided: no code check failed and no tests ran (a
+    test pass or fail is the sandbox's decision, not the judge's)."""
+    kept = [(row, v) for row, v in zip(rows, verdicts)
+            if not any(answer["answer"] in ("yes", "no") if rule in ("tests_pass", "repair_fixes_bug")
+                       else answer["answer"] == "no" and _DECIDED_BY_CODE.match(rule)
+                       for rule, answer in v.rule_verdicts.items())]
+    return [row for row, _ in kept], [v for _, v in kept]

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wavecoder_assets.codefacts import code_tokens
+from wavecoder_assets.generate import contrastive
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, run_checks
 from wavecoder_assets.generate.examples import ExampleStore, copied_example, written_in
@@ -77,6 +78,11 @@ class DiscriminatorSettings(BaseModel):
                                                                "toolchain here (else recorded as not executed)")
     sandbox_timeout_s: float = Field(default=10.0, gt=0)
     check_rules: list[str] | None = Field(default=None, description="the code checks to run (empty: all)")
+    contrastive_candidates: int = Field(
+        default=4, ge=0, le=8, description="summary_identifies_code: functions a summary is matched against (its own "
+                                           "and its nearest neighbours); 0 or 1: the rule is off")
+    contrastive_asks: int = Field(default=2, ge=1, le=3, description="asks in different orders; every one must pick "
+                                                                     "the summarized function")
 
     @field_validator("rules")
     @classmethod
@@ -176,6 +182,16 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
         for i in survivors:
             out[i] = _outcome(verdicts[i], tests(i), sandbox_status=sandbox.get(i))
         return out
+    if settings.contrastive_candidates > 1:
+        for i, (picked, model, error) in _contrastive(rows, survivors, judge, settings, logger).items():
+            if error:
+                out[i] = _outcome(verdicts[i], tests(i), judge_model=model, sandbox_status=sandbox.get(i),
+                                  error=f"judge: {error}")
+                continue
+            verdicts[i][contrastive.RULE] = picked
+            if picked["answer"] == "no":
+                out[i] = _outcome(verdicts[i], tests(i), judge_model=model, sandbox_status=sandbox.get(i))
+        survivors = [i for i in survivors if out[i] is None]
     rules = J.rules_from_dicts(settings.rules)
     answered = _judge(rows, survivors, judge, rules, settings, store, logger, attempt=0)
     # A reason copied word for word from a few-shot example says nothing about this row: ask once more, with other
@@ -191,6 +207,46 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
             continue
         out[i] = _outcome(verdicts[i] | answer["verdicts"], tests(i), judge_model=answer["model"],
                           sandbox_status=sandbox.get(i), copied_reasons=answer["copied"])
+    return out
+
+
+def _contrastive(rows: list[dict], indices: list[int], judge, settings: DiscriminatorSettings, logger
+                 ) -> dict[int, tuple[dict | None, str | None, str | None]]:
+    """index -> (the summary_identifies_code verdict, the judge model, an error) for each summary among `indices`:
+    contrastive.py asks the judge which of K candidates the summary describes, contrastive_asks times."""
+    summaries = [i for i in indices if rows[i]["task_name"] == "code_summarization"]
+    asked: dict[int, tuple[list, list]] = {}
+    out_of_pool: dict[int, tuple[dict | None, str | None, str | None]] = {}
+    requests = []
+    for i in summaries:
+        row, key = rows[i], _key(rows[i], i)
+        pool = [contrastive.Candidate(str(r.get("source_id") or r.get("id") or n), r["code"])
+                for n, r in enumerate(rows) if n != i and r["language"] == row["language"]]
+        candidates = contrastive.candidates_for(row, pool, settings.contrastive_candidates, settings.seed, key)
+        if len(candidates) < 2:
+            out_of_pool[i] = ({"answer": "n/a", "reason": "no other function to tell it from"}, None, None)
+            continue
+        orders = contrastive.orders(len(candidates), settings.contrastive_asks, settings.seed, key)
+        asked[i] = (candidates, orders)
+        requests += [(i, order, contrastive.request(row, candidates, order, key=f"{key}#contrastive{ask}",
+                                                    seed=settings.seed, max_tokens=settings.judge_max_tokens))
+                     for ask, order in enumerate(orders)]
+    results = judge.run([r for _, _, r in requests], logger=logger) if requests else []
+    picks: dict[int, list] = {i: [] for i in asked}
+    out = out_of_pool
+    for (i, order, _), result in zip(requests, results):
+        if i in out:
+            continue
+        try:
+            if result.error:
+                raise ValueError(result.error)
+            pick, reason = contrastive.parse_pick(result.text, len(order))
+        except ValueError as error:
+            out[i] = (None, result.model, f"{contrastive.RULE}: {error}")
+            continue
+        picks[i].append((order, pick, reason))
+        if len(picks[i]) == len(asked[i][1]):
+            out[i] = (contrastive.verdict(asked[i][0], picks[i]), result.model, None)
     return out
 
 

@@ -76,6 +76,8 @@ class PlannedExample:
     # The few-shot examples the answer was written after (the copy check compares with them): drawn per round,
     # set by generate_round and revise_round.
     few_shot: list[dict] = dataclasses.field(default_factory=list)
+    # The source's nearest corpus functions ({"id", "code"}), a summary's hard negatives (contrastive.py).
+    neighbours: list[dict] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,9 +200,11 @@ def testability(code: str, language: str) -> int:
     return 2 if uses_plain_values(code, language) else 1
 
 
-def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[PlannedExample]:
+def plan_examples(sources: pl.DataFrame, settings: LoopSettings,
+                  neighbours: dict[str, list[dict]] | None = None) -> list[PlannedExample]:
     """One planned example per source (id, language, code, docstring; in rank order when there is a rank):
-    its task (the most testable code goes to the tasks that run it), target language, example id and round."""
+    its task (the most testable code goes to the tasks that run it), target language, example id and round, and
+    its `neighbours` (source id -> nearest corpus functions), if given."""
     if "rank" in sources.columns:
         sources = sources.sort("rank")
     docstrings = sources["docstring"].to_list() if "docstring" in sources.columns else [None] * sources.height
@@ -224,7 +228,8 @@ def plan_examples(sources: pl.DataFrame, settings: LoopSettings) -> list[Planned
             language=row["language"], target_language=target, code=given_code(task, row["code"], row["language"]),
             given={"information": bugs[i].buggy, "solution": bugs[i].fixed} if TASKS[task].bug_given else None,
             summary=row["summary"], round=i * settings.rounds // max(1, len(rows)),
-            with_tests=wants_tests(task, row["language"], target, settings.ask_for_tests)))
+            with_tests=wants_tests(task, row["language"], target, settings.ask_for_tests),
+            neighbours=(neighbours or {}).get(row["id"], [])))
     return plan
 
 
@@ -345,7 +350,8 @@ def judge_round(items: list[PlannedExample], generated: list[GeneratedRow], stor
             verdicts = {"parse": {"answer": "no", "reason": row.error}}
             judged[i] = JudgedRow(**dataclasses.asdict(row), verdict="rejected", rule_verdicts=json.dumps(verdicts),
                                   reasons=row.error, discriminator=version)
-    candidates = [dataclasses.asdict(generated[i]) | {"code": items[i].code, "few_shot": items[i].few_shot}
+    candidates = [dataclasses.asdict(generated[i]) | {"code": items[i].code, "few_shot": items[i].few_shot,
+                                                      "neighbours": items[i].neighbours}
                   for i in ok]
     outcomes = discriminate(candidates, judge, discriminator, store=store, logger=logger)
     for i, outcome in zip(ok, outcomes):
@@ -408,13 +414,14 @@ def revise_round(items: list[PlannedExample], generated: list[GeneratedRow], jud
 
 def run_generator_discriminator(sources: pl.DataFrame, generator, judge, settings: LoopSettings,
                                 discriminator: DiscriminatorSettings | None = None, *, store: ExampleStore | None = None,
+                                neighbours: dict[str, list[dict]] | None = None,
                                 logger=None) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
     """(generated_instructions, judged_instructions, seconds spent generating and judging) for every source;
-    see the module docstring."""
+    `neighbours`: source id -> its nearest corpus functions (a summary's hard negatives). See the module docstring."""
     logger = logger or log
     discriminator = discriminator or DiscriminatorSettings()
     store = store if store is not None else ExampleStore()
-    plan = plan_examples(sources, settings)
+    plan = plan_examples(sources, settings, neighbours)
     generated, judged, seconds = [], [], {"generating": 0.0, "judging": 0.0}
     for r in range(settings.rounds):
         items = [item for item in plan if item.round == r]

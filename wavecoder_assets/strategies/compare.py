@@ -46,7 +46,8 @@ def judge_rows(rows: list[dict], judge, discriminator: DiscriminatorSettings, *,
     input (the `discriminator`'s, narrowed to them): accepted, rejected, or failed with why."""
     settings = discriminator.model_copy(update={
         "rules": [r for r in discriminator.rules if r["id"] in PORTABLE_JUDGE_RULES],
-        "check_rules": list(PORTABLE_CHECKS), "seed": seed, "judge_few_shot_good": 0})
+        "check_rules": list(PORTABLE_CHECKS), "seed": seed, "judge_few_shot_good": 0,
+        "contrastive_candidates": 0})  # these rows have no raw code to match a summary against
     out: list[dict | None] = [None] * len(rows)
     todo = []
     for i, row in enumerate(rows):

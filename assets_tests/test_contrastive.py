@@ -1,0 +1,100 @@
+"""summary_identifies_code: the summary matched against its own code and its nearest neighbours (contrastive.py),
+in the discriminator against a scripted OpenAI-compatible endpoint (a real HTTP server, the real ChatClient)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import polars as pl
+
+from assets_tests.scripted_endpoint import ScriptedEndpoint
+from wavecoder_assets.generate import contrastive as C
+from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
+
+AREA = "def area(width, height):\n    return width * height"
+PERIMETER = "def perimeter(width, height):\n    return 2 * (width + height)"
+DIAGONAL = "def diagonal(width, height):\n    return (width ** 2 + height ** 2) ** 0.5"
+SQUARE = "def is_square(width, height):\n    return width == height"
+WHAT = {"multiplies": "width * height", "adds": "2 * (width + height)", "squares": "** 2", "compares": "=="}
+
+
+def row(summary: str, code: str = AREA, **extra) -> dict:
+    return {"example_id": f"ex-{summary[:12]}", "source_id": "area", "task_name": "code_summarization",
+            "language": "python", "target_language": None, "code": code, "information": code, "tests": None,
+            "instruction": "Summarize what the following Python function does.", "solution": summary,
+            "neighbours": [{"id": "perimeter", "code": PERIMETER}, {"id": "diagonal", "code": DIAGONAL},
+                           {"id": "square", "code": SQUARE}], **extra}
+
+
+def picker(body: dict) -> str:
+    """Picks the function doing what the summary's verb says (a judge that reads the code); a semantic-rule
+    question gets a yes."""
+    text = body["messages"][-1]["content"]
+    if body["messages"][0]["content"] != C.SYSTEM:
+        yes = {"reason": "the summary says what the code does", "answer": "yes"}
+        return json.dumps({"solution_resolves": yes, "instruction_relevant": yes})
+    summary = text.split("\n")[1]
+    functions = re.findall(r"Function (\d+):\n```python\n(.*?)```", text, re.S)
+    wanted = next(code for verb, code in WHAT.items() if verb in summary)
+    pick = next(int(n) for n, code in functions if wanted in code)
+    return json.dumps({"reason": f"function {pick} does that", "answer": pick})
+
+
+def test_names_are_masked_alike_and_read_in_each_language():
+    assert C.defined_name(AREA, "python") == "area"
+    assert C.defined_name("public static int twice(int x) {\n    return 2 * x;\n}", "java") == "twice"
+    assert C.defined_name("const twice = (x) => 2 * x;", "javascript") == "twice"
+    assert C.defined_name("function twice(x) {\n  return 2 * x;\n}", "javascript") == "twice"
+    assert C.masked("The function `area(w, h)` returns area * 2.", "area") == "The function `f(w, h)` returns f * 2."
+    assert C.masked("areas and area_of stay", "area") == "areas and area_of stay"
+
+
+def test_candidates_are_the_neighbours_first_then_the_pool_and_orders_are_seeded():
+    pool = [C.Candidate("other", "def other(x):\n    return x"), C.Candidate("dup", AREA)]
+    chosen = C.candidates_for(row("x"), pool, 4, seed=0, key="k")
+    assert [c.id for c in chosen] == ["area", "perimeter", "diagonal", "square"]
+    few = C.candidates_for(row("x", neighbours=[]), pool, 4, seed=0, key="k")
+    assert [c.id for c in few] == ["area", "other"]  # the pool fills in, the same code never twice
+    orders = C.orders(4, 2, seed=0, key="k")
+    assert orders == C.orders(4, 2, seed=0, key="k") and orders[0] != orders[1]
+    assert sorted(orders[0]) == [0, 1, 2, 3]
+    assert any(C.orders(4, 1, seed=0, key=f"k{i}") != orders[:1] for i in range(5))
+
+
+def test_a_summary_of_a_neighbour_is_rejected_and_the_true_one_accepted():
+    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0)
+    with ScriptedEndpoint(picker) as judge:
+        true, of_neighbour = discriminate([row("The function multiplies width and height."),
+                                           row("The function adds up the sides twice.")], judge.client, settings)
+        contrastive_bodies = [b for b in judge.bodies if b["messages"][0]["content"] == C.SYSTEM]
+    assert true.verdict == "accepted" and true.rule_verdicts[C.RULE]["answer"] == "yes"
+    assert of_neighbour.verdict == "rejected" and of_neighbour.failed_rules == [C.RULE]
+    reason = of_neighbour.rule_verdicts[C.RULE]["reason"]
+    assert "picked other code among 4" in reason and "-> perimeter" in reason  # ids, order and pick recorded
+    assert len(contrastive_bodies) == 4  # two asks each, in two orders
+    shown = contrastive_bodies[0]["messages"][-1]["content"]
+    assert "def f(width, height)" in shown and "def area" not in shown and "def perimeter" not in shown
+    schema = contrastive_bodies[0]["response_format"]["schema"]
+    assert schema["properties"]["answer"]["enum"] == [1, 2, 3, 4]
+
+
+def test_the_rule_is_off_with_fewer_than_two_candidates():
+    settings = DiscriminatorSettings(execute=False, contrastive_candidates=0)
+    with ScriptedEndpoint(picker) as judge:
+        [outcome] = discriminate([row("The function adds up the sides twice.")], judge.client, settings)
+        [alone] = discriminate([row("The function adds up the sides twice.", neighbours=[])], judge.client,
+                               settings.model_copy(update={"contrastive_candidates": 4}))
+        asked = [b for b in judge.bodies if b["messages"][0]["content"] == C.SYSTEM]
+    assert C.RULE not in outcome.rule_verdicts and outcome.verdict == "accepted"
+    # nothing to tell it from (no neighbours, no other row): not asked, recorded as n/a
+    assert alone.rule_verdicts[C.RULE]["answer"] == "n/a" and alone.verdict == "accepted" and not asked
+
+
+def test_nearest_neighbours_are_in_the_same_language_nearest_first():
+    corpus = pl.DataFrame({"id": ["a", "b", "c", "j"], "language": ["python", "python", "python", "java"],
+                           "code": ["A", "B", "C", "J"]})
+    embeddings = pl.DataFrame({"id": ["a", "b", "c", "j"], "language": ["python", "python", "python", "java"],
+                               "embedding": [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [1.0, 0.0]]})
+    near = C.nearest_neighbours(corpus.filter(pl.col("id") == "a"), embeddings, corpus, 2)
+    assert near == {"a": [{"id": "b", "code": "B"}, {"id": "c", "code": "C"}]}
