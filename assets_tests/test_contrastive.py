@@ -63,7 +63,7 @@ def test_candidates_are_the_neighbours_first_then_the_pool_and_orders_are_seeded
 
 
 def test_a_summary_of_a_neighbour_is_rejected_and_the_true_one_accepted():
-    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0)
+    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0, contrastive_asks=2)
     with ScriptedEndpoint(picker) as judge:
         true, of_neighbour = discriminate([row("The function multiplies width and height."),
                                            row("The function adds up the sides twice.")], judge.client, settings)

@@ -143,3 +143,15 @@ def test_a_repair_instruction_copied_from_a_few_shot_example_is_rejected_but_a_s
     [summary] = discriminate([ROW | {"instruction": seed_summary["instruction"], "few_shot": [seed_summary]}], None,
                              store=store)
     assert summary.verdict == "accepted", summary.reasons
+
+
+def test_a_repair_whose_tests_did_not_run_is_rejected_unless_allowed():
+    buggy = "def total(values):\n    result = 0\n    for v in values:\n        result -= v\n    return result"
+    repair = {"example_id": "rep1", "task_name": "code_repair", "language": "python", "target_language": None,
+              "code": buggy, "information": buggy, "tests": None,
+              "instruction": "Fix the bug in this Python function so that it returns the sum of the values.",
+              "solution": buggy.replace("-=", "+=")}
+    [strict] = discriminate([repair], None, DiscriminatorSettings())
+    [lenient] = discriminate([repair], None, DiscriminatorSettings(reject_untested_repairs=False))
+    assert strict.verdict == "rejected" and strict.rule_verdicts["tests_pass"]["reason"].startswith("not executed")
+    assert lenient.verdict == "accepted" and lenient.rule_verdicts["tests_pass"]["answer"] == "n/a"

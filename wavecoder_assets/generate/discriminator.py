@@ -76,12 +76,14 @@ class DiscriminatorSettings(BaseModel):
     execute: bool = Field(default=True, description="run solution + tests in the sandbox; failing rows are rejected")
     reject_unexecuted: bool = Field(default=False, description="also reject code rows whose language has no "
                                                                "toolchain here (else recorded as not executed)")
+    reject_untested_repairs: bool = Field(default=True, description="reject a repair whose tests did not run: only "
+                                                                    "the tests show that it fixes a bug")
     sandbox_timeout_s: float = Field(default=10.0, gt=0)
     check_rules: list[str] | None = Field(default=None, description="the code checks to run (empty: all)")
     contrastive_candidates: int = Field(
         default=4, ge=0, le=8, description="summary_identifies_code: functions a summary is matched against (its own "
                                            "and its nearest neighbours); 0 or 1: the rule is off")
-    contrastive_asks: int = Field(default=2, ge=1, le=3, description="asks in different orders; every one must pick "
+    contrastive_asks: int = Field(default=1, ge=1, le=3, description="asks in different orders; every one must pick "
                                                                      "the summarized function")
 
     @field_validator("rules")
@@ -169,7 +171,8 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
 
         with ThreadPoolExecutor(max_workers=2) as pool:  # sandboxed runs wait on subprocesses
             for i, (tests_run[i], executed, status) in zip(survivors, pool.map(run, survivors)):
-                if settings.reject_unexecuted:
+                if settings.reject_unexecuted or (settings.reject_untested_repairs
+                                                  and rows[i]["task_name"] == "code_repair"):
                     executed = {rule: v | {"answer": "no"} if v["reason"].startswith(NOT_EXECUTED) else v
                                 for rule, v in executed.items()}
                 verdicts[i] |= executed
