@@ -98,3 +98,13 @@ def test_nearest_neighbours_are_in_the_same_language_nearest_first():
                                "embedding": [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [1.0, 0.0]]})
     near = C.nearest_neighbours(corpus.filter(pl.col("id") == "a"), embeddings, corpus, 2)
     assert near == {"a": [{"id": "b", "code": "B"}, {"id": "c", "code": "C"}]}
+
+
+def test_a_pick_is_read_even_with_a_raw_control_character_in_its_reason():
+    assert C.parse_pick('{"reason": "it checks\tfor a win\rline", "answer": 2}', 4) == (2, "it checks\tfor a win\rline")
+    for bad in ('{"reason": "x", "answer": 5}', "two", '{"reason": "x"}'):
+        try:
+            C.parse_pick(bad, 4)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} read as a pick")

@@ -285,7 +285,7 @@ def test_d_code_versions_include_the_stage_modules():
 
     generate = code_version("3", "wavecoder_assets.generate.loop", "wavecoder_assets.generate.bugs", *DISCRIMINATOR)
     assert version("generated_instructions") == version("judged_instructions") == generate
-    assert version("judge_calibration") == code_version("2", "wavecoder_assets.generate.calibration", *DISCRIMINATOR)
+    assert version("judge_calibration") == code_version("3", "wavecoder_assets.generate.calibration", *DISCRIMINATOR)
     assert version("raw_code") == code_version("1", "wavecoder_assets.corpus.harvest",
                                                "wavecoder_assets.corpus.codesearchnet",
                                                "wavecoder_assets.corpus.records", "wavecoder_assets.languages")
@@ -293,7 +293,7 @@ def test_d_code_versions_include_the_stage_modules():
     # The prompts, rules, seed examples, checks and the code facts they read are in what the LLM assets' versions hash.
     files = {p.name for m in DISCRIMINATOR for p in fingerprints.module_files(m)}
     assert {"tasks.py", "judge.py", "checks.py", "codefacts.py", "execution.py", "examples.py",
-            "discriminator.py"} <= files
+            "discriminator.py", "contrastive.py"} <= files
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if not node.is_external:

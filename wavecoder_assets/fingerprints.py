@@ -89,7 +89,7 @@ CODE_FACTS = ("wavecoder_assets.codefacts", "wavecoder_assets.languages")
 # What decides a verdict: the code checks, the sandboxed tests, the LLM judge's prompts and rules, the few-shot
 # examples, the task definitions (prompt templates, answer schemas), shared by every asset that judges.
 DISCRIMINATOR = ("wavecoder_assets.generate.discriminator", "wavecoder_assets.generate.judge",
-                 "wavecoder_assets.generate.checks", "wavecoder_assets.generate.execution",
+                 "wavecoder_assets.generate.contrastive", "wavecoder_assets.generate.checks", "wavecoder_assets.generate.execution",
                  "wavecoder_assets.generate.examples", "wavecoder_assets.generate.tasks", "wavecoder_assets.sandbox",
                  "wavecoder_assets.sandbox_init", *CODE_FACTS)
 

@@ -128,7 +128,7 @@ def _as_f(code: str, language: str) -> str:
 def parse_pick(text: str, n: int) -> tuple[int, str]:
     """(the picked position, 1-based; the reason) from the judge's JSON answer; ValueError when it is not one."""
     try:
-        answer = json.loads(text)
+        answer = json.loads(text, strict=False)  # a reason may hold a raw newline or tab: still the answer
         pick = int(answer["answer"])
     except (ValueError, TypeError, KeyError) as error:
         raise ValueError(f"not a pick: {error}") from None
