@@ -524,7 +524,7 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
                           selection=dg.AssetSelection.checks(gen_assets.judge_is_calibrated), resources=resources,
                           raise_on_error=False,
                           run_config=dg.RunConfig(ops={"code_ocean_judge_is_calibrated": {"config": {
-                              "min_balanced_accuracy": 0.0}}}))
+                              "min_balanced_accuracy": 0.0, "min_judge_balanced_accuracy": 0.0}}}))
     evaluation = gate.get_asset_check_evaluations()[0]
     assert evaluation.passed and "balanced accuracy" in evaluation.description
     strict = dg.materialize([dg.AssetSpec("code_ocean"), gen_assets.judge_calibration, gen_assets.judge_is_calibrated],
@@ -539,6 +539,6 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
     other = dg.materialize([dg.AssetSpec("code_ocean"), gen_assets.judge_calibration, gen_assets.judge_is_calibrated],
                            selection=dg.AssetSelection.checks(gen_assets.judge_is_calibrated), resources=resources,
                            raise_on_error=False, run_config=dg.RunConfig(ops={"code_ocean_judge_is_calibrated": {
-                               "config": {"min_balanced_accuracy": 0.0}}}))
+                               "config": {"min_balanced_accuracy": 0.0, "min_judge_balanced_accuracy": 0.0}}}))
     evaluation = other.get_asset_check_evaluations()[0]
     assert not evaluation.passed and "materialize judge_calibration" in evaluation.description

@@ -44,7 +44,7 @@ CLIENT_TIMEOUT_S = 1.0  # the "timeout" fault hangs 3 s: past it
 
 
 def source(i: int, fault: str | None) -> str:
-    """A Python source whose body holds the answers the echo server gives (as in assets_tests/test_generate.py:
+    """A Python source whose body holds the answers the echo server gives (as in the generation tests:
     with no few-shot examples and json_mode off the server echoes the prompt, and the first JSON object in it
     carries the generator's fields and the judge's verdicts); a FAULTS= marker scripts its faults."""
     answers = {"task_name": "code_generation", "instruction": f"Write a Python function that adds {i} to a number.",

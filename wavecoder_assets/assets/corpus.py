@@ -20,7 +20,6 @@ from wavecoder_assets.corpus import (
     read_codesearchnet,
 )
 from wavecoder_assets.fingerprints import CODE_FACTS, code_version
-from wavecoder_assets.lakefiles import content_version
 from wavecoder_assets.resources import CPU_STEP
 
 
@@ -85,20 +84,21 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
         rows, skips = read_codesearchnet(roots, languages=tuple(config.languages),
                                          max_rows_per_language=config.max_rows_per_language,
                                          max_line_bytes=config.max_line_bytes, logger=context.log)
-    skip_frame = skips.frame()
-    skip_counts = skip_frame.group_by("reason").len("skipped").sort("reason")
-    context.add_output_metadata({
+    return versioned(rows, _raw_code_metadata(rows, skips.frame(), roots, time.perf_counter() - started))
+
+
+def _raw_code_metadata(rows: pl.DataFrame, skipped: pl.DataFrame, roots: list[str], seconds: float) -> dict:
+    nothing = dg.MetadataValue.md("nothing skipped")
+    return {
         "rows": rows.height,
         "per_language": table_md(_language_counts(rows)),
-        "skipped": table_md(skip_counts) if skip_frame.height else dg.MetadataValue.md("nothing skipped"),
-        "skip_examples": table_md(skip_frame.group_by("reason", maintain_order=True).head(3)
-                                  .select("reason", "path", "line", "detail"))
-        if skip_frame.height else dg.MetadataValue.md("nothing skipped"),
+        "skipped": table_md(skipped.group_by("reason").len("skipped").sort("reason")) if skipped.height else nothing,
+        "skip_examples": table_md(skipped.group_by("reason", maintain_order=True).head(3)
+                                  .select("reason", "path", "line", "detail")) if skipped.height else nothing,
         "sources": dg.MetadataValue.md("\n".join(f"- `{r}`" for r in roots)),
         "samples": dg.MetadataValue.md(_samples_md(rows)),
-        "seconds": round(time.perf_counter() - started, 2),
-    })
-    return dg.Output(rows, data_version=dg.DataVersion(content_version(rows)))
+        "seconds": round(seconds, 2),
+    }
 
 
 # The filters, and the code facts behind the runs-alone and plain-values filters (not the discriminator's rules).
