@@ -8,8 +8,11 @@ A candidate (task_name, language, target_language, code, instruction, informatio
 2. run (`execution.py`): solution + tests in the sandbox, and for repairs the buggy input must fail the tests the
    fix passes; a failing or non-running example is rejected with the sandbox's reason; a missing toolchain is
    recorded as "n/a: not executed", never as a pass; where Python code known to be right is at hand (a repair's
-   fix that is the source function, a translation's Python source), the tests' expected values come from it;
-3. judged by the LLM on the semantic rules only (`judge.py`), with few-shot examples (good and bad, each with
+   fix that is the source function, a translation's Python source), the tests' expected values come from it; a
+   repair whose tests did not run is rejected (reject_untested_repairs);
+3. for a summary, matched by the LLM against its own code and its nearest neighbours (`contrastive.py`,
+   summary_identifies_code): it passes only when the judge picks its own code;
+4. judged by the LLM on the semantic rules only (`judge.py`), with few-shot examples (good and bad, each with
    its per-rule analysis) drawn per candidate from the example store, seeded by the candidate's key.
 Every rule's answer and reason lands in `rule_verdicts`; `verdict` is accepted only when no rule said no.
 """
