@@ -108,3 +108,55 @@ def test_a_pick_is_read_even_with_a_raw_control_character_in_its_reason():
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} read as a pick")
+
+
+def code_picker(body: dict) -> str:
+    """Picks the function whose body the shown text (an instruction's verb, or a translation's code) points at."""
+    text = body["messages"][-1]["content"]
+    if body["messages"][0]["content"] != C.SYSTEM:
+        yes = {"reason": "it does what was asked", "answer": "yes"}
+        return json.dumps({"solution_resolves": yes, "instruction_relevant": yes})
+    shown, _, listed = text.partition("Function 1:")
+    functions = re.findall(r"Function (\d+):\n```python\n(.*?)```", "Function 1:" + listed, re.S)
+    wanted = next(code for verb, code in WHAT.items() if verb in shown or code in shown)
+    pick = next(int(n) for n, code in functions if wanted in code)
+    return json.dumps({"reason": f"function {pick} is the one", "answer": pick})
+
+
+def generation(instruction: str, solution: str, **extra) -> dict:
+    return row("", task_name="code_generation", instruction=instruction, information="", solution=solution,
+               example_id=f"gen-{instruction[:20]}", **extra)
+
+
+def translation(solution: str) -> dict:
+    return row("", task_name="code_translation", target_language="javascript", solution=solution,
+               instruction="Translate the following Python function to JavaScript.", example_id=f"tr-{solution[-30:]}")
+
+
+def test_code_rows_no_test_decided_must_single_out_their_code():
+    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0, check_rules=[])
+    rows = [generation("Write a function `area` that multiplies width and height.", AREA),
+            # another problem's solution, renamed to the asked name: the instruction points at its neighbour
+            generation("Write a function `area` that adds the sides twice.", AREA),
+            translation("function area(width, height) {\n  return width * height;\n}"),
+            translation("function area(width, height) {\n  return 2 * (width + height);\n}")]  # of perimeter
+    with ScriptedEndpoint(code_picker) as judge:
+        right_gen, wrong_gen, right_tr, wrong_tr = discriminate(rows, judge.client, settings)
+        asked = [b["messages"][-1]["content"] for b in judge.bodies if b["messages"][0]["content"] == C.SYSTEM]
+    assert right_gen.verdict == "accepted" and right_gen.rule_verdicts["instruction_identifies_code"]["answer"] == "yes"
+    assert wrong_gen.failed_rules == ["instruction_identifies_code"]
+    assert right_tr.verdict == "accepted" and right_tr.rule_verdicts["translation_identifies_source"]["answer"] == "yes"
+    assert wrong_tr.failed_rules == ["translation_identifies_source"]
+    assert "-> perimeter" in wrong_tr.rule_verdicts["translation_identifies_source"]["reason"]
+    # names masked alike: the instruction's `area`, the solution's and the translation's own name
+    assert all("area" not in text for text in asked) and any("function f(width, height)" in text for text in asked)
+
+
+def test_a_code_row_whose_tests_ran_is_not_asked():
+    settings = DiscriminatorSettings(judge_few_shot_good=0, judge_few_shot_bad=0, check_rules=[])
+    tested = generation("Write a function `area` that adds the sides twice.", AREA, tests="assert area(2, 3) == 6")
+    with ScriptedEndpoint(code_picker) as judge:
+        [outcome] = discriminate([tested], judge.client, settings)
+        asked = [b for b in judge.bodies if b["messages"][0]["content"] == C.SYSTEM]
+    assert outcome.rule_verdicts["tests_pass"]["answer"] == "yes" and not asked
+    assert "instruction_identifies_code" not in outcome.rule_verdicts

@@ -239,7 +239,7 @@ def test_score_models_refuses_bad_settings_before_loading_a_model():
 
     with pytest.raises(ValueError, match="expects one finetuned_model row, got 2"):
         score_models(pl.concat([row, row]), EvalSettings(), chat)
-    with pytest.raises(ValueError, match=r"every k in \[1, 2\] must be <= n_samples=1"):
+    with pytest.raises(ValueError, match=r"every k in (ks )?\[1, 2\] must be"):
         score_models(row, EvalSettings(ks=[1, 2]), chat)
 
 
@@ -261,12 +261,23 @@ def test_eval_scores_materializes_for_both_models(tiny_model_dir, lake_dir, tmp_
     assert set(frame["model"]) == {"tiny-finetuned", tiny_model_dir} and set(frame["role"]) == {"finetuned", "base"}
     ran = frame.filter((pl.col("language") != "go") & (pl.col("benchmark") != "mbpp"))
     assert (ran["n_problems"] == 2).all() and (ran["pass_at_k"] == 0.0).all()  # a random model solves nothing
+    # Wilson for 0/2: [0, (z^2/n) / (1 + z^2/n)] = [0, 1.920729 / 2.920729] = [0, 0.6576]
+    assert (ran["ci_method"] == "wilson").all() and (ran["ci_low"] == 0.0).all()
+    assert ran["ci_high"].to_list() == pytest.approx([0.6576] * ran.height, abs=1e-4)
+    # Each problem's results, one per problem run, queryable in SQL: the paired comparison reads them.
+    per_problem = DuckDBLakeResource(base_dir=lake_dir).query(
+        "SELECT role, r.task_id, r.n_passed FROM (SELECT role, unnest(problem_results) AS r FROM eval_scores "
+        "WHERE benchmark = 'humaneval') ORDER BY role, r.task_id")
+    assert per_problem.rows() == [(role, t, 0) for role in ("base", "finetuned") for t in ("HumanEval/0", "HumanEval/1")]
     mbpp = frame.filter(pl.col("benchmark") == "mbpp")
     assert mbpp["pass_at_k"].is_null().all() and mbpp["skip_reason"].str.starts_with("no data file at").all()
     go = frame.filter(pl.col("language") == "go")
     if missing_toolchain("go"):
         assert go["pass_at_k"].is_null().all() and (go["n_skipped"] == 2).all() and (go["skip_reason"] == "go not found on PATH").all()
     [check_result] = result.get_asset_check_evaluations()
-    assert check_result.passed  # equal scores are not worse
+    assert check_result.passed  # equal scores are not worse: the paired test cannot tell them apart
+    assert "exact McNemar" in check_result.description and "inconclusive (n=2)" in check_result.description
+    assert "| benchmark | language | k | n | n_unpaired | base | finetuned | finetuned - base |" in check_result.metadata["comparison"].value
     metadata = result.asset_materializations_for_node("eval_scores")[0].metadata
     assert "| benchmark | language | k | base | finetuned |" in metadata["scores"].value
+    assert "| 0.00 [0.00, 0.66] (n=2) | 0.00 [0.00, 0.66] (n=2) |" in metadata["scores"].value

@@ -339,6 +339,27 @@ def test_code_ocean_places_every_candidate_once_and_balances_to_the_mix():
     assert content_version(ocean) == content_version(ocean.reverse()) != content_version(ocean.head(1))
 
 
+def test_code_ocean_rows_carry_the_tests_that_ran_and_the_rules_that_decided():
+    def verdicts(**answers: str) -> str:
+        return json.dumps({rule: {"answer": answer, "reason": "."} for rule, answer in answers.items()})
+
+    tested = judged_row(0, "code_generation", "accepted", tests="assert f() == 1", rule_verdicts=verdicts(
+        solution_is_code="yes", tests_pass="yes", solution_resolves="yes"))
+    untested = judged_row(1, "code_generation", "accepted", tests="assert f() == 2", rule_verdicts=verdicts(
+        solution_is_code="yes", tests_pass="n/a", solution_resolves="yes"))
+    summary = judged_row(2, "code_summarization", "accepted", rule_verdicts=verdicts(
+        tests_pass="n/a", summary_identifies_code="yes", solution_resolves="yes"))
+    ocean, _ = build_code_ocean(pl.DataFrame([tested, untested, summary], schema=JUDGED_SCHEMA), None, 13,
+                                balance_mix=None, seed=0)
+    rows = {row["example_id"]: row for row in ocean.iter_rows(named=True)}
+    assert (rows["e0"]["tests"], rows["e0"]["tests_passed"]) == ("assert f() == 1", True)
+    assert (rows["e1"]["tests"], rows["e1"]["tests_passed"]) == (None, None)  # its tests never ran
+    assert rows["e0"]["decided_by"] == ["solution_is_code", "solution_resolves", "tests_pass"]
+    assert rows["e0"]["decided_by_kinds"] == ["code_check", "execution", "judge"]
+    assert rows["e1"]["decided_by_kinds"] == ["code_check", "judge"]
+    assert rows["e2"]["decided_by_kinds"] == ["contrastive", "judge"]
+
+
 # ---------------------------------------------------------------- materializations against the test server
 
 def _spec(instruction: str, solution: str, tests: str = "assert double(2) == 4", resolves: str = "yes") -> str:

@@ -244,7 +244,7 @@ def test_embedded_llama_server_answers_json_restarts_after_a_crash_and_stops_wit
     @dg.asset
     def embedded_answers(llm: LLMResource) -> dg.Output:
         client = llm.client("generator")
-        seen["base_url"] = client.base_url
+        seen["base_url"], seen["max_retries"] = client.base_url, client.max_retries
         first = client.run(requests)
         second = client.run(requests)
         os.kill(llm._servers[client.model]._proc.pid, signal.SIGKILL)  # a crashed server is restarted
@@ -260,8 +260,10 @@ def test_embedded_llama_server_answers_json_restarts_after_a_crash_and_stops_wit
     assert "x" in first[1].text
     assert all(r.cached for r in second) and [r.text for r in second] == [r.text for r in first]
     metadata = run.asset_materializations_for_node("embedded_answers")[0].metadata
-    assert seen["after_crash"].error is None and seen["after_crash"].attempts == 2
-    assert metadata["llm_generator_endpoint_calls"].value == 2 + 2
+    # It recovered within the retry budget; how many tries the restart took depends on the machine's load.
+    after_crash = seen["after_crash"]
+    assert after_crash.error is None and 2 <= after_crash.attempts <= seen["max_retries"] + 1
+    assert metadata["llm_generator_endpoint_calls"].value == 2 + after_crash.attempts
     assert metadata["llm_generator_model"].value == "qwen2.5-coder-0.5b-instruct"
     with pytest.raises(httpx.ConnectError):  # the resource stopped its server at the end of the run
         httpx.get(f"{seen['base_url']}/models", timeout=2)

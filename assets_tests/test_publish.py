@@ -24,8 +24,9 @@ from huggingface_hub import DatasetCard
 
 from wavecoder_assets.assets import publish as publish_assets
 from wavecoder_assets.corpus import RAW_CODE_SCHEMA
+from wavecoder_assets.generate.calibration import CALIBRATION_SCHEMA
 from wavecoder_assets.generate.loop import JUDGED_SCHEMA
-from wavecoder_assets.generate.ocean import OCEAN_COLUMNS, REJECTED_SCHEMA
+from wavecoder_assets.generate.ocean import OCEAN_COLUMNS, OCEAN_SCHEMA, REJECTED_SCHEMA
 from wavecoder_assets.lakefiles import content_version, read_table, table_path, write_table
 from wavecoder_assets.publish import facts as F
 from wavecoder_assets.publish.dataset import (
@@ -55,7 +56,10 @@ def ocean(n: int = 5) -> pl.DataFrame:
     return pl.DataFrame([{
         "example_id": f"e{i}", "source_id": f"s{i}", "task_name": TASKS[i % 4], "language": "python",
         "instruction": f"Write a Python function number {i}.", "information": "", "solution": f"def f{i}():\n    return {i}",
-        **MODELS} for i in range(n)], schema={c: pl.String for c in OCEAN_COLUMNS})
+        "tests": f"assert f{i}() == {i}" if i % 2 else None, "tests_passed": True if i % 2 else None,
+        "decided_by": ["solution_is_code"] + (["tests_pass"] if i % 2 else []),
+        "decided_by_kinds": ["code_check"] + (["execution"] if i % 2 else []),
+        **MODELS} for i in range(n)], schema=OCEAN_SCHEMA)
 
 
 def _verdicts(*failed: str) -> str:
@@ -72,6 +76,17 @@ def judged() -> pl.DataFrame:
                           "verdict": verdict, "rule_verdicts": verdicts, "round": 0,
                           "status": "failed" if verdict == "failed" else "ok", **MODELS}
                          for i, (eid, verdict, verdicts) in enumerate(rows)], schema=JUDGED_SCHEMA)
+
+
+def judge_calibration() -> pl.DataFrame:
+    """4 labelled rows of each set: judge_calibration (3 right), judge_semantic (a wrong row accepted)."""
+    rows = [("judge_calibration", "accepted", "accepted"), ("judge_calibration", "accepted", "accepted"),
+            ("judge_calibration", "rejected", "rejected"), ("judge_calibration", "rejected", "accepted"),
+            ("judge_semantic", "accepted", "accepted"), ("judge_semantic", "accepted", "accepted"),
+            ("judge_semantic", "rejected", "rejected"), ("judge_semantic", "rejected", "accepted")]
+    return pl.DataFrame([{"id": f"l{i}", "task_name": "code_summarization", "language": "python", "label": label,
+                          "verdict": verdict, "failed_rules": "[]", "rule_verdicts": "{}", "labelled_set": name}
+                         for i, (name, label, verdict) in enumerate(rows)], schema=CALIBRATION_SCHEMA)
 
 
 def rejected() -> pl.DataFrame:
@@ -120,11 +135,18 @@ def test_fact_functions_count_small_frames():
     assert texts["names_language"].startswith("The instruction names") and "sandbox" in texts["tests_pass"]
     assert texts["my_rule"] == "(custom rule)"
     assert F.distinct(judged(), "judge_model") == ["qwen2.5-coder-1.5b-instruct"]
+    assert F.rule_catches(judged()) == {"names_language": 3}
+    # judge_calibration: 2 of 2 right rows accepted, 1 of 2 wrong rows rejected: balanced (1 + 0.5) / 2
+    accuracy = F.labelled_accuracy(judge_calibration().lazy())
+    assert accuracy["judge_semantic"] == {"rows": 4, "balanced_accuracy": 0.75, "true_accept_rate": 1.0,
+                                          "true_reject_rate": 0.5}
+    assert set(accuracy) == {"judge_calibration", "judge_semantic"}
 
 
 def test_gather_facts_reads_lazy_scans_and_frames_alike(tmp_path):
     tables = {"raw_code": raw_code(), "filtered_out": filtered_out(), "coreset": coreset(),
-              "judged_instructions": judged(), "code_ocean_rejected": rejected()}
+              "judged_instructions": judged(), "code_ocean_rejected": rejected(),
+              "judge_calibration": judge_calibration()}
     for name, frame in tables.items():
         frame.write_parquet(tmp_path / f"{name}.parquet")
     scans = {name: pl.scan_parquet(tmp_path / f"{name}.parquet") for name in tables}
@@ -159,7 +181,9 @@ def facts(**overrides) -> CardFacts:
         "prompt_versions": ["wavecoder-gen-v1"], "rules": {"names_language": "The instruction names it."},
         "outcomes": {"accepted": 5, "rejected": 4, "failed": 1},
         "stages": {"rejected at judge": 3, "rejected at decontamination": 1, "failed at generator": 1},
-        "decontaminated": {"HumanEval": 1}} | overrides)
+        "decontaminated": {"HumanEval": 1}, "caught": {"names_language": 3, "tests_pass": 2},
+        "accuracy": {"judge_semantic": {"rows": 40, "balanced_accuracy": 0.875, "true_accept_rate": 0.9,
+                                        "true_reject_rate": 0.85}}} | overrides)
 
 
 def test_staged_folder_loads_with_datasets_and_the_card_parses(tmp_path):
@@ -177,15 +201,19 @@ def test_staged_folder_loads_with_datasets_and_the_card_parses(tmp_path):
     assert data["task_categories"] == ["text-generation"]
     assert data["size_categories"] == ["n<1K"] and "code" in data["language"]
     assert data["configs"][0]["data_files"][0]["path"] == "data/train-*.parquet"
-    features = {f["name"]: f["dtype"] for f in data["dataset_info"]["features"]}
-    assert features == {c: "string" for c in OCEAN_COLUMNS}
+    features = {f["name"]: f.get("dtype") or f"sequence of {f['sequence']}" for f in data["dataset_info"]["features"]}
+    assert features == {c: "string" for c in OCEAN_COLUMNS} | {
+        "tests_passed": "bool", "decided_by": "sequence of string", "decided_by_kinds": "sequence of string"}
+    assert loaded.filter(lambda row: row["tests_passed"] is True).num_rows == 2  # rows whose tests ran
+    assert loaded.filter(lambda row: "execution" not in row["decided_by_kinds"]).num_rows == 3
     assert data["dataset_info"]["splits"][0]["num_examples"] == 5
     for text in ("arXiv 2312.14187", "KCenterGreedy", "coreset of\n   40 samples", "qwen2.5-coder-1.5b-instruct",
                  "10 of the 40 coreset samples", "the generation config caps", ": 10 candidates.",
                  "Outcomes over all 10 candidates", "| accepted | 5 |", "| rejected | 4 |", "| failed | 1 |",
                  "| rejected at judge | 3 |", "1 accepted example was removed", "| HumanEval | 1 |",
                  "`names_language`", "| code_generation | 2 |", "| stdlib | 1,200 |", "[LICENSE.md](LICENSE.md)",
-                 card_facts.data_version, "@article{yu2023wavecoder"):
+                 card_facts.data_version, "@article{yu2023wavecoder", "| names_language | 3 |", "| tests_pass | 2 |",
+                 "| judge_semantic | 40 | 0.88 | 0.90 | 0.85 |", "`decided_by_kinds`"):
         assert text in card.text, text
     assert "for each coreset sample" not in card.text
     assert size_category(19_915) == "10K<n<100K"
@@ -383,8 +411,9 @@ def test_the_hub_rejects_licence_other_without_name_and_link(tmp_path, fake_hub)
 # --- the asset: every table it reads is a declared input
 
 
-UPSTREAM = {"code_ocean": ocean, "code_ocean_rejected": rejected, "judged_instructions": judged, "coreset": coreset,
-            "filtered_out": filtered_out, "raw_code": raw_code}
+UPSTREAM = {"code_ocean": ocean, "code_ocean_rejected": rejected, "judged_instructions": judged,
+            "judge_calibration": judge_calibration, "coreset": coreset, "filtered_out": filtered_out,
+            "raw_code": raw_code}
 
 
 def _lake_with_code_ocean(lake_dir: str) -> pl.DataFrame:

@@ -50,6 +50,10 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "stage": "the pipeline step that stopped the candidate: generator, parse, checks, judge, decontamination or "
              "balance (over its task's share of the configured mix)",
     "failed_rules": "JSON list: the ids of the rules the example failed",
+    "tests_passed": "true when the row's tests ran in the sandbox and passed; empty when no tests ran",
+    "decided_by": "the rules that answered yes for the row (see rule_verdicts in judged_instructions)",
+    "decided_by_kinds": "which parts of the discriminator decided the row: code_check, execution (tests ran), "
+                        "contrastive (matched among similar functions) and judge (the LLM's semantic rules)",
     "matched_benchmark": "benchmark the example overlaps with (decontamination), else empty",
     "matched_task_id": "task id of the overlapping benchmark problem, else empty",
     # evol_instructions, oss_instructions
@@ -105,12 +109,21 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "steps": "optimizer steps run",
     "final_loss": "training loss of the last step",
     "code_ocean_data_version": "data version of the CodeOcean the model was trained on",
+    "gguf_path": "the merged model as a GGUF file (Q8_0) beside the safetensors, for llama.cpp and Ollama; empty when "
+                 "the base was not a GGUF (no tokenizer to copy)",
     # eval_scores
     "model": "the model scored (fine-tuned model name, or the base's id)",
     "role": "finetuned or base",
     "benchmark": "humaneval, mbpp, humanevalfix, humanevalexplain or humanevalsynthesize",
     "k": "the k of pass@k",
     "pass_at_k": "unbiased pass@k over the problems run (empty when none ran)",
+    "ci_low": "lower end of pass@k's 95% interval over the problems run (see ci_method; empty without a score, "
+              "or with one problem and no Wilson interval)",
+    "ci_high": "upper end of pass@k's 95% interval (see ci_low)",
+    "ci_method": "how the interval was computed: wilson (pass@1, one sample per problem) or bootstrap (percentile, "
+                 "2,000 resamples of the problems, seed 0: pass@k > 1 or several samples per problem)",
+    "problem_results": "each problem run: task_id, n_samples tested, n_passed (skipped problems left out): base "
+                       "and fine-tuned are compared problem by problem from these",
     "n_problems": "problems run",
     "n_samples": "completions tested",
     "n_skipped": "problems skipped (missing toolchain or data), see skip_reason",
@@ -155,6 +168,10 @@ TABLE_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "example_id": "hash of (coreset sample id, snippet start and length, draw, prompt version)",
         "verdict": "the WaveCoder discriminator's verdict on the rules that need no raw input, for a seeded sample "
                    "of the ok rows; empty: not judged",
+    },
+    "code_ocean": {
+        "tests": "the tests that ran with the solution in the sandbox and passed; empty where none ran (a summary, or "
+                 "a language without its toolchain): then only the code checks, contrastive check and judge decided",
     },
     "code_ocean_hub": {"rows": "CodeOcean rows staged for the Hub (and pushed, unless a dry run)"},
     "eval_scores": {"language": "the benchmark's programming language (HumanEvalPack: python, js, go, java, cpp, "

@@ -15,7 +15,7 @@ CODE_COLUMNS = ["id", "language", "code", "docstring", "repo", "path", "func_nam
 
 
 class CoresetConfig(dg.Config):
-    k: int = Field(default=40, description="rows to select (the paper: 20,000); more than there are selects them all")
+    k: int = Field(default=40, ge=1, description="rows to select (the paper: 20,000); more than there are selects them all")
     seed: int = Field(default=0, description="draws the first center")
     algorithm: Algorithm = Field(
         default="scan",

@@ -5,7 +5,7 @@ from typing import Literal
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from wavecoder_assets.assets.metadata import counts_md, table_md
 from wavecoder_assets.assets.wiring import versioned
@@ -19,6 +19,7 @@ from wavecoder_assets.corpus import (
     harvest_trees,
     read_codesearchnet,
 )
+from wavecoder_assets.existing_paths import ExistingPath
 from wavecoder_assets.fingerprints import CODE_FACTS, code_version
 from wavecoder_assets.resources import CPU_STEP
 
@@ -26,19 +27,34 @@ from wavecoder_assets.resources import CPU_STEP
 class RawCodeConfig(dg.Config):
     source_kind: Literal["local_tree", "codesearchnet"] = Field(
         default="local_tree", description="local_tree: harvest source trees with tree-sitter; codesearchnet: read a local copy")
-    paths: list[str] = Field(
+    paths: list[ExistingPath] = Field(
         default_factory=list,
         description="directories (or source zips) to harvest, or CodeSearchNet folders/files; empty with local_tree: "
                     "the embedded defaults (this Python's standard library and the other library sources on the machine)")
-    languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
-    max_rows_per_language: int = Field(default=3000, description="stop taking a language at this many rows (0: no cap)")
-    max_files: int = Field(default=0, description="local_tree: files read per root (0: no cap)")
-    max_line_bytes: int = Field(default=1_000_000, description="codesearchnet: a longer JSONL line is skipped")
-    max_source_line_chars: int = Field(default=1000, description="local_tree: a function with a longer line is skipped")
+    languages: list[str] = Field(default_factory=lambda: list(LANGUAGES), description=f"one or more of {list(LANGUAGES)}")
+    max_rows_per_language: int = Field(default=3000, ge=0, description="stop taking a language at this many rows (0: no cap)")
+    max_files: int = Field(default=0, ge=0, description="local_tree: files read per root (0: no cap)")
+    max_line_bytes: int = Field(default=1_000_000, ge=1, description="codesearchnet: a longer JSONL line is skipped")
+    max_source_line_chars: int = Field(default=1000, ge=1, description="local_tree: a function with a longer line is skipped")
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, languages: list[str]) -> list[str]:
+        unknown = sorted(set(languages) - set(LANGUAGES))
+        if unknown or not languages:
+            raise ValueError(f"one or more of {list(LANGUAGES)}, not {languages}")
+        return languages
+
+    @model_validator(mode="after")
+    def _codesearchnet_needs_paths(self) -> "RawCodeConfig":
+        if self.source_kind == "codesearchnet" and not self.paths:
+            raise ValueError("source_kind 'codesearchnet' needs paths: folders holding the CodeSearchNet files")
+        return self
 
 
 class FilterConfig(dg.Config, FilterSettings):
-    pass
+    allow_empty: bool = Field(default=False, description="write filtered_code even when the filters keep none of a "
+                                                         "non-empty raw_code (else the step fails with the funnel)")
 
 
 def _samples_md(frame: pl.DataFrame, per_group: int = 2, by: str = "language") -> str:
@@ -68,9 +84,6 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
     bundled packages and the JDK's library source when installed), or read from a local CodeSearchNet copy.
     Skipped files and lines are counted by reason in the metadata and logged.
     """
-    unknown = sorted(set(config.languages) - set(LANGUAGES))
-    if unknown:
-        raise ValueError(f"unknown languages {unknown}; known: {list(LANGUAGES)}")
     started = time.perf_counter()
     if config.source_kind == "local_tree":
         roots = config.paths or default_roots()
@@ -78,8 +91,6 @@ def raw_code(context: dg.AssetExecutionContext, config: RawCodeConfig) -> dg.Out
                                     max_rows_per_language=config.max_rows_per_language, max_files=config.max_files,
                                     max_line_chars=config.max_source_line_chars, logger=context.log)
     else:
-        if not config.paths:
-            raise ValueError("source_kind 'codesearchnet' needs paths: folders holding the CodeSearchNet files")
         roots = config.paths
         rows, skips = read_codesearchnet(roots, languages=tuple(config.languages),
                                          max_rows_per_language=config.max_rows_per_language,
@@ -137,6 +148,11 @@ def filter_code(context: dg.AssetExecutionContext, config: FilterConfig, raw_cod
     if dg.AssetKey("filtered_out") in context.selected_asset_keys:
         yield versioned(removed, _filtered_out_metadata(removed), output_name="filtered_out")
     if dg.AssetKey("filtered_code") in context.selected_asset_keys:
+        if kept.is_empty() and raw_code.height and not config.allow_empty:
+            # An empty table would replace the corpus every later stage reads; filtered_out (written) says which
+            # rule took each row.
+            raise ValueError(f"filtered_code: the filters kept none of {raw_code.height} raw_code rows (allow_empty: "
+                             f"write the empty table anyway). Funnel:\n{result.funnel}")
         yield versioned(kept, _filtered_code_metadata(result, seconds), output_name="filtered_code")
         yield from _filtered_code_checks(kept, config)
 

@@ -24,17 +24,18 @@ class CodeEmbeddingsConfig(dg.Config):
         default="auto", description="auto: the model's own sentence-transformers pooling if it has one, else [CLS] (the paper)"
     )
     normalize: bool | None = Field(default=None, description="L2-normalize the vectors; None: as the model's sentence-transformers config says")
-    max_length: int = Field(default=256, description="tokens per snippet (longer ones are truncated)")
-    batch_size: int = 32
+    max_length: int = Field(default=256, ge=1, description="tokens per snippet (longer ones are truncated)")
+    batch_size: int = Field(default=32, ge=1)
     max_rows: int | None = Field(
-        default=2000, description="embed a seeded random sample of this many rows of all shards (None: all); each "
+        default=2000, ge=1, description="embed a seeded random sample of this many rows of all shards (None: all); each "
         "shard embeds its part of the same sample; keeps the default run to minutes on a CPU"
     )
     sample_seed: int = 0
-    chunk_rows: int = Field(default=512, description="rows per resumable chunk written under "
+    chunk_rows: int = Field(default=512, ge=1, description="rows per resumable chunk written under "
                             "<lake>/.work/code_embeddings/shard-<i>-of-<n>")
     allow_download: bool = Field(default=False, description="let transformers download the model from the Hub")
-    device: str | None = Field(default=None, description="torch device; None: cuda when available, else cpu")
+    device: str | None = Field(default=None, pattern=r"^(cpu|cuda(:\d+)?|mps)$",
+                               description="torch device (cpu, cuda, cuda:<n>, mps); None: cuda when available, else cpu")
 
 
 @dg.asset(group_name="embed", code_version=code_version("2", "wavecoder_assets.embed"), compute_kind="transformers",

@@ -1,5 +1,6 @@
-"""eval_scores: the fine-tuned model and its base on HumanEval, MBPP and HumanEvalPack, pass@k per
-model x benchmark x language x k; a check warns where fine-tuning made a benchmark worse."""
+"""eval_scores: the fine-tuned model and its base on HumanEval, MBPP and HumanEvalPack, pass@k with its 95%
+interval per model x benchmark x language x k; a check warns where fine-tuning made a benchmark significantly
+worse (a paired test on the same problems)."""
 
 import dagster as dg
 import polars as pl
@@ -7,7 +8,7 @@ import polars as pl
 from wavecoder_assets import sandbox
 from wavecoder_assets.assets.metadata import table_md
 from wavecoder_assets.assets.wiring import versioned
-from wavecoder_assets.evaluate.run import side_by_side
+from wavecoder_assets.evaluate.run import compare_roles, describe_comparison, shown_comparison, side_by_side
 from wavecoder_assets.evaluate.step import EvalSettings, Scores, score_models
 from wavecoder_assets.fingerprints import code_version
 from wavecoder_assets.resources import GPU_STEP
@@ -24,9 +25,9 @@ class EvalConfig(dg.Config, EvalSettings):
                                     "wavecoder_assets.sandbox", "wavecoder_assets.sandbox_init"))
 def eval_scores(context: dg.AssetExecutionContext, config: EvalConfig, finetuned_model: pl.DataFrame,
                 llm: LLMResource) -> dg.Output[pl.DataFrame]:
-    """pass@k of the fine-tuned model and of its base, one row per model x benchmark x language x k. Answers are
-    tested in the sandbox; a language without its toolchain (or a problem needing a missing library) is a
-    counted skip with its reason, never a pass."""
+    """pass@k of the fine-tuned model and of its base with its 95% interval and each problem's results, one row
+    per model x benchmark x language x k. Answers are tested in the sandbox; a language without its toolchain
+    (or a problem needing a missing library) is a counted skip with its reason, never a pass."""
     scores = score_models(finetuned_model, config, chat=lambda: llm.client("generator"), logger=context.log)
     return versioned(scores.frame, _eval_metadata(scores))
 
@@ -48,15 +49,19 @@ def _eval_metadata(scores: Scores) -> dict:
     }
 
 
-@dg.asset_check(asset=eval_scores, description="The fine-tuned model scores at least its base on every benchmark")
+@dg.asset_check(asset=eval_scores, description="The fine-tuned model is not significantly worse than its base on any "
+                                                "benchmark: a paired exact test per problem (McNemar for pass/fail)")
 def finetuned_not_worse_than_base(eval_scores: pl.DataFrame) -> dg.AssetCheckResult:
-    both = side_by_side(eval_scores).drop_nulls(["base", "finetuned"])
-    worse = both.filter(pl.col("finetuned") < pl.col("base"))
+    # Decided problem by problem (same problems for both models), never from two point estimates.
+    comparison = compare_roles(eval_scores)
+    worse = comparison.filter(pl.col("verdict") == "worse")
     return dg.AssetCheckResult(
-        passed=len(worse) == 0 and len(both) > 0,
+        passed=len(worse) == 0 and len(comparison) > 0,
         severity=dg.AssetCheckSeverity.WARN,
-        description=(f"worse than the base on {len(worse)} of {len(both)} benchmark x language x k" if len(both)
-                     else "nothing to compare: no benchmark scored for both models"),
-        metadata={"comparison": table_md(both) if len(both) else dg.MetadataValue.md("none"),
-                  "worse": table_md(worse) if len(worse) else dg.MetadataValue.md("none")},
+        description=describe_comparison(comparison),
+        metadata={"comparison": table_md(shown_comparison(comparison)) if len(comparison)
+                  else dg.MetadataValue.md("none"),
+                  "worse": table_md(shown_comparison(worse)) if len(worse) else dg.MetadataValue.md("none"),
+                  "flipped": dg.MetadataValue.json({f"{r['benchmark']}/{r['language']} pass@{r['k']}": {
+                      "lost": r["lost"], "gained": r["gained"]} for r in comparison.iter_rows(named=True)})},
     )

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from wavecoder_assets.assets.metadata import counts_md, samples_md, table_md
 from wavecoder_assets.assets.settings import SHARDS
 from wavecoder_assets.assets.wiring import per_shard, versioned
 from wavecoder_assets.benchmark_data import CALIBRATION_SET, SEMANTIC_SET
+from wavecoder_assets.existing_paths import ExistingPath
 from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
 from wavecoder_assets.generate import contrastive
 from wavecoder_assets.generate.calibration import (
@@ -42,7 +43,7 @@ from wavecoder_assets.generate.loop import (
     run_generator_discriminator,
 )
 from wavecoder_assets.generate.ocean import ShrinkSettings, build_code_ocean, outcome_counts, shrink_gate
-from wavecoder_assets.generate.tasks import PROMPT_VERSION
+from wavecoder_assets.generate.tasks import PROMPT_VERSION, TASKS
 from wavecoder_assets.lakefiles import is_table, read_table, table_path
 from wavecoder_assets.resources import CPU_STEP
 from wavecoder_assets.resources.discriminator import DiscriminatorResource
@@ -161,7 +162,8 @@ def judged_metadata(judged: pl.DataFrame, seconds: dict, discriminator: Discrimi
                                                                                           literal=True)).height,
         "discriminator": discriminator.version(),
         "llm_rules": dg.MetadataValue.md("\n".join(f"- `{r['id']}`: {r['text']}" for r in discriminator.rules)
-                                         + f"\n- `{contrastive.RULE}`: {contrastive.RULE_TEXT}"),
+                                         + "".join(f"\n- `{rule}`: {text}" for rule, text
+                                                   in contrastive.RULE_TEXTS.items())),
         "code_rules": dg.MetadataValue.md("\n".join(f"- `{rule}`: {text}" for rule, text in CODE_RULE_TEXTS.items())),
         "sample_verdicts": samples_md(judged, ["task_name", "verdict", "instruction", "reasons"]),
         "seconds_judging": round(seconds["judging"], 1),
@@ -175,6 +177,14 @@ class CodeOceanConfig(dg.Config, DecontaminationSettings):
         default=None, description="keep the largest subset with these task shares (e.g. the paper's mix); empty: "
                                   "keep every accepted example")
     seed: int = 0
+
+    @field_validator("balance_to_mix")
+    @classmethod
+    def _known_tasks(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        # Shares are relative (balance_to_mix normalizes them), so only their signs and tasks are constrained.
+        if mix is not None and (set(mix) - set(TASKS) or any(s < 0 for s in mix.values()) or not any(mix.values())):
+            raise ValueError(f"shares >= 0, not all 0, of the tasks {sorted(TASKS)}; not {mix}")
+        return mix
 
 
 OCEAN_VERSION = code_version("1", "wavecoder_assets.generate.ocean", "wavecoder_assets.generate.decontaminate",
@@ -264,12 +274,12 @@ class JudgeCalibrationConfig(dg.Config):
     Defaults: stratified samples of both, minutes on 2 cores; None: all rows (or `python -m
     wavecoder_assets.calibrate FILE` on any labelled file)."""
 
-    labelled_path: str = Field(default=str(CALIBRATION_SET), description="labelled JSON-lines file (see "
+    labelled_path: ExistingPath = Field(default=str(CALIBRATION_SET), description="labelled JSON-lines file (see "
                                                                            "wavecoder_assets/calibrate.py)")
     # Two rows per label and task: 2m11s of a 14m18s run (24 rows took 3m07s); all 174 take ~19 minutes.
     max_rows: int | None = Field(default=16, ge=1, description="rows judged: a seeded sample stratified by label "
                                                                "and task; None: all")
-    semantic_path: str | None = Field(default=str(SEMANTIC_SET), description="labelled file of semantic errors only "
+    semantic_path: ExistingPath | None = Field(default=str(SEMANTIC_SET), description="labelled file of semantic errors only "
                                                                               "(the judge's own accuracy); empty: none")
     semantic_max_rows: int | None = Field(default=8, ge=1, description="its rows judged (stratified); None: all")
     seed: int = 0

@@ -36,17 +36,18 @@ class CodeOceanHubConfig(dg.Config):
                                     "wavecoder_assets.generate.ocean"))
 def code_ocean_hub(context: dg.AssetExecutionContext, config: CodeOceanHubConfig, lake: DuckDBLakeResource,
                    hub: HubResource, code_ocean: pl.DataFrame, code_ocean_rejected: pl.LazyFrame,
-                   judged_instructions: pl.LazyFrame, coreset: pl.LazyFrame, filtered_out: pl.LazyFrame,
-                   raw_code: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
+                   judged_instructions: pl.LazyFrame, judge_calibration: pl.LazyFrame, coreset: pl.LazyFrame,
+                   filtered_out: pl.LazyFrame, raw_code: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
     """Stages data/*.parquet and a README.md dataset card (YAML header + how the data was made, counted from the
-    upstream tables, and the lake versions of those tables), then creates the dataset repo, uploads the folder in
-    one commit named after CodeOcean's data version and tags that commit `code-ocean-<data version>` (a pinned
-    revision). Dry-run (the offline default) stops after staging. An empty CodeOcean is refused unless
+    upstream tables, the discriminator's measured accuracy and the lake versions of those tables), then creates the
+    dataset repo, uploads the folder in one commit named after CodeOcean's data version and tags that commit
+    `code-ocean-<data version>` (a pinned revision). Dry-run (the offline default) stops after staging. An empty CodeOcean is refused unless
     allow_empty; the blocking checks on code_ocean (accounted, decontaminated, not shrunken, calibrated judge)
     keep a bad one from reaching this step in the same run."""
     folder = Path(config.staging_dir) if config.staging_dir else lake_root(lake.base_dir) / "hub" / "code_ocean"
     upstream = {"code_ocean_rejected": code_ocean_rejected, "judged_instructions": judged_instructions,
-                "coreset": coreset, "filtered_out": filtered_out, "raw_code": raw_code}
+                "judge_calibration": judge_calibration, "coreset": coreset, "filtered_out": filtered_out,
+                "raw_code": raw_code}
     try:
         release = release_code_ocean(
             code_ocean, upstream, lake.base_dir, folder, repo_id=hub.repo_id, token=hub.token, private=hub.private,

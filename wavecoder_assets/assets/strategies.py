@@ -14,6 +14,7 @@ from wavecoder_assets.assets.metadata import counts_md, samples_md, table_md
 from wavecoder_assets.assets.settings import rows_in_shards, sharded
 from wavecoder_assets.assets.wiring import per_shard, versioned
 from wavecoder_assets.embed import EMBEDDED_MODEL, Encoder
+from wavecoder_assets.existing_paths import ExistingPath
 from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
 from wavecoder_assets.generate.decontaminate import DecontaminationSettings
 from wavecoder_assets.llm import GENERATOR_MODEL
@@ -39,7 +40,7 @@ class EvolInstructionsConfig(dg.Config, EvolSettings):
     """The evolution's settings (EvolSettings) and the step's own: where the seeds come from, how many, the judge
     sample."""
 
-    seed_file: str | None = Field(
+    seed_file: ExistingPath | None = Field(
         default=None, description="Code Alpaca JSON file (a list of instruction, input, output) to evolve; "
                                   "empty: CodeOcean's instructions")
     # One seed (and one OSS snippet): the default run's minutes go to the WaveCoder candidates.
@@ -47,7 +48,7 @@ class EvolInstructionsConfig(dg.Config, EvolSettings):
                                                                "each shard evolves its part of them; None: all "
                                                                "(WizardCoder: 20k)")
     judge_max_rows: int | None = Field(
-        default=0, description="ok rows per shard the WaveCoder judge rates for the report's pass rate (seeded "
+        default=0, ge=0, description="ok rows per shard the WaveCoder judge rates for the report's pass rate (seeded "
                                "sample; 0: none, None: all; ~15 s a row for the local judge). CodeOcean seeds carry "
                                "their accepted verdict.")
 
@@ -57,7 +58,7 @@ class OssInstructionsConfig(dg.Config, OssSettings):
     sample."""
 
     judge_max_rows: int | None = Field(
-        default=0, description="ok rows per shard the WaveCoder judge rates for the report's pass rate (seeded "
+        default=0, ge=0, description="ok rows per shard the WaveCoder judge rates for the report's pass rate (seeded "
                                "sample; 0: none, None: all; ~15 s a row for the local judge)")
 
 
@@ -169,11 +170,11 @@ class StrategyReportConfig(dg.Config, DecontaminationSettings):
 
     embedding_model: str = Field(default=EMBEDDED_MODEL, description="encoder for the diversity measures (the embed "
                                                                      "stage's default; pooling as the model says)")
-    max_embed_rows: int | None = Field(default=2000, description="rows per strategy embedded (seeded sample)")
+    max_embed_rows: int | None = Field(default=2000, ge=1, description="rows per strategy embedded (seeded sample)")
     tokenizer: str = Field(default=GENERATOR_MODEL, description="embedded GGUF model name or .gguf path whose "
                                                                 "vocabulary counts the tokens")
-    sandbox_max_runs: int | None = Field(default=200, description="Python solutions with asserts run per strategy")
-    sandbox_timeout_s: float = 10.0
+    sandbox_max_runs: int | None = Field(default=200, ge=0, description="Python solutions with asserts run per strategy")
+    sandbox_timeout_s: float = Field(default=10.0, gt=0)
     seed: int = 0
 
 

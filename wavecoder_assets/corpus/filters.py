@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from wavecoder_assets.codefacts import runs_alone, takes_plain_values
 
@@ -316,6 +316,10 @@ def funnel(rows_in: pl.DataFrame, removed: pl.DataFrame, rows_out: pl.DataFrame,
     return pl.concat([per_language, total.cast(per_language.schema)])
 
 
+# The raw_code columns the blacklist can search.
+TEXT_COLUMNS = ("code", "docstring", "func_name", "path", "repo")
+
+
 # --- the filters as the filtered_code step runs them -------------------------------------------------------------
 
 class FilterSettings(BaseModel):
@@ -323,15 +327,17 @@ class FilterSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt setting is an error, not ignored
 
-    min_chars: int = Field(default=50, description="shortest code kept (characters)")
-    max_chars: int = Field(default=800, description="longest code kept (characters)")
+    min_chars: int = Field(default=50, ge=0, description="shortest code kept (characters)")
+    max_chars: int = Field(default=800, ge=1, description="longest code kept (characters; >= min_chars)")
     blacklist: list[str] = Field(default_factory=lambda: list(BLACKLIST), description="whole words, case-insensitive")
-    blacklist_fields: list[str] = Field(default_factory=lambda: ["code", "docstring"])
+    blacklist_fields: list[str] = Field(default_factory=lambda: ["code", "docstring"],
+                                        description=f"any of {list(TEXT_COLUMNS)}")
     exact_dedup: bool = True
     near_dedup: bool = True
-    near_dup_threshold: float = Field(default=0.85, description="MinHash-estimated Jaccard of token 5-grams")
-    num_perm: int = 128
-    ngram: int = 5
+    near_dup_threshold: float = Field(default=0.85, gt=0.0, le=1.0,
+                                      description="MinHash-estimated Jaccard of token 5-grams")
+    num_perm: int = Field(default=128, ge=1)
+    ngram: int = Field(default=5, ge=1)
     require_runs_alone: bool = Field(default=False, description="keep only functions that could run alone (no "
                                      "self/this, Java static, no undeclared names), so code tasks can be executed; "
                                      "not the paper's filter (require_plain_values implies it)")
@@ -341,6 +347,20 @@ class FilterSettings(BaseModel):
     require_plain_values: bool = Field(default=True, description="keep only functions that run alone and take and "
                                        "return plain values (strings, numbers, lists, maps; nothing of the machine), "
                                        "so a generator's tests can call them with literals; not the paper's filter")
+
+    @field_validator("blacklist_fields")
+    @classmethod
+    def _text_columns(cls, fields: list[str]) -> list[str]:
+        unknown = sorted(set(fields) - set(TEXT_COLUMNS))
+        if unknown:
+            raise ValueError(f"not text columns of raw_code: {unknown}; known: {list(TEXT_COLUMNS)}")
+        return fields
+
+    @model_validator(mode="after")
+    def _length_bounds(self) -> FilterSettings:
+        if self.min_chars > self.max_chars:
+            raise ValueError(f"min_chars ({self.min_chars}) must be <= max_chars ({self.max_chars})")
+        return self
 
 
 def filter_rules(settings: FilterSettings) -> list[tuple[str, Rule]]:

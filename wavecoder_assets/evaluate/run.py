@@ -22,13 +22,18 @@ from wavecoder_assets.evaluate.benchmarks import (
 )
 from wavecoder_assets.evaluate.completion import Request
 from wavecoder_assets.evaluate.execution import HUMANEVAL_TIMEOUT_S, check, missing_toolchain
-from wavecoder_assets.evaluate.passk import mean_pass_at_k
+from wavecoder_assets.evaluate.passk import mean_pass_at_k, pass_at_k
+from wavecoder_assets.evaluate.stats import SIGNIFICANCE, bootstrap_interval, paired_comparison, wilson_interval
 
 BENCHMARKS = ["humaneval", "mbpp", "humanevalfix", "humanevalexplain", "humanevalsynthesize"]
+# Each problem's tested and passing samples, kept so that base and fine-tuned can be compared problem by problem.
+PROBLEM_RESULT = pl.Struct({"task_id": pl.String, "n_samples": pl.Int64, "n_passed": pl.Int64})
 # The eval_scores table: one row per model x benchmark x language x k.
 SCORE_SCHEMA = {"model": pl.String, "role": pl.String, "benchmark": pl.String, "language": pl.String,
-                "k": pl.Int64, "pass_at_k": pl.Float64, "n_problems": pl.Int64, "n_samples": pl.Int64,
-                "n_skipped": pl.Int64, "skip_reason": pl.String, "n_per_problem": pl.Int64,
+                "k": pl.Int64, "pass_at_k": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+                "ci_method": pl.String, "n_problems": pl.Int64, "n_samples": pl.Int64,
+                "n_skipped": pl.Int64, "skip_reason": pl.String, "problem_results": pl.List(PROBLEM_RESULT),
+                "n_per_problem": pl.Int64,
                 "temperature": pl.Float64, "limit": pl.Int64, "backend": pl.String, "finetuned_model": pl.String,
                 "sandbox": pl.String}
 
@@ -88,24 +93,42 @@ def evaluate(completer, problems: list[Problem], *, n: int = 1, temperature: flo
 
 
 def scores(samples: list[dict], ks: list[int]) -> list[dict]:
-    """One row per benchmark x language x k. Skipped problems (every sample skipped) are left out of pass@k and
-    counted, with their reasons; pass_at_k is None when no problem was run or some has fewer than k samples."""
+    """One row per benchmark x language x k, with its 95% interval and each problem's results. Skipped problems
+    (every sample skipped) are left out of pass@k and counted, with their reasons; pass_at_k is None when no
+    problem was run or some has fewer than k samples."""
     by_problem = defaultdict(list)
     for s in samples:
         by_problem[(s["benchmark"], s["language"], s["task_id"])].append(s)
-    groups = defaultdict(lambda: {"n_and_c": [], "skip_reasons": set(), "n_skipped": 0})
+    groups = defaultdict(lambda: {"n_and_c": [], "problem_results": [], "skip_reasons": set(), "n_skipped": 0})
     for (benchmark, language, _), rows in by_problem.items():
         group = groups[(benchmark, language)]
         tested = [r for r in rows if not r["result"].startswith("skipped:")]
         if tested:
             group["n_and_c"].append((len(tested), sum(r["passed"] for r in tested)))
+            group["problem_results"].append({"task_id": rows[0]["task_id"], "n_samples": len(tested),
+                                             "n_passed": sum(r["passed"] for r in tested)})
         else:
             group["n_skipped"] += 1
             group["skip_reasons"].update(r["result"].removeprefix("skipped: ") for r in rows)
     return [{"benchmark": benchmark, "language": language, "k": k, "pass_at_k": mean_pass_at_k(g["n_and_c"], k),
-             "n_problems": len(g["n_and_c"]), "n_samples": sum(n for n, _ in g["n_and_c"]), "n_skipped": g["n_skipped"],
-             "skip_reason": "; ".join(sorted(g["skip_reasons"])) or None}
+             **score_interval(g["n_and_c"], k), "n_problems": len(g["n_and_c"]),
+             "n_samples": sum(n for n, _ in g["n_and_c"]), "n_skipped": g["n_skipped"],
+             "skip_reason": "; ".join(sorted(g["skip_reasons"])) or None, "problem_results": g["problem_results"]}
             for (benchmark, language), g in groups.items() for k in ks]
+
+
+def score_interval(n_and_c: list[tuple[int, int]], k: int) -> dict:
+    """ci_low, ci_high, ci_method of a benchmark's pass@k: Wilson when each problem is one pass/fail (pass@1 of
+    one sample), else a seeded bootstrap over problems of their pass@k; empty when there is no score or too few
+    problems to resample."""
+    none = {"ci_low": None, "ci_high": None, "ci_method": None}
+    if mean_pass_at_k(n_and_c, k) is None:
+        return none
+    if k == 1 and all(n == 1 for n, _ in n_and_c):
+        ci, method = wilson_interval(sum(c for _, c in n_and_c), len(n_and_c)), "wilson"
+    else:
+        ci, method = bootstrap_interval([pass_at_k(n, c, k) for n, c in n_and_c]), "bootstrap"
+    return {"ci_low": ci[0], "ci_high": ci[1], "ci_method": method} if ci else none
 
 
 class SampleFileError(ValueError):
@@ -208,20 +231,93 @@ def load_all_problems(benchmarks: list[str], languages: list[str], *, mbpp_path:
                                           humanevalpack_path=humanevalpack_path, limit=limit)
             except FileNotFoundError as e:
                 missing += [{"benchmark": benchmark, "language": language, "k": k, "pass_at_k": None, "n_problems": 0,
-                             "n_samples": 0, "n_skipped": 0, "skip_reason": f"no data file at {e.filename}"} for k in ks]
+                             "n_samples": 0, "n_skipped": 0, "skip_reason": f"no data file at {e.filename}",
+                             "problem_results": []} for k in ks]
     return problems, missing
 
 
 def score_table(samples: list[dict], missing: list[dict], ks: list[int]) -> pl.DataFrame:
     """pass@k per benchmark x language x k of one model's samples, with the missing benchmarks' rows."""
-    columns = ["benchmark", "language", "k", "pass_at_k", "n_problems", "n_samples", "n_skipped", "skip_reason"]
+    columns = ["benchmark", "language", "k", "pass_at_k", "ci_low", "ci_high", "ci_method", "n_problems",
+               "n_samples", "n_skipped", "skip_reason", "problem_results"]
     return pl.DataFrame(scores(samples, ks) + missing, schema={c: SCORE_SCHEMA[c] for c in columns})
 
 
+def format_score(score: float | None, low: float | None, high: float | None, n: int) -> str | None:
+    """A score as the UI shows it: 0.40 [0.22, 0.61] (n=20); no interval: 0.40 (n=1)."""
+    if score is None:
+        return None
+    interval = f" [{low:.2f}, {high:.2f}]" if low is not None else ""
+    return f"{score:.2f}{interval} (n={n})"
+
+
 def side_by_side(frame: pl.DataFrame) -> pl.DataFrame:
-    """benchmark, language, k, base, finetuned: one pass@k per role."""
-    wide = frame.pivot(on="role", index=["benchmark", "language", "k"], values="pass_at_k", aggregate_function="first")
+    """benchmark, language, k, base, finetuned: each role's pass@k with its 95% interval and problem count."""
+    shown = frame.with_columns(score=pl.Series([format_score(r["pass_at_k"], r["ci_low"], r["ci_high"], r["n_problems"])
+                                                for r in frame.iter_rows(named=True)], dtype=pl.String))
+    wide = shown.pivot(on="role", index=["benchmark", "language", "k"], values="score", aggregate_function="first")
     for role in ("base", "finetuned"):
         if role not in wide.columns:
-            wide = wide.with_columns(pl.lit(None, pl.Float64).alias(role))
+            wide = wide.with_columns(pl.lit(None, pl.String).alias(role))
     return wide.select("benchmark", "language", "k", "base", "finetuned").sort("benchmark", "language", "k")
+
+
+def problem_scores(problem_results: list[dict], k: int) -> dict[str, float]:
+    """task id -> that problem's pass@k (of a row whose pass@k exists: every problem has at least k samples)."""
+    return {r["task_id"]: pass_at_k(r["n_samples"], r["n_passed"], k) for r in problem_results}
+
+
+COMPARISON_SCHEMA = {"benchmark": pl.String, "language": pl.String, "k": pl.Int64, "n": pl.Int64,
+                     "n_unpaired": pl.Int64, "base": pl.Float64, "finetuned": pl.Float64, "difference": pl.Float64,
+                     "ci_low": pl.Float64, "ci_high": pl.Float64, "test": pl.String, "p_value": pl.Float64,
+                     "verdict": pl.String, "lost": pl.List(pl.String), "gained": pl.List(pl.String)}
+
+
+def compare_roles(frame: pl.DataFrame) -> pl.DataFrame:
+    """Base vs fine-tuned, problem by problem, for every benchmark x language x k both were scored on: the
+    difference in pass@k with its paired-bootstrap interval, the exact test's p, its verdict, and the task ids
+    the fine-tuned model lost (base passed, it failed) and gained."""
+    scored = frame.filter(pl.col("pass_at_k").is_not_null())
+    rows = []
+    for (benchmark, language, k), group in scored.group_by("benchmark", "language", "k", maintain_order=True):
+        by_role = {r["role"]: problem_scores(r["problem_results"], k) for r in group.iter_rows(named=True)}
+        if {"base", "finetuned"} <= by_role.keys():
+            c = paired_comparison(by_role["base"], by_role["finetuned"])
+            rows.append({"benchmark": benchmark, "language": language, "k": k, "n": c.n, "n_unpaired": c.n_unpaired,
+                         "base": c.base, "finetuned": c.finetuned, "difference": c.difference,
+                         "ci_low": c.ci[0] if c.ci else None, "ci_high": c.ci[1] if c.ci else None,
+                         "test": c.test, "p_value": c.p_value, "verdict": c.verdict,
+                         "lost": c.lost, "gained": c.gained})
+    return pl.DataFrame(rows, schema=COMPARISON_SCHEMA).sort("benchmark", "language", "k")
+
+
+def describe_comparison(comparison: pl.DataFrame) -> str:
+    """One line for the check: where the fine-tuned model is significantly worse, else better / inconclusive."""
+    if comparison.is_empty():
+        return "nothing to compare: no benchmark scored for both models"
+    tests = " / ".join(sorted(set(comparison["test"])))
+    tested = f"of {len(comparison)} benchmark x language x k ({tests}, p < {SIGNIFICANCE})"
+    label = lambda r: f"{r['benchmark']}/{r['language']} pass@{r['k']}"
+    worse = comparison.filter(pl.col("verdict") == "worse")
+    if len(worse):
+        return f"significantly worse than the base on {len(worse)} {tested}: " + "; ".join(
+            f"{label(r)} {r['difference']:+.2f}, p={r['p_value']:.3g} (n={r['n']})" for r in worse.iter_rows(named=True))
+    better = comparison.filter(pl.col("verdict") == "better")
+    unsure = comparison.filter(pl.col("verdict") == "inconclusive")
+    ns = sorted(set(unsure["n"]))
+    parts = [f"better on {len(better)}"] if len(better) else []
+    if len(unsure):  # p >= SIGNIFICANCE: the test cannot tell a difference from chance on these problems
+        parts.append(f"inconclusive (n={ns[0] if len(ns) == 1 else f'{ns[0]}..{ns[-1]}'}) on {len(unsure)}: "
+                     + ", ".join(label(r) for r in unsure.iter_rows(named=True)))
+    return f"not significantly worse on any {tested}; " + "; ".join(parts)
+
+
+def shown_comparison(comparison: pl.DataFrame) -> pl.DataFrame:
+    """The comparison as the UI shows it: the difference with its interval as text, the flipped task ids listed."""
+    difference = [None if r["difference"] is None else f"{r['difference']:+.2f}" + (
+                  f" [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]" if r["ci_low"] is not None else "")
+                  for r in comparison.iter_rows(named=True)]
+    return comparison.select(
+        "benchmark", "language", "k", "n", "n_unpaired", "base", "finetuned",
+        pl.Series("finetuned - base", difference, pl.String),
+        "p_value", "test", "verdict", pl.col("lost").list.join(", "), pl.col("gained").list.join(", "))

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from wavecoder_assets.generate import contrastive
 from wavecoder_assets.generate.tasks import TASKS
 from wavecoder_assets.languages import LANGUAGES
 
@@ -370,8 +370,9 @@ def calibration_gate(report: CalibrationReport, threshold: float, *, measured: l
                               + judged_alone, metadata)
 
 
-# Rules that decide without the LLM judge: a row they decided (a check said no, or tests ran) is not the judge's.
-_DECIDED_BY_CODE = re.compile(r"^(?!solution_resolves$|instruction_relevant$|summary_identifies_code$)")
+# Rules the LLM answers (the judge's and the contrastive ones); the others decide without it: a row they decided (a
+# check said no, or tests ran) is not the judge's.
+_DECIDED_BY_LLM = {"solution_resolves", "instruction_relevant", *contrastive.RULE_TEXTS}
 
 
 def judge_decided(rows: list[dict], verdicts: list[Verdict | Outcome]) -> tuple[list[dict], list]:
@@ -379,6 +380,6 @@ def judge_decided(rows: list[dict], verdicts: list[Verdict | Outcome]) -> tuple[
     test pass or fail is the sandbox's decision, not the judge's)."""
     kept = [(row, v) for row, v in zip(rows, verdicts)
             if not any(answer["answer"] in ("yes", "no") if rule in ("tests_pass", "repair_fixes_bug")
-                       else answer["answer"] == "no" and _DECIDED_BY_CODE.match(rule)
+                       else answer["answer"] == "no" and rule not in _DECIDED_BY_LLM
                        for rule, answer in v.rule_verdicts.items())]
     return [row for row, _ in kept], [v for _, v in kept]

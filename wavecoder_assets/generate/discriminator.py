@@ -10,8 +10,9 @@ A candidate (task_name, language, target_language, code, instruction, informatio
    recorded as "n/a: not executed", never as a pass; where Python code known to be right is at hand (a repair's
    fix that is the source function, a translation's Python source), the tests' expected values come from it; a
    repair whose tests did not run is rejected (reject_untested_repairs);
-3. for a summary, matched by the LLM against its own code and its nearest neighbours (`contrastive.py`,
-   summary_identifies_code): it passes only when the judge picks its own code;
+3. for a summary, and for a generation or translation no test decided, matched by the LLM against its own code and
+   its nearest neighbours (`contrastive.py`: summary_identifies_code, instruction_identifies_code,
+   translation_identifies_source): it passes only when the judge picks its own code;
 4. judged by the LLM on the semantic rules only (`judge.py`), with few-shot examples (good and bad, each with
    its per-rule analysis) drawn per candidate from the example store, seeded by the candidate's key.
 Every rule's answer and reason lands in `rule_verdicts`; `verdict` is accepted only when no rule said no.
@@ -52,6 +53,17 @@ CODE_RULE_TEXTS = CHECK_RULES | EXECUTION_RULES | {
     COPY_RULE: "The solution (and a generation's or repair's instruction) is not a shown few-shot example's "
                "copied (up to whitespace)."}
 CODE_RULES = frozenset(CODE_RULE_TEXTS)
+# What decides a rule, as the published data names it: users filter on it (e.g. only rows whose tests ran).
+RULE_KINDS = ("code_check", "execution", "contrastive", "judge")
+
+
+def rule_kind(rule: str) -> str:
+    """Which part of the discriminator answers `rule`: one of RULE_KINDS (parsing counts as a code check)."""
+    if rule in EXECUTION_RULES:
+        return "execution"
+    if rule in contrastive.RULE_TEXTS:
+        return "contrastive"
+    return "code_check" if rule in CODE_RULES or rule == "parse" else "judge"
 
 
 class DiscriminatorSettings(BaseModel):
@@ -84,8 +96,9 @@ class DiscriminatorSettings(BaseModel):
     sandbox_timeout_s: float = Field(default=10.0, gt=0)
     check_rules: list[str] | None = Field(default=None, description="the code checks to run (empty: all)")
     contrastive_candidates: int = Field(
-        default=4, ge=0, le=8, description="summary_identifies_code: functions a summary is matched against (its own "
-                                           "and its nearest neighbours); 0 or 1: the rule is off")
+        default=4, ge=0, le=8, description="contrastive rules: functions a summary (or an untested generation's "
+                                           "instruction, or translation) is matched against (its own and its nearest "
+                                           "neighbours); 0 or 1: the rules are off")
     contrastive_asks: int = Field(default=1, ge=1, le=3, description="asks in different orders; every one must pick "
                                                                      "the summarized function")
 
@@ -189,12 +202,12 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
             out[i] = _outcome(verdicts[i], tests(i), sandbox_status=sandbox.get(i))
         return out
     if settings.contrastive_candidates > 1:
-        for i, (picked, model, error) in _contrastive(rows, survivors, judge, settings, logger).items():
+        for i, (picked, model, error) in _contrastive(rows, survivors, verdicts, judge, settings, logger).items():
             if error:
                 out[i] = _outcome(verdicts[i], tests(i), judge_model=model, sandbox_status=sandbox.get(i),
                                   error=f"judge: {error}")
                 continue
-            verdicts[i][contrastive.RULE] = picked
+            verdicts[i][contrastive.RULES[rows[i]["task_name"]][0]] = picked
             if picked["answer"] == "no":
                 out[i] = _outcome(verdicts[i], tests(i), judge_model=model, sandbox_status=sandbox.get(i))
         survivors = [i for i in survivors if out[i] is None]
@@ -216,15 +229,17 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
     return out
 
 
-def _contrastive(rows: list[dict], indices: list[int], judge, settings: DiscriminatorSettings, logger
-                 ) -> dict[int, tuple[dict | None, str | None, str | None]]:
-    """index -> (the summary_identifies_code verdict, the judge model, an error) for each summary among `indices`:
-    contrastive.py asks the judge which of K candidates the summary describes, contrastive_asks times."""
-    summaries = [i for i in indices if rows[i]["task_name"] == "code_summarization"]
+def _contrastive(rows: list[dict], indices: list[int], verdicts: dict[int, dict], judge,
+                 settings: DiscriminatorSettings, logger) -> dict[int, tuple[dict | None, str | None, str | None]]:
+    """index -> (the contrastive rule's verdict, the judge model, an error) for each summary among `indices`, and
+    each generation or translation no test decided (tests_pass neither yes nor no): contrastive.py asks the judge
+    which of K candidates the row's text is about, contrastive_asks times."""
+    matched = [i for i in indices if rows[i]["task_name"] == "code_summarization"
+               or rows[i]["task_name"] in contrastive.RULES and not _tests_decided(verdicts[i])]
     asked: dict[int, tuple[list, list]] = {}
     out_of_pool: dict[int, tuple[dict | None, str | None, str | None]] = {}
     requests = []
-    for i in summaries:
+    for i in matched:
         row, key = rows[i], _key(rows[i], i)
         pool = [contrastive.Candidate(str(r.get("source_id") or r.get("id") or n), r["code"])
                 for n, r in enumerate(rows) if n != i and r["language"] == row["language"]]
@@ -248,12 +263,16 @@ def _contrastive(rows: list[dict], indices: list[int], judge, settings: Discrimi
                 raise ValueError(result.error)
             pick, reason = contrastive.parse_pick(result.text, len(order))
         except ValueError as error:
-            out[i] = (None, result.model, f"{contrastive.RULE}: {error}")
+            out[i] = (None, result.model, f"{contrastive.RULES[rows[i]['task_name']][0]}: {error}")
             continue
         picks[i].append((order, pick, reason))
         if len(picks[i]) == len(asked[i][1]):
             out[i] = (contrastive.verdict(asked[i][0], picks[i]), result.model, None)
     return out
+
+
+def _tests_decided(verdicts: dict) -> bool:
+    return verdicts.get("tests_pass", {}).get("answer") in ("yes", "no")
 
 
 def _copied_field(row: dict) -> tuple[str, dict] | None:

@@ -10,14 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wavecoder_assets.generate.calibration import GateResult
 from wavecoder_assets.generate.decontaminate import decontaminate
-from wavecoder_assets.generate.discriminator import CODE_RULES
+from wavecoder_assets.generate.discriminator import CODE_RULES, rule_kind
 from wavecoder_assets.generate.judge import failed_rules
 from wavecoder_assets.generate.tasks import TASKS, task_quotas
 from wavecoder_assets.hashing import stable_hash
 from wavecoder_assets.lakefiles import read_table, table_history
 
-OCEAN_COLUMNS = ["example_id", "source_id", "task_name", "language", "instruction", "information", "solution",
-                 "generator_model", "judge_model", "prompt_version"]
+# The evidence behind each accepted row, published with it so users can filter (e.g. only rows whose tests ran).
+EVIDENCE_SCHEMA = {"tests": pl.String, "tests_passed": pl.Boolean, "decided_by": pl.List(pl.String),
+                   "decided_by_kinds": pl.List(pl.String)}
+OCEAN_SCHEMA = {**{column: pl.String for column in (
+    "example_id", "source_id", "task_name", "language", "instruction", "information", "solution", "generator_model",
+    "judge_model", "prompt_version")}, **EVIDENCE_SCHEMA}
+OCEAN_COLUMNS = list(OCEAN_SCHEMA)
 REJECTED_SCHEMA = {
     "example_id": pl.String, "source_id": pl.String, "task_name": pl.String, "language": pl.String,
     "target_language": pl.String, "outcome": pl.String, "stage": pl.String, "failed_rules": pl.String,
@@ -25,6 +30,21 @@ REJECTED_SCHEMA = {
     "instruction": pl.String, "information": pl.String, "solution": pl.String, "generator_model": pl.String,
     "judge_model": pl.String, "prompt_version": pl.String, "round": pl.Int64,
 }
+def evidence(row: dict) -> dict:
+    """A judged row's EVIDENCE_SCHEMA columns: the tests that ran and whether they passed (both empty when none ran),
+    and the rules that answered yes (not n/a) with the kinds of part that answered them (discriminator.RULE_KINDS)."""
+    verdicts = json.loads(row["rule_verdicts"] or "{}")
+    ran = verdicts.get("tests_pass", {}).get("answer") in ("yes", "no")
+    decided = sorted(rule for rule, v in verdicts.items() if v.get("answer") == "yes")
+    return {"tests": row["tests"] if ran else None, "tests_passed": verdicts["tests_pass"]["answer"] == "yes" if ran
+            else None, "decided_by": decided, "decided_by_kinds": sorted({rule_kind(rule) for rule in decided})}
+
+
+def _with_evidence(accepted: pl.DataFrame) -> pl.DataFrame:
+    rows = [evidence(row) for row in accepted.select("tests", "rule_verdicts").iter_rows(named=True)]
+    return accepted.with_columns(pl.DataFrame(rows, schema=EVIDENCE_SCHEMA, orient="row"))
+
+
 def _stage(row: dict, failed: list[str]) -> str:
     """Which step stopped a candidate: the generator, parsing, the code checks / execution, or the LLM judge."""
     if row["verdict"] == "failed":
@@ -63,7 +83,7 @@ def balance_to_mix(frame: pl.DataFrame, mix: dict[str, float], seed: int) -> tup
 def build_code_ocean(judged: pl.DataFrame, index: dict | None, n: int, *, balance_mix: dict[str, float] | None,
                      seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(code_ocean, code_ocean_rejected). index None: no decontamination."""
-    accepted = judged.filter(pl.col("verdict") == "accepted")
+    accepted = _with_evidence(judged.filter(pl.col("verdict") == "accepted"))
     rejected = _rejected_rows(judged)
     if index is not None:
         accepted, removed = decontaminate(accepted, index, n)

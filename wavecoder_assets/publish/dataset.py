@@ -67,6 +67,9 @@ class CardFacts:
     outcomes: dict[str, int] = field(default_factory=dict)  # accepted / rejected / failed over all candidates
     stages: dict[str, int] = field(default_factory=dict)  # "<outcome> at <stage>" -> rows not accepted
     decontaminated: dict[str, int] = field(default_factory=dict)  # benchmark -> accepted examples removed
+    caught: dict[str, int] = field(default_factory=dict)  # rule -> candidates it said no to in this run
+    # labelled set -> {"rows", "balanced_accuracy", "true_accept_rate", "true_reject_rate"} (judge_calibration)
+    accuracy: dict[str, dict] = field(default_factory=dict)
     # lake table read -> {"table_version": Delta version, "data_version": content version} (see publish.facts)
     inputs: dict[str, dict] = field(default_factory=dict)
 
@@ -90,6 +93,13 @@ def size_category(n: int) -> str:
 _DTYPES = {pl.String: "string", pl.Int64: "int64", pl.Int32: "int32", pl.Float64: "float64", pl.Boolean: "bool"}
 
 
+def _feature(name: str, dtype: pl.DataType) -> dict:
+    """A column as the card's dataset_info feature (a list column is a `sequence` of its items' type)."""
+    if isinstance(dtype, pl.List):
+        return {"name": name, "sequence": _DTYPES.get(dtype.inner, "string")}
+    return {"name": name, "dtype": _DTYPES.get(dtype, "string")}
+
+
 def card_data(frame: pl.DataFrame, facts: CardFacts, num_bytes: int) -> DatasetCardData:
     languages = sorted(set(frame["language"].unique().to_list()) if frame.height else set())
     return DatasetCardData(
@@ -101,7 +111,7 @@ def card_data(frame: pl.DataFrame, facts: CardFacts, num_bytes: int) -> DatasetC
         pretty_name="CodeOcean (WaveCoder pipeline)",
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}],
         dataset_info={
-            "features": [{"name": name, "dtype": _DTYPES.get(dtype, "string")} for name, dtype in frame.schema.items()],
+            "features": [_feature(name, dtype) for name, dtype in frame.schema.items()],
             "splits": [{"name": "train", "num_bytes": num_bytes, "num_examples": frame.height}],
         },
     )
@@ -132,6 +142,22 @@ def _generator_step(facts: CardFacts) -> str:
             f"from earlier rounds): {_number(facts.candidates)} candidates. A code repair's bug was put into the real "
             "function by code (one operator or literal changed); its fix is the original function, and the "
             "generator wrote the instruction and the tests.")
+
+
+def _accuracy_step(facts: CardFacts) -> str:
+    if not facts.accuracy:
+        return "The discriminator's accuracy was not measured on a labelled set for this data."
+    lines = ["| labelled set | rows | balanced accuracy | correct rows accepted | wrong rows rejected |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {name} | {a['rows']} | {_rate(a['balanced_accuracy'])} | {_rate(a['true_accept_rate'])} | "
+              f"{_rate(a['true_reject_rate'])} |" for name, a in sorted(facts.accuracy.items())]
+    return ("The same discriminator settings, measured on labelled rows (`judge_calibration`: correct rows and rows "
+            "that break one rule; `judge_semantic` holds semantic errors only the LLM can decide):\n\n"
+            + "\n".join(lines))
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _decontamination_step(facts: CardFacts) -> str:
@@ -190,6 +216,16 @@ code summarization, code translation and code repair. {frame.height:,} examples;
    Where the others stopped:
 
 {_table(facts.stages, "outcome at stage")}
+
+   What each rule caught in this run (candidates it said no to; a candidate may fail several):
+
+{_table(facts.caught, "rule", "said no")}
+
+   {_accuracy_step(facts)}
+
+   Each row records what decided it: `tests` and `tests_passed` (empty where no tests ran), `decided_by` (the rules
+   that answered yes) and `decided_by_kinds` (`code_check`, `execution`, `contrastive`, `judge`). For example, rows
+   whose tests ran: `tests_passed == True`; rows only the LLM decided: `decided_by_kinds` without `execution`.
 
 6. **Decontamination.** {_decontamination_step(facts)}
 

@@ -7,6 +7,8 @@ import json
 
 import polars as pl
 
+from wavecoder_assets.generate.calibration import calibration_report, verdicts_of
+from wavecoder_assets.generate.contrastive import RULE_TEXTS as CONTRASTIVE_RULE_TEXTS
 from wavecoder_assets.generate.discriminator import CODE_RULE_TEXTS
 from wavecoder_assets.generate.judge import SEMANTIC_RULES
 from wavecoder_assets.lakefiles import DATA_VERSION_KEY, commit_metadata, content_version, table_path
@@ -14,8 +16,8 @@ from wavecoder_assets.publish.dataset import DEFAULT_LICENSE_LINK, DEFAULT_LICEN
 
 Frame = pl.DataFrame | pl.LazyFrame
 
-# Checks the pipeline records in rule_verdicts beside the judge's rules: code checks, execution, parsing.
-CHECKS = CODE_RULE_TEXTS | {
+# Checks the pipeline records in rule_verdicts beside the judge's rules: code checks, execution, parsing, contrastive.
+CHECKS = CODE_RULE_TEXTS | CONTRASTIVE_RULE_TEXTS | {
     "parse": "The generator's answer parses and passes the paper's post-filters (instruction 1-2 sentences, ...)."}
 DECONTAMINATION_STAGE = "decontamination"  # code_ocean_rejected.stage of examples removed for a benchmark match
 
@@ -80,6 +82,29 @@ def rule_texts(ids: list[str], rules: list[dict] = SEMANTIC_RULES) -> dict[str, 
     return {rid: texts.get(rid, "(custom rule)") for rid in ids}
 
 
+def rule_catches(judged_instructions: Frame) -> dict[str, int]:
+    """rule -> candidates whose rule_verdicts say no for it."""
+    texts = judged_instructions.lazy().select("rule_verdicts").collect()["rule_verdicts"]
+    caught: dict[str, int] = {}
+    for text in texts:
+        for rule, verdict in json.loads(text or "{}").items():
+            if verdict.get("answer") == "no":
+                caught[rule] = caught.get(rule, 0) + 1
+    return caught
+
+
+def labelled_accuracy(judge_calibration: Frame) -> dict[str, dict]:
+    """labelled set -> {"rows", "balanced_accuracy", "true_accept_rate", "true_reject_rate"} of the discriminator
+    on it (calibration_report over judge_calibration's rows of that set)."""
+    table = judge_calibration.lazy().collect()
+    out = {}
+    for (name,), rows in table.group_by("labelled_set"):
+        report = calibration_report(*verdicts_of(rows))
+        out[name] = {"rows": report.n, "balanced_accuracy": report.balanced_accuracy,
+                     "true_accept_rate": report.true_accept_rate, "true_reject_rate": report.true_reject_rate}
+    return out
+
+
 def distinct(frame: Frame, column: str) -> list[str]:
     """The sorted distinct non-null values of a column."""
     values = frame.lazy().select(pl.col(column).drop_nulls().unique()).collect()[column]
@@ -97,7 +122,8 @@ def input_versions(lake: str, names: list[str]) -> dict[str, dict]:
 
 
 def gather_facts(code_ocean: pl.DataFrame, *, raw_code: Frame, filtered_out: Frame, coreset: Frame,
-                 judged_instructions: Frame, code_ocean_rejected: Frame, repo_id: str, license: str = "other",
+                 judged_instructions: Frame, code_ocean_rejected: Frame, repo_id: str,
+                 judge_calibration: Frame | None = None, license: str = "other",
                  license_name: str | None = DEFAULT_LICENSE_NAME,
                  license_link: str | None = DEFAULT_LICENSE_LINK, inputs: dict[str, dict] | None = None) -> CardFacts:
     """Everything the card says, from CodeOcean and its upstream tables (and `inputs`: the versions of the lake
@@ -114,5 +140,7 @@ def gather_facts(code_ocean: pl.DataFrame, *, raw_code: Frame, filtered_out: Fra
         prompt_versions=distinct(judged_instructions, "prompt_version"),
         rules=rule_texts(rule_ids(judged_instructions)),
         outcomes=outcome_counts(code_ocean, code_ocean_rejected), stages=stage_counts(code_ocean_rejected),
-        decontaminated=decontamination_counts(code_ocean_rejected), inputs=dict(inputs or {}),
+        decontaminated=decontamination_counts(code_ocean_rejected), caught=rule_catches(judged_instructions),
+        accuracy=labelled_accuracy(judge_calibration) if judge_calibration is not None else {},
+        inputs=dict(inputs or {}),
     )

@@ -24,7 +24,8 @@ from wavecoder_assets.publish.facts import Frame, gather_facts, input_versions
 log = logging.getLogger(__name__)
 
 # The lake tables the card is counted from (the asset's inputs); their versions are named in the card.
-INPUT_TABLES = ("code_ocean", "code_ocean_rejected", "judged_instructions", "coreset", "filtered_out", "raw_code")
+INPUT_TABLES = ("code_ocean", "code_ocean_rejected", "judged_instructions", "judge_calibration", "coreset",
+                "filtered_out", "raw_code")
 
 HUB_ROW_SCHEMA = {"repo_id": pl.String, "staged_dir": pl.String, "rows": pl.Int64, "data_version": pl.String,
                   "pushed": pl.Boolean, "commit_url": pl.String, "commit_sha": pl.String, "tag": pl.String,

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wavecoder_assets.hashing import hex_id
 from wavecoder_assets.llm import ChatRequest
@@ -139,6 +139,12 @@ class OssSettings(BaseModel):
     max_tokens: int = Field(default=768, ge=1, description="Magicoder: 2500")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0.0: Magicoder's default")
     drop_truncated: bool = Field(default=True, description="an answer cut off at max_tokens is unparseable (Magicoder)")
+
+    @model_validator(mode="after")
+    def _line_bounds(self) -> OssSettings:
+        if self.min_lines > self.max_lines:
+            raise ValueError(f"min_lines ({self.min_lines}) must be <= max_lines ({self.max_lines})")
+        return self
 
 
 def shard_settings(coreset: pl.DataFrame, shard_rows: pl.DataFrame, settings: OssSettings) -> OssSettings | None:
