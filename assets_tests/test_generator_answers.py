@@ -112,3 +112,44 @@ def test_an_answer_rejected_by_code_is_sent_back_once_with_the_reasons():
                                                    settings.model_copy(update={"revise_rejected": False}))
     assert judged["verdict"].to_list() == ["rejected"] and judged["first_rejection"].to_list() == [None]
     assert len(gen.bodies) == 1
+
+
+def _answer_with_tests(body: dict) -> str:
+    """Tests that do not parse, until told so; the solution never changes."""
+    told = body["messages"][-1]["content"].startswith("The tests in that answer do not compile")
+    return json.dumps({"task_name": "code_generation", "instruction": "Write a Python function root(x) that returns "
+                       "the square root of x.", "information": "", "solution": "import math\n\n" + ROOT,
+                       "tests": "assert root(9) == 3" if told else "assert root(9) = 3"})
+
+
+def _wrong_tests(body: dict) -> str:
+    return json.dumps({"task_name": "code_generation", "instruction": "Write a Python function root(x) that returns "
+                       "the square root of x.", "information": "", "solution": "import math\n\n" + ROOT,
+                       "tests": "assert root(9) == 4"})
+
+
+def test_tests_that_do_not_parse_are_written_again_once_and_the_code_kept():
+    sources = pl.DataFrame({"id": ["s1"], "language": ["python"], "rank": [0],
+                            "code": ["def root(x):\n    import math\n    return math.sqrt(x)"],
+                            "docstring": ["Square root of x."]})
+    settings = LoopSettings(task_mix={"code_generation": 1.0}, rounds=1)
+    with ScriptedEndpoint(_answer_with_tests) as gen, ScriptedEndpoint(_judge_answer) as judge:
+        generated, judged, _ = run_generator_discriminator(sources, gen.client, judge.client, settings)
+        asked_again = gen.bodies[-1]["messages"]
+    [row] = judged.to_dicts()
+    assert row["verdict"] == "accepted" and row["tests_regenerated"] == 1 and row["attempts"] == 2
+    assert row["tests"] == "assert root(9) == 3" and "SyntaxError" in row["first_rejection"]
+    assert json.loads(asked_again[-2]["content"])["tests"] == "assert root(9) = 3"  # the answer, then its error
+    assert "SyntaxError" in asked_again[-1]["content"] and len(gen.bodies) == 2
+    assert quality_metrics(judged)["tests_regenerated"] == quality_metrics(judged)["accepted_with_regenerated_tests"] == 1
+    assert quality_metrics(judged)["revised"] == 0
+
+    # a failed assertion is a verdict on the code, not broken tests: not asked again
+    with ScriptedEndpoint(_wrong_tests) as gen, ScriptedEndpoint(_judge_answer) as judge:
+        _, judged, _ = run_generator_discriminator(sources, gen.client, judge.client, settings)
+    assert judged["verdict"].to_list() == ["rejected"] and judged["tests_regenerated"].to_list() == [0]
+    assert len(gen.bodies) == 1
+    with ScriptedEndpoint(_answer_with_tests) as gen, ScriptedEndpoint(_judge_answer) as judge:
+        _, judged, _ = run_generator_discriminator(sources, gen.client, judge.client,
+                                                   settings.model_copy(update={"regenerate_broken_tests": False}))
+    assert judged["verdict"].to_list() == ["rejected"] and len(gen.bodies) == 1

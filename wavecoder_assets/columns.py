@@ -36,6 +36,8 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "raw_output": "the generator's raw answer text, kept for auditing",
     "attempts": "generator answers requested for the example (one more when the first did not parse, and one more "
                 "when code rejected it and it was sent back with the reasons)",
+    "tests_regenerated": "1 when the example's first tests did not parse or compile and the generator wrote these "
+                         "again (its code kept); else 0",
     "first_rejection": "why code rejected the example's first answer, which was sent back to the generator with these "
                        "reasons (empty: judged as first answered)",
     "verdict": "discriminator outcome: accepted, rejected or failed",

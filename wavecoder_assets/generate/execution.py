@@ -127,6 +127,16 @@ def execution_verdicts(row: dict, *, timeout_s: float) -> tuple[dict[str, dict],
     return verdicts, fixed.status
 
 
+# How the toolchains report code that does not parse or compile. A row's solution parsed (solution_is_code) before
+# it ran, so such a failure is its tests' (Python, Node, javac, go build).
+_DOES_NOT_COMPILE = re.compile(r"\b(SyntaxError|IndentationError|TabError)\b|\.java:\d+: error:|\.go:\d+:\d+: ")
+
+
+def tests_do_not_compile(tests_pass: dict) -> bool:
+    """Whether a tests_pass verdict says the tests failed to parse or compile (not that an assertion failed)."""
+    return tests_pass.get("answer") == "no" and bool(_DOES_NOT_COMPILE.search(tests_pass.get("reason") or ""))
+
+
 CUT_LINES_NOTE = "cut test line(s) dropped"
 # How Python reports source that ends inside an expression or a string: a line cut at the token limit.
 _CUT_AT_END = re.compile(r"was never closed|unexpected EOF|unterminated (triple-quoted )?string|expected an indented")

@@ -5,6 +5,8 @@ per source for its assigned task, with few-shot examples (good and bad) drawn pe
 store; an answer that does not parse is asked again once, sampled, with other few-shot examples (an answer cut off
 inside its tests keeps its complete test lines); the discriminator (code checks,
 execution, LLM judge) decides each example; the judged examples go into the store for the next round.
+An example rejected only because its tests do not parse or compile (a generator's slip, not its code's) goes back
+once for new tests (`regenerate_broken_tests`); its code is kept and it is judged again with them.
 With `revise_rejected`, an example rejected by code (checks or execution: a syntax error, a missing import, a
 failing test) goes back to the generator once with the rejection's reasons, and the revised answer is judged like a
 new one (off by default: with the embedded 0.5B generator no revision passed).
@@ -28,7 +30,7 @@ from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.bugs import InjectedBug, inject_bug
 from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate, outcome_columns
 from wavecoder_assets.generate.examples import ExampleStore
-from wavecoder_assets.generate.execution import tests_requirement
+from wavecoder_assets.generate.execution import tests_do_not_compile, tests_requirement
 from wavecoder_assets.generate.tasks import (
     LINE_TESTS,
     PAPER_TASK_MIX,
@@ -100,6 +102,7 @@ class GeneratedRow:
     round: int
     attempts: int  # generator calls: a retry or a revision adds one
     raw_output: str | None
+    tests_regenerated: int = 0  # 1: the first tests did not parse or compile; these are the generator's second
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +166,9 @@ class LoopSettings(BaseModel):
     max_code_chars: int = Field(default=1200, ge=1, description="raw code longer than this is clipped in prompts")
     retry_unparseable: bool = Field(default=True, description="ask once more, with another seed, when an answer "
                                                               "does not parse")
+    regenerate_broken_tests: bool = Field(default=True, description="an example rejected only because its tests do "
+                                          "not parse or compile gets new tests once (its code kept) and is judged "
+                                          "again")
     revise_rejected: bool = Field(default=False, description="send an example rejected by code (checks, "
                                   "execution) back to the generator once with the reasons; the revision is judged "
                                   "anew (off: the embedded 0.5B generator revised 17 rejected examples and none "
@@ -367,9 +373,61 @@ def judge_round(items: list[PlannedExample], generated: list[GeneratedRow], stor
 
 
 def _revisable(row: JudgedRow) -> bool:
-    """Rejected by code alone, for reasons the generator can fix."""
+    """Rejected by code alone, for reasons the generator can fix (once: not after new tests)."""
     failed = J.failed_rules(json.loads(row.rule_verdicts)) if row.verdict == "rejected" else []
-    return row.status == "ok" and bool(failed) and set(failed) <= REVISABLE_RULES
+    return row.status == "ok" and bool(failed) and set(failed) <= REVISABLE_RULES and not row.tests_regenerated
+
+
+def _tests_broken(row: JudgedRow) -> bool:
+    """Rejected only because its tests do not parse or compile (a repair's fix then cannot show it fixes the bug)."""
+    if row.verdict != "rejected" or row.status != "ok":
+        return False
+    verdicts = json.loads(row.rule_verdicts)
+    failed = set(J.failed_rules(verdicts))
+    return bool(failed) and failed <= {"tests_pass", "repair_fixes_bug"} and tests_do_not_compile(verdicts["tests_pass"])
+
+
+def retest_round(items: list[PlannedExample], generated: list[GeneratedRow], judged: list[JudgedRow],
+                 store: ExampleStore, generator, judge, settings: LoopSettings, discriminator: DiscriminatorSettings,
+                 *, logger=None) -> dict[str, float]:
+    """Ask the generator once for new tests for each example rejected only because its tests do not parse or
+    compile (told the error); its instruction and solution are kept, only the new tests are taken, and it is
+    judged again (the first rejection kept in `first_rejection`). An answer without tests leaves the row as it was.
+    Changes `generated` and `judged` in place; returns the seconds spent generating and judging."""
+    logger = logger or log
+    redo = [i for i, row in enumerate(judged) if _tests_broken(row)]
+    if not redo:
+        return {"generating": 0.0, "judging": 0.0}
+    started = time.perf_counter()
+    sent = generator.run([_retest_request(items[i], judged[i], store, settings) for i in redo], logger=logger)
+    retested = {}
+    for i, result in zip(redo, sent):
+        answer = _generated_row(items[i], result, generated[i].attempts + 1)
+        generated[i] = dataclasses.replace(generated[i], attempts=answer.attempts)
+        judged[i] = dataclasses.replace(judged[i], attempts=answer.attempts)
+        if answer.status == "ok" and answer.tests:
+            retested[i] = dataclasses.replace(generated[i], tests=answer.tests, tests_regenerated=1)
+    generating = time.perf_counter() - started
+    logger.info(f"new tests asked for {len(redo)} example(s) whose tests did not compile; {len(retested)} answered")
+    started = time.perf_counter()
+    rejudged = judge_round([items[i] for i in retested], list(retested.values()), store, judge, discriminator,
+                           logger=logger)
+    for i, row in zip(retested, rejudged):
+        generated[i] = retested[i]
+        judged[i] = dataclasses.replace(row, first_rejection=judged[i].reasons)
+    return {"generating": generating, "judging": time.perf_counter() - started}
+
+
+def _retest_request(item: PlannedExample, rejected: JudgedRow, store: ExampleStore,
+                    settings: LoopSettings) -> ChatRequest:
+    """The generation request again, then the rejected answer and its tests' error."""
+    request = _generation_request(item, store, settings, 0)
+    error = json.loads(rejected.rule_verdicts)["tests_pass"]["reason"]
+    feedback = (f"The tests in that answer do not compile: {error[:REVISION_REASON_CHARS]}\n"
+                "Write the whole JSON answer again, with the same solution and new tests that compile.")
+    messages = request.messages + [{"role": "assistant", "content": rejected.raw_output},
+                                   {"role": "user", "content": feedback}]
+    return dataclasses.replace(request, key=f"{item.example_id}#tests", messages=messages, seed=settings.seed + 3)
 
 
 def _revision_request(item: PlannedExample, rejected: JudgedRow, store: ExampleStore,
@@ -433,6 +491,9 @@ def run_generator_discriminator(sources: pl.DataFrame, generator, judge, setting
         started = time.perf_counter()
         j = judge_round(items, g, store, judge, discriminator, logger=logger)
         seconds["judging"] += time.perf_counter() - started
+        if settings.regenerate_broken_tests:
+            spent = retest_round(items, g, j, store, generator, judge, settings, discriminator, logger=logger)
+            seconds = {k: seconds[k] + spent[k] for k in seconds}
         if settings.revise_rejected:
             spent = revise_round(items, g, j, store, generator, judge, settings, discriminator, logger=logger)
             seconds = {k: seconds[k] + spent[k] for k in seconds}
@@ -479,8 +540,11 @@ def quality_metrics(judged: pl.DataFrame) -> dict:
         "unparseable_rate": round(unparseable / n, 3),
         "unparseable_first_try_rate": round(retried / n, 3),
         "acceptance_rate": round(accepted.height / n, 3),
-        "revised": judged.filter(pl.col("first_rejection").is_not_null()).height,
-        "accepted_after_revision": accepted.filter(pl.col("first_rejection").is_not_null()).height,
+        "revised": judged.filter(pl.col("first_rejection").is_not_null() & (pl.col("tests_regenerated") == 0)).height,
+        "accepted_after_revision": accepted.filter(pl.col("first_rejection").is_not_null()
+                                                   & (pl.col("tests_regenerated") == 0)).height,
+        "tests_regenerated": judged.filter(pl.col("tests_regenerated") == 1).height,
+        "accepted_with_regenerated_tests": accepted.filter(pl.col("tests_regenerated") == 1).height,
         "accepted_code_rows": code_rows.height,
         "accepted_code_rows_executed": executed.height,
         "accepted_code_rows_not_executed": code_rows.height - executed.height,
