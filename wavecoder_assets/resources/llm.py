@@ -17,10 +17,12 @@ requests go through the endpoint's Batch API (OpenAI: /v1/files + /v1/batches, h
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from wavecoder_assets import slots
 from wavecoder_assets.lakefiles import lake_root
 from wavecoder_assets.llm import (
     GENERATOR_MODEL,
@@ -78,6 +80,7 @@ class LLMResource(dg.ConfigurableResource):
     _servers: dict = PrivateAttr(default_factory=dict)  # local model name -> LocalLlamaServer
     _clients: dict = PrivateAttr(default_factory=dict)  # role -> ChatClient
     _cache: RequestCache | None = PrivateAttr(default=None)
+    _slot: ExitStack = PrivateAttr(default_factory=ExitStack)  # this run's hold on the llm pool (slots.py)
 
     def client(self, role: Role) -> ChatClient:
         if role not in self._clients:
@@ -135,8 +138,14 @@ class LLMResource(dg.ConfigurableResource):
         self._clients.clear()
         self._cache = None
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Before any step claims the llm pool: free the slots of dead runs here, tie this run's to its process, and
+        # wait asleep for a live holder (Dagster's own wait spins and ignores SIGTERM).
+        self._slot = slots.hold_pool_slot(context)
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()
+        self._slot.close()
 
 
 def llm_resource_for(env: str, lake_dir: str) -> LLMResource:
