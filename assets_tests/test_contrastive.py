@@ -31,7 +31,7 @@ def picker(body: dict) -> str:
     """Picks the function doing what the summary's verb says (a judge that reads the code); a semantic-rule
     question gets a yes."""
     text = body["messages"][-1]["content"]
-    if body["messages"][0]["content"] != C.SYSTEM:
+    if body["messages"][0]["content"] not in C.SYSTEMS.values():
         yes = {"reason": "the summary says what the code does", "answer": "yes"}
         return json.dumps({"solution_resolves": yes, "instruction_relevant": yes})
     summary = text.split("\n")[1]
@@ -67,7 +67,7 @@ def test_a_summary_of_a_neighbour_is_rejected_and_the_true_one_accepted():
     with ScriptedEndpoint(picker) as judge:
         true, of_neighbour = discriminate([row("The function multiplies width and height."),
                                            row("The function adds up the sides twice.")], judge.client, settings)
-        contrastive_bodies = [b for b in judge.bodies if b["messages"][0]["content"] == C.SYSTEM]
+        contrastive_bodies = [b for b in judge.bodies if b["messages"][0]["content"] in C.SYSTEMS.values()]
     assert true.verdict == "accepted" and true.rule_verdicts[C.RULE]["answer"] == "yes"
     assert of_neighbour.verdict == "rejected" and of_neighbour.failed_rules == [C.RULE]
     reason = of_neighbour.rule_verdicts[C.RULE]["reason"]
@@ -85,7 +85,7 @@ def test_the_rule_is_off_with_fewer_than_two_candidates():
         [outcome] = discriminate([row("The function adds up the sides twice.")], judge.client, settings)
         [alone] = discriminate([row("The function adds up the sides twice.", neighbours=[])], judge.client,
                                settings.model_copy(update={"contrastive_candidates": 4}))
-        asked = [b for b in judge.bodies if b["messages"][0]["content"] == C.SYSTEM]
+        asked = [b for b in judge.bodies if b["messages"][0]["content"] in C.SYSTEMS.values()]
     assert C.RULE not in outcome.rule_verdicts and outcome.verdict == "accepted"
     # nothing to tell it from (no neighbours, no other row): not asked, recorded as n/a
     assert alone.rule_verdicts[C.RULE]["answer"] == "n/a" and alone.verdict == "accepted" and not asked
@@ -113,7 +113,7 @@ def test_a_pick_is_read_even_with_a_raw_control_character_in_its_reason():
 def code_picker(body: dict) -> str:
     """Picks the function whose body the shown text (an instruction's verb, or a translation's code) points at."""
     text = body["messages"][-1]["content"]
-    if body["messages"][0]["content"] != C.SYSTEM:
+    if body["messages"][0]["content"] not in C.SYSTEMS.values():
         yes = {"reason": "it does what was asked", "answer": "yes"}
         return json.dumps({"solution_resolves": yes, "instruction_relevant": yes})
     shown, _, listed = text.partition("Function 1:")
@@ -142,7 +142,7 @@ def test_code_rows_no_test_decided_must_single_out_their_code():
             translation("function area(width, height) {\n  return 2 * (width + height);\n}")]  # of perimeter
     with ScriptedEndpoint(code_picker) as judge:
         right_gen, wrong_gen, right_tr, wrong_tr = discriminate(rows, judge.client, settings)
-        asked = [b["messages"][-1]["content"] for b in judge.bodies if b["messages"][0]["content"] == C.SYSTEM]
+        asked = [b["messages"][-1]["content"] for b in judge.bodies if b["messages"][0]["content"] in C.SYSTEMS.values()]
     assert right_gen.verdict == "accepted" and right_gen.rule_verdicts["instruction_identifies_code"]["answer"] == "yes"
     assert wrong_gen.failed_rules == ["instruction_identifies_code"]
     assert right_tr.verdict == "accepted" and right_tr.rule_verdicts["translation_identifies_source"]["answer"] == "yes"
@@ -157,6 +157,6 @@ def test_a_code_row_whose_tests_ran_is_not_asked():
     tested = generation("Write a function `area` that adds the sides twice.", AREA, tests="assert area(2, 3) == 6")
     with ScriptedEndpoint(code_picker) as judge:
         [outcome] = discriminate([tested], judge.client, settings)
-        asked = [b for b in judge.bodies if b["messages"][0]["content"] == C.SYSTEM]
+        asked = [b for b in judge.bodies if b["messages"][0]["content"] in C.SYSTEMS.values()]
     assert outcome.rule_verdicts["tests_pass"]["answer"] == "yes" and not asked
     assert "instruction_identifies_code" not in outcome.rule_verdicts

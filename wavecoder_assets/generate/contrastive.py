@@ -46,8 +46,18 @@ RULE_TEXTS = dict(RULES.values())
 MASK = "f"
 REASON_MAX_CHARS = 200
 
-SYSTEM = ("You match a text about code to the function it is about. Names are hidden: every function is called f. "
-          "Compare what each function does with what the text says, then pick one.")
+# Per task: what is matched, in the words of the question (the summaries' wording is the one measured first).
+SYSTEMS = {
+    "code_summarization": "You match a summary of code to the function it describes. Names are hidden: every "
+                          "function is called f. Compare what each function does with what the summary says, then "
+                          "pick one.",
+    "code_generation": "You match a coding instruction to the function that does what it asks. Names are hidden: "
+                       "every function is called f. Compare what each function does with what the instruction asks, "
+                       "then pick one.",
+    "code_translation": "You match a translated function to the function it was translated from. Names are hidden: "
+                        "every function is called f. Compare what each function does with what the translation "
+                        "does, then pick one.",
+}
 
 # Where a function's own name is declared, per language (the first match is the function's).
 _DEFINED_NAME = {
@@ -159,7 +169,8 @@ def request(row: dict, candidates: list[Candidate], order: list[int], *, key: st
         "reason": {"type": "string", "maxLength": REASON_MAX_CHARS},
         "answer": {"type": "integer", "enum": list(range(1, len(order) + 1))}},
         "required": ["reason", "answer"]}
-    return ChatRequest(key=key, messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
+    return ChatRequest(key=key, messages=[{"role": "system", "content": SYSTEMS[row["task_name"]]},
+                                          {"role": "user", "content": user}],
                        temperature=0.0, max_tokens=max_tokens, seed=seed,
                        response_format={"type": "json_object", "schema": schema})
 
