@@ -1,5 +1,7 @@
 """Fine-tuning: Alpaca prompts, response-only loss, real training of a tiny random Qwen2, merged save, and a real
-materialization of finetuned_model into a tmp lake. The real 0.5B GGUF base too (about a minute)."""
+materialization of finetuned_model into a tmp lake. The real 0.5B GGUF base too (about a minute). GGUF export: a tiny
+Qwen2 with Qwen's tokenizer, written as GGUF, answers greedily in llama.cpp as it does in transformers, and a
+fine-tune from it writes a GGUF of its own."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ import re
 from pathlib import Path
 
 import dagster as dg
+import gguf
 import polars as pl
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from wavecoder_assets.assets.train import FinetuneConfig, finetuned_model
+from wavecoder_assets.evaluate.completion import LlamaCppCompleter, Request, TransformersCompleter
 from wavecoder_assets.lakefiles import content_version
+from wavecoder_assets.llm.models import embedded_gguf_path
 from wavecoder_assets.resources import resources_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource
 from wavecoder_assets.train import (
@@ -33,7 +38,9 @@ from wavecoder_assets.train import (
     train,
 )
 from wavecoder_assets.train.distributed import World
-from wavecoder_assets.train.finetune import lr_at, step_batches
+from wavecoder_assets.train.finetune import dequantized_checkpoint, lr_at, step_batches
+from wavecoder_assets.train.gguf_export import write_gguf
+from wavecoder_assets.train.run import finetune
 
 CODE_OCEAN_ROWS = [
     ("code_generation", "Write a Python function that adds two numbers.", "", "def add(a, b):\n    return a + b\n"),
@@ -246,6 +253,7 @@ def test_materialize_finetuned_model(tiny_model_dir, lake_dir):
     assert row["code_ocean_data_version"] == upstream.tags["dagster/data_version"]
     assert row["model_dir"] == str(Path(lake_dir).resolve() / "models" / "tiny-wavecoder")
     assert (row["base_model"], row["base_gguf_file"], row["method"], row["train_rows"], row["steps"]) == (tiny_model_dir, None, "lora", 4, 3)
+    assert row["gguf_path"] is None  # no base GGUF to take the tokenizer from
     assert row["final_loss"] > 0
 
     model = AutoModelForCausalLM.from_pretrained(row["model_dir"])
@@ -288,3 +296,96 @@ def test_embedded_gguf_base_trains_and_saves(tmp_path):
     assert 0 < result.losses[0] < 10
     out = save_model_atomic(merged(model), base.tokenizer, tmp_path / "qwen", {})
     assert AutoModelForCausalLM.from_pretrained(out).config.model_type == "qwen2"
+
+
+EMBEDDED_BASE = "qwen2.5-coder-0.5b-instruct"
+
+
+def greedy_transformers(model, tokenizer, prompt: str, n_tokens: int) -> list[int]:
+    ids = tokenizer(prompt, return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = model.eval().generate(ids, max_new_tokens=n_tokens, do_sample=False, temperature=None, top_p=None,
+                                    top_k=None, pad_token_id=tokenizer.pad_token_id)
+    return out[0, ids.shape[1]:].tolist()
+
+
+def greedy_llama_cpp(gguf_path: Path, tokenizer, prompt: str, n_tokens: int) -> list[int]:
+    """llama.cpp's greedy tokens, up to n_tokens or the end of sequence (where transformers stops too)."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf_path), n_threads=1, n_ctx=512, verbose=False)
+    ids = llm.tokenize(prompt.encode(), special=True)
+    assert ids == tokenizer(prompt).input_ids  # the copied tokenizer splits the prompt as transformers' does
+    tokens = []
+    for token in llm.generate(ids, temp=0.0, top_k=1):
+        tokens.append(token)
+        if len(tokens) == n_tokens or token == tokenizer.eos_token_id:
+            break
+    llm.close()
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf_base(tmp_path_factory) -> tuple[Path, torch.nn.Module, object]:
+    """A tiny Qwen2 with the embedded base's tokenizer (151,936 tokens), trained on CODE_OCEAN_ROWS until its greedy
+    answers are sure (a random model's near-ties would flip under Q8_0 rounding), written as GGUF with the embedded
+    base GGUF's tokenizer: (GGUF path, model, tokenizer)."""
+    base_gguf = embedded_gguf_path(EMBEDDED_BASE)
+    tokenizer = AutoTokenizer.from_pretrained(dequantized_checkpoint(base_gguf))
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+    model = Qwen2ForCausalLM(config)
+    examples, _ = tokenize_code_ocean(code_ocean_frame(), tokenizer, 256)
+    train(model, tokenizer, examples, tiny_hp(max_steps=40, learning_rate=1e-2, global_batch_size=4), log=lambda _: None)
+    path = write_gguf(model.eval(), tmp_path_factory.mktemp("tiny-gguf") / "tiny-qwen2-q8_0.gguf", base_gguf=base_gguf,
+                      model_name="tiny-qwen2")
+    return path, model, tokenizer
+
+
+def test_gguf_export_answers_as_transformers_does(tiny_gguf_base):
+    path, model, tokenizer = tiny_gguf_base
+    reader, base = gguf.GGUFReader(path), gguf.GGUFReader(embedded_gguf_path(EMBEDDED_BASE))
+    for key in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type", "tokenizer.chat_template",
+                "tokenizer.ggml.eos_token_id", "tokenizer.ggml.pre"):
+        assert reader.fields[key].contents() == base.fields[key].contents(), key
+    assert reader.fields["general.name"].contents() == "tiny-qwen2"
+    assert (reader.fields["qwen2.block_count"].contents(), reader.fields["qwen2.embedding_length"].contents()) == (2, 64)
+    types = {t.name: t.tensor_type.name for t in reader.tensors}
+    assert types["blk.0.attn_q.weight"] == "Q8_0" and types["blk.0.attn_q.bias"] == types["output_norm.weight"] == "F32"
+    assert len(types) == len(model.state_dict())
+
+    for _, instruction, information, _ in CODE_OCEAN_ROWS[:3]:
+        prompt = format_prompt(instruction, information)
+        expected = greedy_transformers(model, tokenizer, prompt, 16)
+        assert len(expected) >= 8  # a real answer, not an immediate end of sequence
+        assert greedy_llama_cpp(path, tokenizer, prompt, 16) == expected, tokenizer.decode(expected)
+
+
+def test_finetune_from_a_gguf_base_writes_a_gguf(tiny_gguf_base, tmp_path, monkeypatch):
+    """transformers reads the exported GGUF back (dequantized) as a base; the fine-tuned model's own GGUF answers
+    in llama.cpp as the saved safetensors do in transformers."""
+    monkeypatch.setenv("WAVECODER_MODEL_CACHE", str(tmp_path / "cache"))  # the tiny base's dequantized copy
+    path, _, tokenizer = tiny_gguf_base
+    run = finetune(code_ocean_frame(), model_name="tiny-from-gguf", base_model=str(path), data_version="v1",
+                   hp=tiny_hp(method="lora", max_steps=1, learning_rate=1e-3), model_dir=tmp_path / "tiny-from-gguf",
+                   log=lambda _: None)
+    assert run.gguf_path == str(tmp_path / "tiny-from-gguf" / "tiny-from-gguf-q8_0.gguf")
+    row = run.row("tiny-from-gguf", str(path), tiny_hp(method="lora"), "v1").row(0, named=True)
+    assert (row["gguf_path"], row["base_gguf_file"]) == (run.gguf_path, str(path))
+    card = (run.model_dir / "README.md").read_text()
+    assert "llama-cli -m tiny-from-gguf-q8_0.gguf" in card and "FROM ./tiny-from-gguf-q8_0.gguf" in card
+
+    finetuned = AutoModelForCausalLM.from_pretrained(run.model_dir)
+    prompt = format_prompt(*CODE_OCEAN_ROWS[0][1:3])
+    expected = greedy_transformers(finetuned, tokenizer, prompt, 16)
+    assert len(expected) >= 8 and greedy_llama_cpp(Path(run.gguf_path), tokenizer, prompt, 16) == expected
+
+    # eval_scores' two backends: the GGUF behind llama.cpp's server answers as the folder does in transformers
+    requests = [Request(f"r{i}", instruction, information, "", (), "python") for i, (_, instruction, information, _)
+                in enumerate(CODE_OCEAN_ROWS[:2])]
+    served = LlamaCppCompleter(run.gguf_path, max_new_tokens=12, n_threads=1)
+    answers = served.complete(requests)
+    assert answers == TransformersCompleter(str(run.model_dir), max_new_tokens=12).complete(requests)
+    assert served.generated_tokens > 0 and not served.server.running

@@ -1,12 +1,10 @@
 """finetuned_model: a causal LM fine-tuned on CodeOcean (Alpaca prompts, response-only loss, full or LoRA), in
 this process or in `num_processes` torchrun workers (FSDP or DDP), saved merged under <lake>/models/<model_name>/
-with a model card, the loss curve and the data version it saw."""
-
-import re
+with a model card, the loss curve, the data version it saw and (for a GGUF base) a GGUF of the merged model."""
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from wavecoder_assets.assets.metadata import counts_md, png_md, table_md
 from wavecoder_assets.fingerprints import code_version
@@ -16,7 +14,6 @@ from wavecoder_assets.train import Hyperparameters, format_prompt
 from wavecoder_assets.train.run import FinetuneRun, finetune_in_processes, weights_digest
 
 DATA_VERSION_TAG = "dagster/data_version"  # the tag Dagster writes on every materialization
-_FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class FinetuneConfig(dg.Config, Hyperparameters):
@@ -25,7 +22,8 @@ class FinetuneConfig(dg.Config, Hyperparameters):
     paper's recipe (PAPER_RECIPE) on the 8 GPUs of a node with FSDP: each GPU holds 1/8 of the fp32 weights,
     gradients and optimizer state (~54 GB in all for 6.7B) and trains on 1/8 of every batch."""
 
-    model_name: str = Field(default="wavecoder-qwen2.5-coder-0.5b-lora", description="folder under <lake>/models/")
+    model_name: str = Field(default="wavecoder-qwen2.5-coder-0.5b-lora", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                            description="folder under <lake>/models/: a plain folder name (letters, digits, . _ -)")
     base_model: str = Field(
         default="qwen2.5-coder-0.5b-instruct",
         description="hub id, local folder, local .gguf file, or an embedded GGUF name (dequantized on load)")
@@ -33,6 +31,11 @@ class FinetuneConfig(dg.Config, Hyperparameters):
         default=1, ge=1, description="1: train in the run's own process; more: that many torchrun workers on this "
                                      "machine (one per GPU; gloo on CPUs). global_batch_size must be a multiple of "
                                      "micro_batch_size x num_processes")
+
+    @model_validator(mode="after")
+    def _batch_splits_over_processes(self) -> "FinetuneConfig":
+        self.grad_accum_steps(self.num_processes)
+        return self
 
 
 def upstream_data_version(context: dg.AssetExecutionContext, frame: pl.DataFrame, key: dg.AssetKey) -> tuple[str, str]:
@@ -51,10 +54,8 @@ def finetuned_model(
     context: dg.AssetExecutionContext, config: FinetuneConfig, code_ocean: pl.DataFrame, lake: DuckDBLakeResource
 ) -> dg.Output[pl.DataFrame]:
     """The base model fine-tuned on CodeOcean (instruction + information -> solution), adapters merged, saved
-    with save_pretrained: one row naming the folder, the base, the method, the steps, the final loss and the
-    CodeOcean data version."""
-    if not _FOLDER_NAME.match(config.model_name):
-        raise ValueError(f"model_name {config.model_name!r} must be a plain folder name (letters, digits, . _ -)")
+    with save_pretrained: one row naming the folder, the base, the method, the steps, the final loss, the
+    CodeOcean data version and the GGUF file beside the weights."""
     data_version, data_version_source = upstream_data_version(context, code_ocean, dg.AssetKey("code_ocean"))
     run = finetune_in_processes(code_ocean, num_processes=config.num_processes, model_name=config.model_name,
                                 base_model=config.base_model, hp=config, data_version=data_version, log=context.log.info,
@@ -82,6 +83,8 @@ def _finetune_metadata(run: FinetuneRun, config: FinetuneConfig, code_ocean: pl.
         "seconds_per_step": round(sum(run.result.step_seconds) / len(run.result.step_seconds), 2),
         "load_seconds": round(run.load_seconds, 1),
         "save_seconds": round(run.save_seconds, 1),
+        "gguf_path": dg.MetadataValue.path(run.gguf_path) if run.gguf_path else "none: the base is not a GGUF",
+        "gguf_seconds": round(run.gguf_seconds, 1),
         "parameters": run.parameters,
         "trainable_parameters": run.trainable_parameters,
         "processes": run.result.world_size,

@@ -55,15 +55,17 @@ def _die_with_parent() -> None:
 
 
 class LocalLlamaServer:
-    """One embedded GGUF model served under its name (the model alias), by `python -m llama_cpp.server`, or by
+    """One GGUF model served under its name (the model alias): the embedded model of that name, or the file
+    `gguf_path`; by `python -m llama_cpp.server`, or by
     llama.cpp's `llama-server` at `server_binary` (None: $WAVECODER_LLAMA_SERVER when set) with `parallel` slots
     of `n_ctx` tokens each (llama-cpp-python answers one request at a time). One slot by default: on 2 cores two
     slots decoding in one batch were slower than one (1.15x vs 1.34x llama-cpp-python's speed); more slots pay
     only where cores are to spare."""
 
     def __init__(self, model_name: str, *, n_ctx: int = 4096, n_threads: int = 1, start_timeout_s: float = 300,
-                 server_binary: str | None = None, parallel: int = 1):
+                 server_binary: str | None = None, parallel: int = 1, gguf_path: Path | None = None):
         self.model_name = model_name
+        self.gguf_path = gguf_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.start_timeout_s = start_timeout_s
@@ -95,7 +97,7 @@ class LocalLlamaServer:
             if self.server_binary is not None and not os.access(self.server_binary, os.X_OK):
                 raise FileNotFoundError(f"llama-server binary {self.server_binary!r} (from server_binary or "
                                         f"${LLAMA_SERVER_ENV}) is not an executable file")
-            gguf = embedded_gguf_path(self.model_name)
+            gguf = self.gguf_path or embedded_gguf_path(self.model_name)
             for _ in range(3):  # another process may bind a probed free port before the server does
                 self._spawn(gguf, self.port or free_port())
                 error = self._wait_ready()

@@ -25,6 +25,7 @@ def model_card(
     skipped: dict[str, int],
     data_version: str,
     task_counts: dict[str, int],
+    gguf_name: str | None,
 ) -> str:
     hyperparameters = json.dumps(hp.recipe(), indent=2)
     tasks = "\n".join(f"| {task} | {n} |" for task, n in sorted(task_counts.items()))
@@ -63,6 +64,8 @@ final loss {result.losses[-1]:.4f}. Loss on response tokens only. {processes}
 
 Loss per step: {losses}
 
+{_running_it(model_name, gguf_name)}
+
 ## Prompt format (Alpaca)
 With an input:
 ```
@@ -81,3 +84,20 @@ for a few steps on a CPU (the pipeline's default) is a smoke test of the pipelin
 {CITATION}
 ```
 """
+
+
+def _running_it(model_name: str, gguf_name: str | None) -> str:
+    """How to run the GGUF beside the weights with llama.cpp, llama-cpp-python and Ollama."""
+    if gguf_name is None:
+        return ("## GGUF\nNo GGUF was written: the base model was not a GGUF to take the tokenizer from. Convert this "
+                "folder with llama.cpp's `convert_hf_to_gguf.py`.")
+    return f"""## Running it with llama.cpp or Ollama
+`{gguf_name}` in this folder is the same merged model as GGUF, with the base GGUF's tokenizer and chat template:
+
+```bash
+llama-cli -m {gguf_name} -p "Write a Python function that reverses a string." -n 256    # llama.cpp
+python -m llama_cpp.server --model {gguf_name} --port 8000    # an OpenAI-compatible endpoint (llama-cpp-python)
+printf 'FROM ./{gguf_name}\n' > Modelfile && ollama create {model_name} -f Modelfile && ollama run {model_name}
+```
+
+For the answers the evaluation scored, send the Alpaca prompt below as a plain completion, not a chat."""

@@ -36,10 +36,11 @@ from wavecoder_assets.train.finetune import (
     train,
     weights_dtype,
 )
+from wavecoder_assets.train.gguf_export import gguf_file_name, write_gguf
 
 MODEL_ROW_SCHEMA = {"model_name": pl.String, "model_dir": pl.String, "base_model": pl.String,
                     "base_gguf_file": pl.String, "method": pl.String, "train_rows": pl.Int64, "steps": pl.Int64,
-                    "final_loss": pl.Float64, "code_ocean_data_version": pl.String}
+                    "final_loss": pl.Float64, "code_ocean_data_version": pl.String, "gguf_path": pl.String}
 
 
 @dataclass
@@ -54,6 +55,8 @@ class FinetuneRun:
     trainable_parameters: int
     load_seconds: float
     save_seconds: float
+    gguf_path: str | None  # the merged model as GGUF, beside the safetensors; None when the base was no GGUF
+    gguf_seconds: float
 
     def to_json(self) -> str:
         """Everything but the loss plot, which is saved beside the model."""
@@ -72,13 +75,15 @@ class FinetuneRun:
         return pl.DataFrame([{"model_name": model_name, "model_dir": str(self.model_dir), "base_model": base_model,
                               "base_gguf_file": self.base_gguf_file, "method": hp.method, "train_rows": self.train_rows,
                               "steps": len(self.result.losses), "final_loss": self.result.losses[-1],
-                              "code_ocean_data_version": data_version}], schema=MODEL_ROW_SCHEMA)
+                              "code_ocean_data_version": data_version, "gguf_path": self.gguf_path}],
+                            schema=MODEL_ROW_SCHEMA)
 
 
 def finetune(code_ocean: pl.DataFrame, *, model_name: str, base_model: str, hp: Hyperparameters, model_dir: Path,
              data_version: str, log: Callable[[str], object] = print) -> FinetuneRun | None:
     """Fine-tune `base_model` on CodeOcean (instruction + information -> solution) and save the merged model, its
-    card and loss curve under `model_dir` (atomically). Raises ValueError when no row is usable.
+    card and loss curve under `model_dir` (atomically), and, when the base is a GGUF (whose tokenizer it copies),
+    the merged model as a GGUF file beside them. Raises ValueError when no row is usable.
 
     Under torch.distributed every rank calls this; each trains on its share of the batches, rank 0 saves the
     gathered weights and returns the run, the other ranks return None."""
@@ -113,13 +118,18 @@ def finetune(code_ocean: pl.DataFrame, *, model_name: str, base_model: str, hp: 
         return None
     png = loss_curve_png(result.losses, title=f"{model_name}: training loss")
     base_gguf_file = str(base.gguf_file) if base.gguf_file else None
+    gguf_name = gguf_file_name(model_name) if base.gguf_file else None
     card = model_card(model_name=model_name, base_model=base_model, base_gguf_file=base_gguf_file, hp=hp,
                       result=result, train_rows=len(examples), skipped=dict(skipped), data_version=data_version,
-                      task_counts=dict(code_ocean.group_by("task_name").len().iter_rows()))
-    saved = save_model_atomic(merged(trained), base.tokenizer, model_dir, {"README.md": card, "loss_curve.png": png})
+                      task_counts=dict(code_ocean.group_by("task_name").len().iter_rows()), gguf_name=gguf_name)
+    final = merged(trained)
+    saved = save_model_atomic(final, base.tokenizer, model_dir, {"README.md": card, "loss_curve.png": png})
+    save_seconds, started = time.perf_counter() - started, time.perf_counter()
+    gguf_path = str(write_gguf(final, saved / gguf_name, base_gguf=base.gguf_file, model_name=model_name)) if gguf_name else None
     return FinetuneRun(model_dir=saved, base_gguf_file=base_gguf_file, train_rows=len(examples), skipped=dict(skipped),
                        result=result, loss_png=png, parameters=parameters, trainable_parameters=trainable,
-                       load_seconds=load_seconds, save_seconds=time.perf_counter() - started)
+                       load_seconds=load_seconds, save_seconds=save_seconds, gguf_path=gguf_path,
+                       gguf_seconds=time.perf_counter() - started)
 
 
 @dataclass
