@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -236,8 +237,9 @@ def test_a_kill_9_cli_run_frees_its_llm_slot_at_the_next_run_and_a_waiting_run_s
     def step_started(process: subprocess.Popen, log: Path) -> float:
         """When the nap step began (the time it printed), once it has."""
         def seen():
-            lines = [line for line in _tail(log, 10**6).splitlines() if line.startswith("nap step started at ")]
-            return float(lines[0].rsplit(" ", 1)[1]) if lines else _exited(process, log)
+            # Searched, not read from a line's start: under load Dagster's log lines (stderr) can land mid-line.
+            match = re.search(r"nap step started at (\d+\.\d+)", _tail(log, 10**6))
+            return float(match[1]) if match else _exited(process, log)
         return _wait(f"{process.args[-1]} to start its step", seen, 90)
 
     def hold_the_slot() -> tuple[subprocess.Popen, str]:
@@ -557,7 +559,7 @@ def test_an_llm_endpoint_that_is_down_fails_the_step_keeps_the_tables_and_logs_w
     assert len(table_history(lake_dir, "judged_instructions")) == len(history["judged_instructions"]) + 1
 
     # ... and the empty CodeOcean built from it never reaches the Hub step: its blocking check fails first
-    from assets_tests.test_publish import filtered_out, raw_code
+    from assets_tests.test_publish import filtered_out, judge_calibration, raw_code
     from wavecoder_assets.assets import generate as gen_assets
     from wavecoder_assets.assets import publish as publish_assets
     from wavecoder_assets.lakefiles import table_path, write_table
@@ -565,10 +567,12 @@ def test_an_llm_endpoint_that_is_down_fails_the_step_keeps_the_tables_and_logs_w
 
     write_table(raw_code(), table_path(lake_dir, "raw_code"))
     write_table(filtered_out(), table_path(lake_dir, "filtered_out"))
+    write_table(judge_calibration(), table_path(lake_dir, "judge_calibration"))
     checks = [gen_assets.candidates_accounted, gen_assets.code_ocean_not_shrunken]
-    assets = [dg.AssetSpec(name) for name in ("coreset", "judged_instructions", "raw_code", "filtered_out")]
+    upstream = ("coreset", "judged_instructions", "raw_code", "filtered_out", "judge_calibration")
+    assets = [dg.AssetSpec(name) for name in upstream]
     assets += [gen_assets.code_ocean_tables, *checks, publish_assets.code_ocean_hub]
-    run = dg.materialize(assets, selection=assets[4:], instance=instance, raise_on_error=False,
+    run = dg.materialize(assets, selection=assets[len(upstream):], instance=instance, raise_on_error=False,
                          resources=resources_for("local", lake_dir=lake_dir))
     assert not run.success
     assert read_table(lake_dir, "code_ocean").height == 0

@@ -10,8 +10,8 @@ from wavecoder_assets.generate.execution import (
     TEST_STYLES,
     execution_verdicts,
     run_tests,
-    tests_do_not_compile,
     toolchain_missing,
+    uncompilable_tests,
     without_cut_lines,
 )
 from wavecoder_assets.languages import LANGUAGES
@@ -303,11 +303,11 @@ def test_tests_that_do_not_parse_or_compile_are_told_from_failed_assertions():
     def no(reason: str) -> dict:
         return {"answer": "no", "reason": reason}
 
-    assert tests_do_not_compile(no("tests failed: SyntaxError: invalid syntax (line 4: assert f(1) = 2)"))
-    assert tests_do_not_compile(no("tests failed: Main.java:17: error: illegal start of expression"))
-    assert tests_do_not_compile(no("tests failed: ./main.go:12:5: undefined: g"))
-    assert not tests_do_not_compile(no("tests failed: AssertionError (line 24: assert leapdays(2000, 2023) == 4)"))
-    assert not tests_do_not_compile({"answer": "yes", "reason": "solution + tests pass"})
+    assert uncompilable_tests(no("tests failed: SyntaxError: invalid syntax (line 4: assert f(1) = 2)"))
+    assert uncompilable_tests(no("tests failed: Main.java:17: error: illegal start of expression"))
+    assert uncompilable_tests(no("tests failed: ./main.go:12:5: undefined: g"))
+    assert not uncompilable_tests(no("tests failed: AssertionError (line 24: assert leapdays(2000, 2023) == 4)"))
+    assert not uncompilable_tests({"answer": "yes", "reason": "solution + tests pass"})
     # the real toolchains' words: a test line that does not parse, in Python and in Node
     for language, tests in (("python", "assert double(2) = 4"), ("javascript", "console.assert(double(2) === 4;")):
         solution = "def double(x):\n    return 2 * x" if language == "python" else "function double(x) { return 2 * x; }"
@@ -315,4 +315,4 @@ def test_tests_that_do_not_parse_or_compile_are_told_from_failed_assertions():
             continue
         verdicts, _ = execution_verdicts({"task_name": "code_generation", "language": language, "solution": solution,
                                           "tests": tests}, timeout_s=10)
-        assert tests_do_not_compile(verdicts["tests_pass"]), verdicts
+        assert uncompilable_tests(verdicts["tests_pass"]), verdicts

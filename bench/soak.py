@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -43,6 +44,7 @@ from wavecoder_assets.assets import generate as gen_assets  # noqa: E402
 from wavecoder_assets.assets.settings import SHARDS  # noqa: E402
 from wavecoder_assets.lakefiles import read_table, table_path, write_table  # noqa: E402
 from wavecoder_assets.resources import resources_for  # noqa: E402
+from wavecoder_assets.resources.discriminator import DiscriminatorResource  # noqa: E402
 from wavecoder_assets.resources.llm import LLMEndpoint, LLMResource  # noqa: E402
 from wavecoder_assets.testing.openai_server import ThreadedServer  # noqa: E402
 
@@ -72,7 +74,10 @@ def materialize(lake: str, base_url: str):
     assets = [dg.AssetSpec("coreset"), gen_assets.generator_discriminator, gen_assets.code_ocean_tables,
               gen_assets.candidates_accounted]
     shards = SHARDS.get_partition_keys()  # one run over every shard of the sharded generation step
-    return dg.materialize(assets, selection=assets[1:], resources=resources_for("local", lake_dir=lake) | {"llm": llm},
+    # The echo server's judge: plain prompts, no few-shot examples (their verdicts would be the first JSON echoed).
+    judge = DiscriminatorResource(json_mode=False, judge_few_shot_good=0, judge_few_shot_bad=0)
+    resources = resources_for("local", lake_dir=lake) | {"llm": llm, "discriminator": judge}
+    return dg.materialize(assets, selection=assets[1:], resources=resources,
                           tags={"dagster/asset_partition_range_start": shards[0],
                                 "dagster/asset_partition_range_end": shards[-1]},
                           run_config=dg.RunConfig(ops={"generated_instructions": config},
@@ -132,7 +137,8 @@ def crashed_slot_cases() -> dict:
             raise RuntimeError(f"no {text!r} in {log} after {timeout_s:g} s")
 
         def step_start(log: Path) -> float:
-            return float(seen(log, "step started at ").rsplit(" ", 1)[1])
+            # Searched in the line: under load Dagster's log lines (stderr) can land mid-line.
+            return float(re.search(r"step started at (\d+\.\d+)", seen(log, "step started at "))[1])
 
         def cpu_s(pid: int) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

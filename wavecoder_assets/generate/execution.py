@@ -132,7 +132,7 @@ def execution_verdicts(row: dict, *, timeout_s: float) -> tuple[dict[str, dict],
 _DOES_NOT_COMPILE = re.compile(r"\b(SyntaxError|IndentationError|TabError)\b|\.java:\d+: error:|\.go:\d+:\d+: ")
 
 
-def tests_do_not_compile(tests_pass: dict) -> bool:
+def uncompilable_tests(tests_pass: dict) -> bool:
     """Whether a tests_pass verdict says the tests failed to parse or compile (not that an assertion failed)."""
     return tests_pass.get("answer") == "no" and bool(_DOES_NOT_COMPILE.search(tests_pass.get("reason") or ""))
 

@@ -30,7 +30,7 @@ from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.bugs import InjectedBug, inject_bug
 from wavecoder_assets.generate.discriminator import CODE_RULES, DiscriminatorSettings, discriminate, outcome_columns
 from wavecoder_assets.generate.examples import ExampleStore
-from wavecoder_assets.generate.execution import tests_do_not_compile, tests_requirement
+from wavecoder_assets.generate.execution import tests_requirement, uncompilable_tests
 from wavecoder_assets.generate.tasks import (
     LINE_TESTS,
     PAPER_TASK_MIX,
@@ -384,7 +384,7 @@ def _tests_broken(row: JudgedRow) -> bool:
         return False
     verdicts = json.loads(row.rule_verdicts)
     failed = set(J.failed_rules(verdicts))
-    return bool(failed) and failed <= {"tests_pass", "repair_fixes_bug"} and tests_do_not_compile(verdicts["tests_pass"])
+    return bool(failed) and failed <= {"tests_pass", "repair_fixes_bug"} and uncompilable_tests(verdicts["tests_pass"])
 
 
 def retest_round(items: list[PlannedExample], generated: list[GeneratedRow], judged: list[JudgedRow],

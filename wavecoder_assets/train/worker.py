@@ -32,6 +32,9 @@ def run_job(job_file: str | Path) -> FinetuneRun | None:
     run = job.run(log=say)
     if run is not None:
         Path(job.result).write_text(run.to_json())
+    # The others wait for rank 0's saving (the GGUF export takes seconds): a rank that left the group early aborted
+    # ("terminate called without an active exception") and torchrun then stopped rank 0 mid-save.
+    world.barrier()
     return run
 
 
