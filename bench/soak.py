@@ -212,8 +212,11 @@ def main() -> int:
         run = materialize(lake, server.base_url)
         elapsed = time.monotonic() - start
         stats = server.stats()
-        meta = run.asset_materializations_for_node("generated_instructions")[1].metadata
-        requests = meta["llm_generator_requests"].value + meta["llm_judge_requests"].value
+        # judged_instructions' metadata holds the run's usage of both roles (a role never asked has none)
+        meta = [m for m in run.asset_materializations_for_node("generated_instructions")
+                if m.asset_key == dg.AssetKey("judged_instructions")][-1].metadata
+        requests = sum(meta[f"llm_{role}_requests"].value for role in ("generator", "judge")
+                       if f"llm_{role}_requests" in meta)
         calls = stats["calls"]
         served = [a["fault"] for attempts in stats["by_messages"].values() for a in attempts]
         injected = sum(f != "ok" for f in served)
