@@ -421,24 +421,28 @@ def retest_round(items: list[PlannedExample], generated: list[GeneratedRow], jud
 def _retest_request(item: PlannedExample, rejected: JudgedRow, store: ExampleStore,
                     settings: LoopSettings) -> ChatRequest:
     """The generation request again, then the rejected answer and its tests' error."""
-    request = _generation_request(item, store, settings, 0)
     error = json.loads(rejected.rule_verdicts)["tests_pass"]["reason"]
     feedback = (f"The tests in that answer do not compile: {error[:REVISION_REASON_CHARS]}\n"
                 "Write the whole JSON answer again, with the same solution and new tests that compile.")
-    messages = request.messages + [{"role": "assistant", "content": rejected.raw_output},
-                                   {"role": "user", "content": feedback}]
-    return dataclasses.replace(request, key=f"{item.example_id}#tests", messages=messages, seed=settings.seed + 3)
+    request = _sent_back(item, rejected, store, settings, feedback, seed=settings.seed + 3)
+    return dataclasses.replace(request, key=f"{item.example_id}#tests")
 
 
 def _revision_request(item: PlannedExample, rejected: JudgedRow, store: ExampleStore,
                       settings: LoopSettings) -> ChatRequest:
     """The generation request again, then the rejected answer and why it was rejected."""
-    request = _generation_request(item, store, settings, 0)
     feedback = (f"That answer was rejected: {rejected.reasons[:REVISION_REASON_CHARS]}\n"
                 "Write the whole JSON answer again with this fixed.")
+    return _sent_back(item, rejected, store, settings, feedback, seed=settings.seed + 2)
+
+
+def _sent_back(item: PlannedExample, rejected: JudgedRow, store: ExampleStore, settings: LoopSettings,
+               feedback: str, *, seed: int) -> ChatRequest:
+    """The generation request again, then the rejected answer and `feedback` as the next user turn."""
+    request = _generation_request(item, store, settings, 0)
     messages = request.messages + [{"role": "assistant", "content": rejected.raw_output},
                                    {"role": "user", "content": feedback}]
-    return dataclasses.replace(request, messages=messages, seed=settings.seed + 2)
+    return dataclasses.replace(request, messages=messages, seed=seed)
 
 
 def revise_round(items: list[PlannedExample], generated: list[GeneratedRow], judged: list[JudgedRow],
