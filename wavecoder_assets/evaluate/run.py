@@ -99,22 +99,24 @@ def scores(samples: list[dict], ks: list[int]) -> list[dict]:
     by_problem = defaultdict(list)
     for s in samples:
         by_problem[(s["benchmark"], s["language"], s["task_id"])].append(s)
-    groups = defaultdict(lambda: {"n_and_c": [], "problem_results": [], "skip_reasons": set(), "n_skipped": 0})
+    groups = defaultdict(lambda: {"problem_results": [], "skip_reasons": set(), "n_skipped": 0})
     for (benchmark, language, _), rows in by_problem.items():
         group = groups[(benchmark, language)]
         tested = [r for r in rows if not r["result"].startswith("skipped:")]
         if tested:
-            group["n_and_c"].append((len(tested), sum(r["passed"] for r in tested)))
             group["problem_results"].append({"task_id": rows[0]["task_id"], "n_samples": len(tested),
                                              "n_passed": sum(r["passed"] for r in tested)})
         else:
             group["n_skipped"] += 1
             group["skip_reasons"].update(r["result"].removeprefix("skipped: ") for r in rows)
-    return [{"benchmark": benchmark, "language": language, "k": k, "pass_at_k": mean_pass_at_k(g["n_and_c"], k),
-             **score_interval(g["n_and_c"], k), "n_problems": len(g["n_and_c"]),
-             "n_samples": sum(n for n, _ in g["n_and_c"]), "n_skipped": g["n_skipped"],
-             "skip_reason": "; ".join(sorted(g["skip_reasons"])) or None, "problem_results": g["problem_results"]}
-            for (benchmark, language), g in groups.items() for k in ks]
+    out = []
+    for (benchmark, language), g in groups.items():
+        n_and_c = [(r["n_samples"], r["n_passed"]) for r in g["problem_results"]]
+        out += [{"benchmark": benchmark, "language": language, "k": k, "pass_at_k": mean_pass_at_k(n_and_c, k),
+                 **score_interval(n_and_c, k), "n_problems": len(n_and_c), "n_samples": sum(n for n, _ in n_and_c),
+                 "n_skipped": g["n_skipped"], "skip_reason": "; ".join(sorted(g["skip_reasons"])) or None,
+                 "problem_results": g["problem_results"]} for k in ks]
+    return out
 
 
 def score_interval(n_and_c: list[tuple[int, int]], k: int) -> dict:
