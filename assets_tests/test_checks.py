@@ -526,6 +526,8 @@ def test_translation_that_parses_as_both_is_told_apart(source, target, solution)
     ("Write a Python function make_identity_dict(rng) that maps each element to itself.", {"make_identity_dict"}),
     ("The function toUnsignedBigInteger converts a long.", {"toUnsignedBigInteger"}),
     ("It joins them with the function `os.path.join`.", {"join"}),
+    ("This function, `foo`, works as follows: it adds.", {"foo"}), ("The method: `bar(x)` returns x.", {"bar"}),
+    ("The `parse_args` function reads flags.", {"parse_args"}), ("The `Parser.run` method starts it.", {"run"}),
     # English after "function": no name (reload and checks could be words of the sentence)
     ("The function reload imports a module.", set()), ("The function checks if a patch applies.", set()),
     ("Summarize what the following Java method does.", set()), ("Write a Python function that counts.", set()),

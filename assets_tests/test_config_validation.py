@@ -1,14 +1,19 @@
 """Every Config field's domain is part of its type, and a run config outside it is refused before a run starts,
-naming the op and the field: by `python -m wavecoder_assets.run` (no run created) and, for the UI's launchpad, by
-the instance's run coordinator (launch_validation.ValidatingRunCoordinator). A step that would write an empty
+naming the op and the field: by `python -m wavecoder_assets.run` (no run created), for the UI's launchpad by the
+instance's run coordinator (launch_validation.ValidatingRunCoordinator), and for `dagster asset materialize` by the
+executor before the first step. A step that would write an empty
 filtered_code from non-empty raw_code fails with the funnel unless its config allows it."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -157,6 +162,24 @@ def test_the_cli_refuses_a_bad_config_file_before_creating_a_run(tmp_path, monke
     assert "ops.coreset.config.k:" in said and "min_chars (900) must be <= max_chars (10)" in said
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_runs() == []
+
+
+def test_dagster_asset_materialize_fails_a_bad_config_before_any_step(tmp_path):
+    home = _instance_home(tmp_path)
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump({"ops": {"filtered_code": {"config": {"min_chars": 900, "max_chars": 10}}}}))
+    done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
+                           "wavecoder_assets.definitions", "--select", "raw_code,filtered_code", "-c",
+                           str(config_file)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "DAGSTER_HOME": str(home), "WAVECODER_LAKE_DIR": str(tmp_path / "lake")})
+    said = done.stdout + done.stderr
+    assert done.returncode != 0 and "min_chars (900) must be <= max_chars (10)" in said, said[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.FAILURE
+        steps_started = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_START).records
+        assert steps_started == []  # refused before raw_code ran
+    assert not (tmp_path / "lake").exists() and not (tmp_path / "data_lake").exists()
 
 
 def test_the_shipped_instance_validates_submitted_runs(tmp_path):

@@ -592,3 +592,19 @@ def test_real_generator_and_judge_on_two_samples(lake_dir):
     assert judged_by_model.height >= 1
     for row in judged_by_model.iter_rows(named=True):
         assert set(json.loads(row["rule_verdicts"])) >= {"input_is_code", "names_language"}
+
+
+def test_a_repair_is_shown_the_purpose_its_docstring_states_and_its_few_shot_example_is_too():
+    from wavecoder_assets.generate.examples import SEED_EXAMPLES
+
+    given = {"information": "def leapdays(y1, y2):\n    return y2 // 4 - y1 // 5",
+             "solution": "def leapdays(y1, y2):\n    return y2 // 4 - y1 // 4"}
+    seed = next(e for e in SEED_EXAMPLES if e["task_name"] == "code_repair" and e["language"] == "python")
+    text = generator_messages("code_repair", given["solution"], "python", None, good=[seed], bad=[],
+                              tests_instruction=None, summary="Leap years in [y1, y2).", given=given)[1]["content"]
+    shown_input = text.rpartition("Input:\n")[2]
+    assert shown_input.startswith("Purpose (from its documentation): Leap years in [y1, y2).\nBuggy code:\n")
+    assert "Purpose (from its documentation): Arithmetic mean of a non-empty list.\nBuggy code:" in text
+    without = generator_messages("code_repair", given["solution"], "python", None, good=[], bad=[],
+                                 tests_instruction=None, given=given)[1]["content"]
+    assert "Purpose" not in without.rpartition("Input:\n")[2]  # no docstring: nothing is made up

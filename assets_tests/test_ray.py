@@ -147,12 +147,11 @@ def test_a_sharded_job_runs_step_by_step_on_a_local_ray_cluster(tmp_path, ray_he
 
 
 def test_steps_run_in_process_unless_a_ray_cluster_is_named(monkeypatch):
-    import dagster as dg
-
+    from wavecoder_assets.launch_validation import in_process_executor_checking_config
     from wavecoder_assets.resources import RAY_ADDRESS_ENV, executor_for
 
     monkeypatch.delenv(RAY_ADDRESS_ENV, raising=False)
-    assert executor_for() is dg.in_process_executor
+    assert executor_for() is in_process_executor_checking_config
     monkeypatch.setenv(RAY_ADDRESS_ENV, "http://127.0.0.1:8265")
     assert executor_for().name == "ray"
 

@@ -11,8 +11,12 @@ builds its Config. Here every op config in the run config builds its Config at l
   a run when it is submitted: the launch answers with the error, and the run is marked failed with it before any
   step runs.
 
-Runs executed in process without a coordinator (`dg.materialize`, `dagster asset materialize`) still refuse the
-value, naming the field, when the step that reads it builds its Config; paths are not checked there.
+- `dagster asset materialize` (and any run of the Definitions' jobs without a coordinator) runs on
+  in_process_executor_checking_config, the in-process executor that checks the run config before its first step:
+  the run exists, and fails with the error before any step runs.
+
+`dg.materialize` (its own executor) still refuses the value, naming the field, when the step that reads it builds
+its Config; paths are not checked there.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 import pydantic
+from dagster._core.definitions.executor_definition import IN_PROC_CONFIG, in_process_executor
+from dagster._core.executor.in_process import InProcessExecutor
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 from dagster._core.storage.dagster_run import DagsterRun
 
@@ -97,3 +103,17 @@ class ValidatingRunCoordinator(QueuedRunCoordinator):
         if module.partition(".")[0] == PACKAGE:
             check_run_config(run.run_config)
         return super().submit_run(context)
+
+
+class _InProcessExecutorCheckingConfig(InProcessExecutor):
+    def execute(self, plan_context, execution_plan):
+        check_run_config(plan_context.run_config)
+        yield from super().execute(plan_context, execution_plan)
+
+
+@dg.executor(name="in_process", config_schema=IN_PROC_CONFIG)
+def in_process_executor_checking_config(init_context: dg.InitExecutorContext) -> InProcessExecutor:
+    """Dagster's in-process executor (same name and config) that runs check_run_config before the first step."""
+    executor = in_process_executor.executor_creation_fn(init_context)
+    return _InProcessExecutorCheckingConfig(retries=executor.retries, marker_to_close=executor.marker_to_close,
+                                            step_dependency_config=executor.step_dependency_config)

@@ -414,11 +414,13 @@ def check_translation_changes_language(row: dict, s: CheckSettings = DEFAULT_SET
     return _verdict(rule, True, f"{t_name} code, not {s_name}")
 
 
-# A function a text names: after "function", "method", "named", "naming it" or "called", either in backticks
-# (`name`, `name(x)`, a signature `public int name(int x)`: the identifier before the parenthesis) or written like
-# code (`name(` / snake_case / camelCase): "the function reload" or "the function checks" could be English.
+# A function a text names: after "function", "method", "named", "naming it" or "called" (an appositive too:
+# "This function, `foo`, ..."), either in backticks (`name`, `name(x)`, a signature `public int name(int x)`: the
+# identifier before the parenthesis) or written like code (`name(` / snake_case / camelCase): "the function reload"
+# or "the function checks" could be English. Before "function" or "method" only in backticks ("The `foo` method").
 _DOTTED_NAME = r"[A-Za-z_$][\w$.]*"
-_NAMING = re.compile(rf"\b(?:function|method|named|naming it|called)\s+(?:`([^`\n]{{1,160}})`|({_DOTTED_NAME})(\s*\()?)",
+_NAMING = re.compile(rf"\b(?:function|method|named|naming it|called)(?:\s*[,:]\s*(?=`)|\s+)"
+                     rf"(?:`([^`\n]{{1,160}})`|({_DOTTED_NAME})(\s*\()?)|`([^`\n]{{1,160}})`\s+(?:function|method)\b",
                      re.IGNORECASE)
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*")
 _CALLED = re.compile(r"([A-Za-z_$][\w$]*)\s*\(")
@@ -432,7 +434,8 @@ def named_functions(text: str) -> set[str]:
     """The function names a sentence gives (see _NAMING), last dotted part (`os.path.join` -> join)."""
     names = set()
     for match in _NAMING.finditer(text or ""):
-        quoted, bare, paren = match.groups()
+        quoted, bare, paren, quoted_before = match.groups()
+        quoted = quoted if quoted is not None else quoted_before
         if quoted is not None:
             called = _CALLED.search(quoted)
             whole = quoted.strip().removesuffix("()")

@@ -97,6 +97,7 @@ def _seed_examples(language: str) -> list[dict]:
                        information=source_add,
                        instruction=f"Translate the following {source_name} function into {name}.")
     repair = dict(base, task_name="code_repair", code=s["mean"], information=s["mean_buggy"],
+                  summary=f"Arithmetic mean of a non-empty {s['sequence']}.",
                   instruction=f"Find and fix the bug in the following {name} {s['function']}, which should return "
                               f"the mean of a{'n' if s['sequence'] == 'array' else ''} {s['sequence']}.")
     return [

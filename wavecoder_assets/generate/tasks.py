@@ -245,10 +245,13 @@ def task_input(task_name: str, code: str, summary: str | None, max_code_chars: i
                given: dict | None = None) -> str:
     """What the generator is shown: the code, for code generation a summary of it (the paper: "translate a
     given task summary into functional code"), so the solution is written, not copied, and for code repair the
-    buggy and the fixed code (`given`: information and solution)."""
+    buggy and the fixed code (`given`: information and solution), after the purpose its docstring states."""
     spec = TASKS[task_name]
     if spec.bug_given:
-        return (f"Buggy code:\n{_clip(given['information'], max_code_chars)}\n"
+        # The code is shown without its docstring; without a purpose to state, the 0.5B generator copied a few-shot
+        # example's ("..., which should return the mean of a list") into 6 of 9 repairs of one run.
+        purpose = f"Purpose (from its documentation): {summary.strip()[:300]}\n" if summary else ""
+        return (f"{purpose}Buggy code:\n{_clip(given['information'], max_code_chars)}\n"
                 f"Fixed code:\n{_clip(given['solution'], max_code_chars)}")
     if spec.from_summary and summary:
         return f"Task summary: {summary.strip()[:600]}\nFunction signature: {signature_line(code)}"

@@ -9,6 +9,7 @@ import os
 import dagster as dg
 
 from wavecoder_assets.lakefiles import DEFAULT_LAKE_DIR
+from wavecoder_assets.launch_validation import in_process_executor_checking_config
 from wavecoder_assets.resources.discriminator import DiscriminatorResource
 from wavecoder_assets.resources.hub import hub_resource_for
 from wavecoder_assets.resources.lake import DuckDBLakeResource, PolarsDeltaIOManager
@@ -56,13 +57,13 @@ def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dic
 
 def executor_for(ray_address: str | None = None) -> dg.ExecutorDefinition:
     """In-process (the default: 2 cores and a local LLM server, so steps run one after another in one process and
-    resources start once per run), or every step as a Ray job on the cluster whose job-submission address
+    resources start once per run; the run config is checked before the first step), or every step as a Ray job on the cluster whose job-submission address
     (`http://<head>:8265`) is given or in $WAVECODER_RAY_ADDRESS, with the op tag GPU_STEP or CPU_STEP as its
     resource request. The cluster's workers need this project at the same Python path as the run's process and
     the lake and DAGSTER_HOME on storage they share with it."""
     address = ray_address or os.environ.get(RAY_ADDRESS_ENV)
     if not address:
-        return dg.in_process_executor
+        return in_process_executor_checking_config
     from dagster_ray import ray_executor  # the `ray` extra; only needed when a cluster is named
 
     return ray_executor.configured({"ray": {"address": address, "env_vars": ray_step_env()}}, name="ray")
