@@ -542,3 +542,12 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
                                "config": {"min_balanced_accuracy": 0.0, "min_judge_balanced_accuracy": 0.0}}}))
     evaluation = other.get_asset_check_evaluations()[0]
     assert not evaluation.passed and "materialize judge_calibration" in evaluation.description
+
+
+def test_the_held_out_set_loads_and_is_balanced_over_tasks_without_tests():
+    held_out = load_labelled(REPO_ROOT / "wavecoder_assets" / "benchmark_data" / "judge_heldout.jsonl")
+    assert len(held_out) == 32
+    for task in ("code_generation", "code_summarization", "code_translation"):
+        labels = collections.Counter(r["label"] for r in held_out if r["task_name"] == task)
+        assert labels["accepted"] == labels["rejected"] >= 4, (task, labels)
+    assert all(r["tests"] is None for r in held_out)  # only the judge can decide them

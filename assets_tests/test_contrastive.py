@@ -76,24 +76,7 @@ def test_a_summary_of_a_neighbour_is_rejected_and_the_true_one_accepted():
     shown = contrastive_bodies[0]["messages"][-1]["content"]
     assert "def f(width, height)" in shown and "def area" not in shown and "def perimeter" not in shown
     schema = contrastive_bodies[0]["response_format"]["schema"]
-    assert schema["properties"]["answer"]["enum"] == [0, 1, 2, 3, 4]  # 0: none of them
-
-
-def test_a_summary_of_behaviour_no_candidate_has_is_rejected_when_the_judge_picks_none():
-    def none_picker(body: dict) -> str:
-        if body["messages"][0]["content"] in C.SYSTEMS.values() and "divides" in body["messages"][-1]["content"]:
-            assert "or 0 if none of them does what it says" in body["messages"][-1]["content"]
-            return json.dumps({"reason": "no function divides", "answer": 0})
-        return picker(body)
-
-    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0)
-    with ScriptedEndpoint(none_picker) as judge:
-        true, made_up = discriminate([row("The function multiplies width and height."),
-                                      row("The function divides width by height.")], judge.client, settings)
-    assert true.verdict == "accepted"
-    assert made_up.verdict == "rejected" and made_up.failed_rules == [C.RULE]
-    assert made_up.rule_verdicts[C.RULE]["reason"].startswith("picked none among 4") and "-> none" in \
-        made_up.rule_verdicts[C.RULE]["reason"]
+    assert schema["properties"]["answer"]["enum"] == [1, 2, 3, 4]
 
 
 def test_the_rule_is_off_with_fewer_than_two_candidates():
@@ -119,8 +102,7 @@ def test_nearest_neighbours_are_in_the_same_language_nearest_first():
 
 def test_a_pick_is_read_even_with_a_raw_control_character_in_its_reason():
     assert C.parse_pick('{"reason": "it checks\tfor a win\rline", "answer": 2}', 4) == (2, "it checks\tfor a win\rline")
-    assert C.parse_pick('{"reason": "none fits", "answer": 0}', 4) == (0, "none fits")
-    for bad in ('{"reason": "x", "answer": 5}', '{"reason": "x", "answer": -1}', "two", '{"reason": "x"}'):
+    for bad in ('{"reason": "x", "answer": 5}', "two", '{"reason": "x"}'):
         try:
             C.parse_pick(bad, 4)
         except ValueError:

@@ -4,11 +4,11 @@ An open "does this summary describe this code?" gets a small judge's "yes" for n
 Multiple choice is a task small models do far better: the judge sees the summary, with the function's own name
 masked, and K functions, the summarized one and K-1 hard negatives (its nearest neighbours in the embedding space,
 in the same language; other rows of the batch where there are too few), every one renamed `f`, in a seeded order,
-and answers with the number of the function the summary describes, or 0 when none does what it says (a JSON
-schema that allows only those numbers). The row passes only when the judge picks its own code, in every ask (each
-ask another order). A summary of a neighbour points at that neighbour; a summary of behaviour no candidate has
-(another function's, made up) points at none: without the 0 the judge had to pick, and picked the summarized code
-for 3 of 12 such summaries; a vague summary fits every candidate, and the pick is a guess.
+and answers with the number of the function the summary describes (a JSON schema that allows only those
+numbers). The row passes only when the judge picks its own code, in every ask (each ask another order). A summary
+of other code points at that code; a vague summary fits every candidate, and the pick is a guess. The embedded 1.5B
+judge leans to the last position (4 in 20 of 46 asks with K=4), which a seeded order spreads over rows but does
+not remove. Offered a 0 for "none of them", it never answered 0 in those 46 asks, so there is none.
 
 The same question checks code rows no test decided (no toolchain, tests that could not run): a generation's
 instruction must single out its solution among the source's neighbours (instruction_identifies_code), and a
@@ -48,8 +48,7 @@ RULE_TEXTS = dict(RULES.values())
 MASK = "f"
 REASON_MAX_CHARS = 200
 
-# Per task: what is matched, in the words of the question (the summaries' wording is the one measured first), and
-# what "none of them" means.
+# Per task: what is matched, in the words of the question (the summaries' wording is the one measured first).
 SYSTEMS = {
     "code_summarization": "You match a summary of code to the function it describes. Names are hidden: every "
                           "function is called f. Compare what each function does with what the summary says, then "
@@ -140,39 +139,37 @@ def _fence(language: str) -> str:
     return "js" if language == "javascript" else language
 
 
-def _text_and_question(row: dict) -> tuple[str, str, str]:
-    """What the judge matches (names masked), the question, and when to answer 0 (none of them), per task."""
+def _text_and_question(row: dict) -> tuple[str, str]:
+    """What the judge matches (names masked) and the question, per task."""
     language, task = row["language"], row["task_name"]
     if task == "code_translation":
         target = row["target_language"]
         return (f"A {LANGUAGE_NAMES[target]} function:\n```{_fence(target)}\n{_as_f(row['solution'], target)}\n```",
-                f"Which {LANGUAGE_NAMES[language]} function is it a translation of?",
-                "none of them computes what it computes")
+                f"Which {LANGUAGE_NAMES[language]} function is it a translation of?")
     names = {defined_name(row["code"], language), defined_name(row["solution"], language)} - {None}
     if task == "code_generation":
         instruction = row["instruction"] or ""
         for name in names:
             instruction = masked(instruction, name)
-        return (f"Instruction:\n{instruction.strip()}", "Which function does the instruction ask for?",
-                "none of them does what it asks")
+        return f"Instruction:\n{instruction.strip()}", "Which function does the instruction ask for?"
     summary = masked(row["solution"] or "", defined_name(row["code"], language))
     return (f"Summary of a {LANGUAGE_NAMES[language]} function:\n{summary.strip()}",
-            "Which function does the summary describe?", "none of them does what it says")
+            "Which function does the summary describe?")
 
 
 def request(row: dict, candidates: list[Candidate], order: list[int], *, key: str, seed: int,
             max_tokens: int) -> ChatRequest:
     """The multiple-choice question: the row's masked text (RULES: a summary, an instruction or a translation)
-    and the candidates in `order`, numbered from 1; 0 answers "none of them"."""
+    and the candidates in `order`, numbered from 1."""
     language = row["language"]
     shown = "\n\n".join(f"Function {position}:\n```{_fence(language)}\n{_as_f(candidates[i].code, language)}\n```"
                         for position, i in enumerate(order, 1))
-    text, question, none = _text_and_question(row)
+    text, question = _text_and_question(row)
     user = (f"{text}\n\n{shown}\n\n{question} Answer in JSON: a short reason, then the function's number (1 to "
-            f"{len(order)}), or 0 if {none}.")
+            f"{len(order)}).")
     schema = {"type": "object", "properties": {
         "reason": {"type": "string", "maxLength": REASON_MAX_CHARS},
-        "answer": {"type": "integer", "enum": list(range(len(order) + 1))}},
+        "answer": {"type": "integer", "enum": list(range(1, len(order) + 1))}},
         "required": ["reason", "answer"]}
     return ChatRequest(key=key, messages=[{"role": "system", "content": SYSTEMS[row["task_name"]]},
                                           {"role": "user", "content": user}],
@@ -186,29 +183,25 @@ def _as_f(code: str, language: str) -> str:
 
 
 def parse_pick(text: str, n: int) -> tuple[int, str]:
-    """(the picked position, 1-based, 0 for none; the reason) from the judge's JSON answer; ValueError when it is
-    not one."""
+    """(the picked position, 1-based; the reason) from the judge's JSON answer; ValueError when it is not one."""
     try:
         answer = json.loads(text, strict=False)  # a reason may hold a raw newline or tab: still the answer
         pick = int(answer["answer"])
     except (ValueError, TypeError, KeyError) as error:
         raise ValueError(f"not a pick: {error}") from None
-    if not 0 <= pick <= n:
-        raise ValueError(f"pick {pick} is not one of 0..{n}")
+    if not 1 <= pick <= n:
+        raise ValueError(f"pick {pick} is not one of 1..{n}")
     return pick, str(answer.get("reason") or "")[:REASON_MAX_CHARS]
 
 
 def verdict(candidates: list[Candidate], asked: list[tuple[list[int], int, str]]) -> dict:
-    """The rule's verdict from the asks ((order, picked position or 0 for none, reason) each): yes when every ask
-    picked the row's own code (candidate 0). The reason records the candidates' ids, each order and pick."""
+    """The rule's verdict from the asks ((order, picked position, reason) each): yes when every ask picked the
+    row's own code (candidate 0). The reason records the candidates' ids, each order and pick."""
     ids = [c.id for c in candidates]
-    picked = [order[pick - 1] if pick else None for order, pick, _ in asked]
-    picked_own = all(p == 0 for p in picked)
-    asks = "; ".join(f"order {[ids[i] for i in order]} -> {ids[p] if p is not None else 'none'}"
-                     for (order, _, _), p in zip(asked, picked))
+    picked_own = all(order[pick - 1] == 0 for order, pick, _ in asked)
+    asks = "; ".join(f"order {[ids[i] for i in order]} -> {ids[order[pick - 1]]}" for order, pick, _ in asked)
     why = asked[-1][2] if asked else ""
-    head = ("picked its own code" if picked_own else "picked none" if all(p is None for p in picked)
-            else "picked other code")
+    head = "picked its own code" if picked_own else "picked other code"
     return {"answer": "yes" if picked_own else "no",
             "reason": f"{head} among {len(ids)} ({asks}): {why}"[:600]}
 
