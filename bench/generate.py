@@ -10,6 +10,10 @@ reasons, no code checks). Prints wall and server-CPU seconds per generated and p
 reference / now, and the loop's quality numbers (unparseable, acceptance, execution, copied reasons).
 Then the contrastive rules (contrastive.py) before and after: the same parsed examples judged per task with them off
 (contrastive_candidates 0) and on (the defaults), each uncached: acceptance and judging seconds per example, per task.
+
+    python bench/generate.py --labelled wavecoder_assets/benchmark_data/judge_semantic.jsonl
+
+runs only that before/after, on a labelled file's rows, with the rows accepted per label.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
+from wavecoder_assets.generate.calibration import CANDIDATE_KEYS, load_labelled
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.loop import LoopSettings, quality_metrics, run_generator_discriminator
 from wavecoder_assets.languages import LANGUAGE_NAMES
@@ -110,7 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--labelled", metavar="FILE", help="only the contrastive before/after, on this labelled "
+                                                           "file's rows (e.g. the semantic set's summaries)")
     args = parser.parse_args()
+    if args.labelled:
+        return contrastive_on_labelled(args.labelled)
     sources = stdlib_functions(args.n)
     llm = LLMResource(cache_path=None)
     try:
@@ -151,7 +160,25 @@ def main() -> None:
         print(contrastive)
 
 
-def before_and_after(rows: list[dict], judge) -> pl.DataFrame:
+def contrastive_on_labelled(path: str) -> None:
+    """The contrastive rules' cost and effect on labelled rows: before/after per task, and per label the rows
+    accepted, in one process against one uncached judge server."""
+    labelled = load_labelled(path)
+    rows = [{"id": row["id"], **{k: row[k] for k in CANDIDATE_KEYS}} for row in labelled]  # no label to the judge
+    llm = LLMResource(cache_path=None)
+    try:
+        judge = llm.client("judge")
+        judge.run([ChatRequest(key="warm-up", messages=[{"role": "user", "content": "Say ok."}], max_tokens=2)])
+        table = before_and_after(rows, judge, labels={row["id"]: row["label"] for row in labelled})
+    finally:
+        llm.close()
+    print(f"{len(rows)} labelled rows from {path} (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+          f"cores); contrastive rules off (before) and on (after), uncached:")
+    with pl.Config(tbl_width_chars=250, tbl_cols=-1):
+        print(table)
+
+
+def before_and_after(rows: list[dict], judge, labels: dict[str, str] | None = None) -> pl.DataFrame:
     """Per task: acceptance and judging seconds per example of `rows` with the contrastive rules off, then on."""
     out = []
     for task in sorted({row["task_name"] for row in rows}):
@@ -163,6 +190,10 @@ def before_and_after(rows: list[dict], judge) -> pl.DataFrame:
             outcomes = discriminate(of_task, judge, settings)
             measured[f"s_per_example_{name}"] = round((time.perf_counter() - started) / len(of_task), 1)
             measured[f"accepted_{name}"] = sum(o.verdict == "accepted" for o in outcomes)
+            if labels:  # of the rows labelled accepted, and of those labelled rejected
+                for label in ("accepted", "rejected"):
+                    measured[f"{label}_rows_accepted_{name}"] = sum(
+                        o.verdict == "accepted" for o, row in zip(outcomes, of_task) if labels[row["id"]] == label)
         out.append({"task_name": task, "examples": len(of_task), **measured})
     return pl.DataFrame(out).with_columns(
         added_s_per_example=pl.col("s_per_example_after") - pl.col("s_per_example_before"))
