@@ -83,3 +83,26 @@ def test_a_python_repair_of_a_bug_put_in_by_code_takes_expected_values_from_its_
     # a fix that is not the source (a labelled row, a model's own fix) keeps the tests it was given
     own_fix, = discriminate([row | {"solution": code.replace("x + 1", "x + 2")}], None)
     assert own_fix.verdict == "rejected" and own_fix.tests == row["tests"]
+
+
+def test_a_python_generation_takes_expected_values_from_its_source_function():
+    from wavecoder_assets.generate.discriminator import discriminate
+
+    source = 'def clamp(x, lo, hi):\n    """Clamp x into [lo, hi]."""\n    return max(lo, min(x, hi))'
+    row = {"task_name": "code_generation", "language": "python", "target_language": None, "code": source,
+           "instruction": "Write a Python function clamp(x, lo, hi) that clamps x into the range [lo, hi].",
+           "information": "", "solution": "def clamp(x, lo, hi):\n    return min(max(x, lo), hi)",
+           "tests": "assert clamp(5, 0, 3) == 5\nassert clamp(-1, 0, 3) == 0"}  # the first value guessed wrong
+    right, = discriminate([row], None)
+    assert right.verdict == "accepted", right.reasons
+    assert right.tests == "assert clamp(5, 0, 3) == 3\nassert clamp(-1, 0, 3) == 0"
+    assert "expected values from the source function: 2 computed, 1 of them changed" in \
+        right.rule_verdicts["tests_pass"]["reason"]
+    # a wrong solution whose tests agree with it is caught by the source's values
+    wrong, = discriminate([row | {"solution": "def clamp(x, lo, hi):\n    return max(lo, x)",
+                                  "tests": "assert clamp(5, 0, 3) == 5"}], None)
+    assert wrong.verdict == "rejected" and "tests_pass" in wrong.failed_rules
+    # a solution under another name is not the source's function: its tests stay as written
+    renamed, = discriminate([row | {"solution": row["solution"].replace("clamp", "bound"),
+                                    "tests": "assert bound(5, 0, 3) == 5"}], None)
+    assert renamed.tests == "assert bound(5, 0, 3) == 5"

@@ -292,8 +292,10 @@ def _copied_field(row: dict) -> tuple[str, dict] | None:
 def _with_expected_values_from_the_source(row: dict, timeout_s: float) -> tuple[dict, str | None]:
     """Tests whose expected values come from Python code known to be right (execution.ground_tests): the small
     generator guesses them wrong more often than not. That code is a Python repair's fix when it is the source
-    function itself (a bug put in by code: comments aside, the same tokens), or the Python source of a translation
-    into JavaScript. (row, a note for the tests_pass reason); other rows come back as they are."""
+    function itself (a bug put in by code: comments aside, the same tokens), the Python source of a translation
+    into JavaScript, or the Python source of a code generation whose solution has the source's name (its
+    instruction was written from the source's summary and signature, so it asks for what the source does).
+    (row, a note for the tests_pass reason); other rows come back as they are."""
     task, tests = row["task_name"], (row.get("tests") or "").strip()
     if not tests or row["language"] != "python":
         return row, None
@@ -301,6 +303,9 @@ def _with_expected_values_from_the_source(row: dict, timeout_s: float) -> tuple[
         reference, test_language, source = row["solution"], "python", "the fix"
     elif task == "code_translation" and row.get("target_language") in GROUNDED_LANGUAGES:
         reference, test_language, source = row["code"], row["target_language"], "the Python source"
+    elif task == "code_generation" and (name := contrastive.defined_name(row["code"], "python")) is not None \
+            and name == contrastive.defined_name(row["solution"], "python"):
+        reference, test_language, source = row["code"], "python", "the source function"
     else:
         return row, None
     grounded = ground_tests(reference, tests, test_language=test_language, timeout_s=timeout_s)
