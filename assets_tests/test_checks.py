@@ -558,3 +558,12 @@ def test_names_agree_rejects_a_summary_that_names_a_function_the_code_does_not_h
     other = make_row("code_summarization", language, solution="The function `is_palindrome` checks a palindrome.")
     assert_fails("names_agree", other, "names is_palindrome", "the code does not have")
     assert verdict("names_agree", make_row("code_summarization", language)).status == C.NOT_CHECKED
+    helper = make_row("code_summarization", language, solution="It first calls the helper `split_digits` on s.")
+    assert_fails("names_agree", helper, "names split_digits", "the code does not have")
+    plain = make_row("code_summarization", language, solution="It returns `None` or a `list` of the words.")
+    assert verdict("names_agree", plain).status == C.NOT_CHECKED  # not names written like code
+
+
+def test_backticked_code_names():
+    assert C.backticked_code_names("calls `splitDigits`, then `os.path.join(a, b)` and `len(x)`; returns `None`, "
+                                   "`x` or `max_len`") == {"splitDigits", "join", "len", "max_len"}

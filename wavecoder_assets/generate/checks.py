@@ -447,6 +447,21 @@ def named_functions(text: str) -> set[str]:
     return names
 
 
+# A name in backticks written like code (snake_case, camelCase, a call `name(...)`): a summary that puts one in
+# backticks refers to code ("calls the helper `splitDigits`"), which must then be in the summarized code.
+_BACKTICKED = re.compile(rf"`({_DOTTED_NAME})(\([^`\n]*\))?`")
+
+
+def backticked_code_names(text: str) -> set[str]:
+    """The code-like names a text puts in backticks (last dotted part); `None`, `x` or `list` are not counted."""
+    names = set()
+    for match in _BACKTICKED.finditer(text or ""):
+        name = match.group(1).split(".")[-1]
+        if match.group(2) is not None or _looks_like_code(name):
+            names.add(name)
+    return names
+
+
 def _name_key(name: str) -> str:
     """snake_case, camelCase and PascalCase spellings of a name compare equal (a translation renames by its
     language's convention)."""
@@ -457,7 +472,8 @@ def check_names_agree(row: dict, s: CheckSettings = DEFAULT_SETTINGS) -> RuleVer
     """A function the instruction names is in the code solution; a function the summary names is in the code."""
     rule, language = "names_agree", _solution_language(row)
     if language is None:
-        named, where, code, code_language = named_functions(row.get("solution")), "summary", row["code"], row["language"]
+        named, where, code, code_language = (named_functions(row.get("solution")) | backticked_code_names(
+            row.get("solution")), "summary", row["code"], row["language"])
     else:
         named, where, code, code_language = named_functions(row.get("instruction")), "instruction", \
             _solution_code(row), language
