@@ -15,7 +15,8 @@ CODE_COLUMNS = ["id", "language", "code", "docstring", "repo", "path", "func_nam
 
 
 class CoresetConfig(dg.Config):
-    k: int = Field(default=40, ge=1, description="rows to select (the paper: 20,000); more than there are selects them all")
+    # 64: generated_instructions takes 60 of them by default.
+    k: int = Field(default=64, ge=1, description="rows to select (the paper: 20,000); more than there are selects them all")
     seed: int = Field(default=0, description="draws the first center")
     algorithm: Algorithm = Field(
         default="scan",

@@ -55,13 +55,13 @@ GROUP = "generate"
 
 class GenerateConfig(dg.Config, LoopSettings):
     """The generator's settings (LoopSettings) and the step's own; the discriminator is the `discriminator`
-    resource. Defaults: 34 candidates in 2 rounds, minutes on 2 CPU cores with the embedded models;
+    resource. Defaults: 60 candidates in 2 rounds, minutes on 2 CPU cores with the embedded models;
     the paper preset: the whole coreset, 10 rounds, the paper's task mix."""
 
-    # 34 candidates: about a third of them accepted, so CodeOcean keeps at least 12 rows over the four tasks (26 gave
-    # 9 rows, 9m43s of generation and judging on 2 cores).
+    # 60 candidates: about a quarter of them accepted, so CodeOcean keeps at least 12 rows over the four tasks (34
+    # gave 7 rows twice; 60 gave 15 accepted).
     max_sources: int | None = Field(
-        default=34, ge=1, description="coreset rows used, best rank first, of all shards (each shard takes its part "
+        default=60, ge=1, description="coreset rows used, best rank first, of all shards (each shard takes its part "
                                       "of them); None: all (the paper: the whole coreset)")
     max_failure_rate: float = Field(
         default=0.5, ge=0.0, le=1.0,

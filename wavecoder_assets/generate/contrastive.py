@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from wavecoder_assets.generate.tasks import strip_fence
+from wavecoder_assets.generate.tasks import strip_fence, without_lone_surrogates
 from wavecoder_assets.hashing import stable_hash
 from wavecoder_assets.languages import LANGUAGE_NAMES
 from wavecoder_assets.llm import ChatRequest
@@ -191,7 +191,7 @@ def parse_pick(text: str, n: int) -> tuple[int, str]:
         raise ValueError(f"not a pick: {error}") from None
     if not 1 <= pick <= n:
         raise ValueError(f"pick {pick} is not one of 1..{n}")
-    return pick, str(answer.get("reason") or "")[:REASON_MAX_CHARS]
+    return pick, without_lone_surrogates(str(answer.get("reason") or ""))[:REASON_MAX_CHARS]
 
 
 def verdict(candidates: list[Candidate], asked: list[tuple[list[int], int, str]]) -> dict:

@@ -323,8 +323,24 @@ def extract_json_object(text: str) -> dict | None:
         except ValueError:
             continue
         if isinstance(obj, dict):
-            return obj
+            return without_lone_surrogates(obj)
     return None
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value):
+    """`value` (a decoded JSON value) with each lone UTF-16 surrogate, which no UTF-8 table can store, replaced by
+    U+FFFD, as a decoder marks bytes it cannot read: a model wrote the escape "\\udbd7" alone, and the whole shard's
+    table failed to write. json already joins a valid surrogate pair into one character."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 # Languages whose tests are one standalone check per line, so the lines before a cut still make a test program.
