@@ -57,9 +57,9 @@ def resources_for(env: str | None = None, *, lake_dir: str | None = None) -> dic
 
 def executor_for(ray_address: str | None = None) -> dg.ExecutorDefinition:
     """In-process (the default: 2 cores and a local LLM server, so steps run one after another in one process and
-    resources start once per run; the run config is checked before the first step), or every step as a Ray job on the cluster whose job-submission address
-    (`http://<head>:8265`) is given or in $WAVECODER_RAY_ADDRESS, with the op tag GPU_STEP or CPU_STEP as its
-    resource request. The cluster's workers need this project at the same Python path as the run's process and
+    resources start once per run; the run config is checked before the first step), or every step as a Ray job on
+    the cluster whose job-submission address (`http://<head>:8265`) is given or in $WAVECODER_RAY_ADDRESS, with the
+    op tag GPU_STEP or CPU_STEP as its resource request. The cluster's workers need this project at the same Python path as the run's process and
     the lake and DAGSTER_HOME on storage they share with it."""
     address = ray_address or os.environ.get(RAY_ADDRESS_ENV)
     if not address:
