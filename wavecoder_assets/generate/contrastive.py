@@ -7,8 +7,8 @@ in the same language; other rows of the batch where there are too few), every on
 and answers with the number of the function the summary describes (a JSON schema that allows only those
 numbers). The row passes only when the judge picks its own code, in every ask (each ask another order). A summary
 of other code points at that code; a vague summary fits every candidate, and the pick is a guess. The embedded 1.5B
-judge leans to the last position (4 in 20 of 46 asks with K=4), which a seeded order spreads over rows but does
-not remove. Offered a 0 for "none of them", it never answered 0 in those 46 asks, so there is none.
+judge leans to the last position (4 in 24 of 46 asks with K=4), which a seeded order spreads over rows but does
+not remove. Offered a 0 for "none of them", it never answered 0 in 46 asks, so there is none.
 
 The same question checks code rows no test decided (no toolchain, tests that could not run): a generation's
 instruction must single out its solution among the source's neighbours (instruction_identifies_code), and a
