@@ -380,7 +380,9 @@ SOURCES = {
     "retried": GOOD + "  # FAULTS=500,429@0.1",
     "malformed_then_ok": GOOD + "  # FAULTS=malformed",
     "syntax_error": _spec("Write a Python function that doubles a number.", "def double(x:\n    return 2 * x"),
-    "tests_fail": _spec("Write a Python function that doubles a number.", DOUBLE, tests="assert double(2) == 5"),
+    # Not an `assert EXPR == VALUE` line, which would take its value from the source function (ground_tests).
+    "tests_fail": _spec("Write a Python function that doubles a number.", DOUBLE,
+                        tests="if double(2) != 5:\n    raise AssertionError('double(2)')"),
     "judge_says_no": _spec("Write a Python function that doubles a number.", DOUBLE, resolves="no"),
     "no_json": "def double(x):\n    return 2 * x  # nothing for the parser here",
     "long_instruction": _spec("Write a function. Call it double. Use Python.", DOUBLE),

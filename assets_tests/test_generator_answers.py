@@ -125,7 +125,8 @@ def _answer_with_tests(body: dict) -> str:
 def _wrong_tests(body: dict) -> str:
     return json.dumps({"task_name": "code_generation", "instruction": "Write a Python function root(x) that returns "
                        "the square root of x.", "information": "", "solution": "import math\n\n" + ROOT,
-                       "tests": "assert root(9) == 4"})
+                       # not an `assert EXPR == VALUE` line, whose value would come from the source function
+                       "tests": "if root(9) != 4:\n    raise AssertionError('root(9)')"})
 
 
 def test_tests_that_do_not_parse_are_written_again_once_and_the_code_kept():
@@ -138,7 +139,8 @@ def test_tests_that_do_not_parse_are_written_again_once_and_the_code_kept():
         asked_again = gen.bodies[-1]["messages"]
     [row] = judged.to_dicts()
     assert row["verdict"] == "accepted" and row["tests_regenerated"] == 1 and row["attempts"] == 2
-    assert row["tests"] == "assert root(9) == 3" and "SyntaxError" in row["first_rejection"]
+    # the new tests, their expected value computed on the source function (math.sqrt: 3.0)
+    assert row["tests"] == "assert root(9) == 3.0" and "SyntaxError" in row["first_rejection"]
     assert json.loads(asked_again[-2]["content"])["tests"] == "assert root(9) = 3"  # the answer, then its error
     assert "SyntaxError" in asked_again[-1]["content"] and len(gen.bodies) == 2
     assert quality_metrics(judged)["tests_regenerated"] == quality_metrics(judged)["accepted_with_regenerated_tests"] == 1
