@@ -28,7 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
-from wavecoder_assets.generate.calibration import CANDIDATE_KEYS, load_labelled
+from wavecoder_assets.generate.calibration import as_candidates, load_labelled
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.loop import LoopSettings, quality_metrics, run_generator_discriminator
 from wavecoder_assets.languages import LANGUAGE_NAMES
@@ -164,7 +164,7 @@ def contrastive_on_labelled(path: str) -> None:
     """The contrastive rules' cost and effect on labelled rows: before/after per task, and per label the rows
     accepted, in one process against one uncached judge server."""
     labelled = load_labelled(path)
-    rows = [{"id": row["id"], **{k: row[k] for k in CANDIDATE_KEYS}} for row in labelled]  # no label to the judge
+    rows = as_candidates(labelled)
     llm = LLMResource(cache_path=None)
     try:
         judge = llm.client("judge")

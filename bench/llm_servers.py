@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from wavecoder_assets.generate import judge as J
-from wavecoder_assets.generate.calibration import CANDIDATE_KEYS, load_labelled
+from wavecoder_assets.generate.calibration import as_candidates, load_labelled
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.llm import JUDGE_MODEL, ChatClient, ChatRequest, ChatResult, LocalLlamaServer
 
@@ -49,7 +49,7 @@ def judge_requests(n: int) -> tuple[list[ChatRequest], dict[str, str]]:
     request's task name."""
     rows = load_labelled(CALIBRATION)
     step = max(1, len(rows) // (2 * n))  # about half the rows reach the judge (the rest fail a code check or test)
-    candidates = [{"id": row["id"], **{k: row[k] for k in CANDIDATE_KEYS}} for row in rows[::step]]
+    candidates = as_candidates(rows[::step])
     recorder = RequestRecorder()
     discriminate(candidates, recorder, DiscriminatorSettings())
     requests = recorder.requests or []

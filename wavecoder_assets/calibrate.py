@@ -32,7 +32,7 @@ import sys
 import pydantic
 import yaml
 
-from wavecoder_assets.generate.calibration import CANDIDATE_KEYS, calibration_report, judge_decided, load_labelled
+from wavecoder_assets.generate.calibration import as_candidates, calibration_report, judge_decided, load_labelled
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
 from wavecoder_assets.lakefiles import DEFAULT_LAKE_DIR
 
@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     rows = rows[: args.limit] if args.limit is not None else rows
-    # The candidate fields only: no label, broken_rule or note reaches the judge.
-    candidates = [{"id": row["id"], **{k: row[k] for k in CANDIDATE_KEYS}} for row in rows]
+    candidates = as_candidates(rows)
 
     llm = judge = None
     progress = logging.StreamHandler(sys.stderr)  # stdout holds only the JSON lines

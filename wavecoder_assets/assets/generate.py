@@ -18,8 +18,8 @@ from wavecoder_assets.existing_paths import ExistingPath
 from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
 from wavecoder_assets.generate import contrastive
 from wavecoder_assets.generate.calibration import (
-    CANDIDATE_KEYS,
     JUDGE_ONLY_SET,
+    as_candidates,
     calibration_gate,
     calibration_report,
     calibration_table,
@@ -298,7 +298,7 @@ def judge_calibration(context: dg.AssetExecutionContext, config: JudgeCalibratio
     tables = []
     for path, max_rows in sets:
         rows = stratified_sample(load_labelled(path), max_rows, config.seed)
-        candidates = [{"id": row["id"], **{k: row[k] for k in CANDIDATE_KEYS}} for row in rows]  # no label here
+        candidates = as_candidates(rows)
         outcomes = discriminate(candidates, llm.client("judge"), discriminator.settings(), logger=context.log)
         tables.append(calibration_table(rows, outcomes, discriminator.version(), Path(path).stem))
     table = pl.concat(tables)

@@ -39,6 +39,12 @@ if TYPE_CHECKING:  # scoring verdicts needs no discriminator (its checks and san
 CANDIDATE_KEYS = ("task_name", "language", "target_language", "code", "instruction", "information", "solution",
                   "tests")
 LABELLED_KEYS = ("id", "label") + CANDIDATE_KEYS  # every line must have these; broken_rule and note are optional
+
+
+def as_candidates(rows: list[dict]) -> list[dict]:
+    """Labelled rows as the discriminator gets them: the id and CANDIDATE_KEYS only, so no label, broken_rule or
+    note reaches the judge."""
+    return [{"id": row["id"], **{k: row[k] for k in CANDIDATE_KEYS}} for row in rows]
 LABELS = ("accepted", "rejected")
 VERDICTS = ("accepted", "rejected", "failed")
 
