@@ -8,8 +8,9 @@ LLM judge on the semantic rules); then, in the same run, the same generated exam
 the previous discriminator, where the LLM answered all five checklist rules plus an overall verdict (uncapped
 reasons, no code checks). Prints wall and server-CPU seconds per generated and per judged example, the ratio
 reference / now, and the loop's quality numbers (unparseable, acceptance, execution, copied reasons).
-Then the contrastive rules (contrastive.py) before and after: the same parsed examples judged per task with them off
-(contrastive_candidates 0) and on (the defaults), each uncached: acceptance and judging seconds per example, per task.
+Then the rules that check rows beyond the judge's yes/no (contrastive.py, and differential.py for code rows no test
+decided) before and after: the same parsed examples judged per task with them off (contrastive_candidates 0,
+differential false) and on (the defaults), each uncached: acceptance and judging seconds per example, per task.
 
     python bench/generate.py --labelled wavecoder_assets/benchmark_data/judge_semantic.jsonl
 
@@ -115,8 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--labelled", metavar="FILE", help="only the contrastive before/after, on this labelled "
-                                                           "file's rows (e.g. the semantic set's summaries)")
+    parser.add_argument("--labelled", metavar="FILE", help="only the before/after of the contrastive and differential "
+                                                           "rules, on this labelled file's rows")
     args = parser.parse_args()
     if args.labelled:
         return contrastive_on_labelled(args.labelled)
@@ -156,12 +157,13 @@ def main() -> None:
     print(judged.group_by("task_name", "status", "verdict").len().sort("task_name", "status", "verdict"))
     with pl.Config(fmt_str_lengths=200, tbl_rows=50, tbl_width_chars=250):
         print(judged.select("task_name", "verdict", "sandbox_status", "instruction", "reasons", "error"))
-        print("contrastive rules off (before) and on (after), the same examples judged per task, uncached:")
+        print("contrastive and differential rules off (before) and on (after), the same examples judged per task, "
+              "uncached:")
         print(contrastive)
 
 
 def contrastive_on_labelled(path: str) -> None:
-    """The contrastive rules' cost and effect on labelled rows: before/after per task, and per label the rows
+    """The contrastive and differential rules' cost and effect on labelled rows: before/after per task, and per label the rows
     accepted, in one process against one uncached judge server."""
     labelled = load_labelled(path)
     rows = as_candidates(labelled)
@@ -173,18 +175,19 @@ def contrastive_on_labelled(path: str) -> None:
     finally:
         llm.close()
     print(f"{len(rows)} labelled rows from {path} (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
-          f"cores); contrastive rules off (before) and on (after), uncached:")
+          f"cores); contrastive and differential rules off (before) and on (after), uncached:")
     with pl.Config(tbl_width_chars=250, tbl_cols=-1):
         print(table)
 
 
 def before_and_after(rows: list[dict], judge, labels: dict[str, str] | None = None) -> pl.DataFrame:
-    """Per task: acceptance and judging seconds per example of `rows` with the contrastive rules off, then on."""
+    """Per task: acceptance and judging seconds per example of `rows` with the contrastive and differential rules
+    off (the judge's yes/no decides what no test decided), then on."""
     out = []
     for task in sorted({row["task_name"] for row in rows}):
         of_task = [row for row in rows if row["task_name"] == task]
         measured = {}
-        for name, settings in (("before", DiscriminatorSettings(contrastive_candidates=0)),
+        for name, settings in (("before", DiscriminatorSettings(contrastive_candidates=0, differential=False)),
                                ("after", DiscriminatorSettings())):
             started = time.perf_counter()
             outcomes = discriminate(of_task, judge, settings)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from wavecoder_assets.generate import contrastive
+from wavecoder_assets.generate import contrastive, differential
 from wavecoder_assets.generate.tasks import TASKS
 from wavecoder_assets.languages import LANGUAGES
 
@@ -379,13 +379,14 @@ def calibration_gate(report: CalibrationReport, threshold: float, *, measured: l
 # Rules the LLM answers (the judge's and the contrastive ones); the others decide without it: a row they decided (a
 # check said no, or tests ran) is not the judge's.
 _DECIDED_BY_LLM = {"solution_resolves", "instruction_relevant", *contrastive.RULE_TEXTS}
+_DECIDED_BY_RUNNING = {"tests_pass", "repair_fixes_bug", differential.RULE, differential.SUMMARY_RULE}
 
 
 def judge_decided(rows: list[dict], verdicts: list[Verdict | Outcome]) -> tuple[list[dict], list]:
     """The rows (and their verdicts) that only the LLM judge decided: no code check failed and no tests ran (a
-    test pass or fail is the sandbox's decision, not the judge's)."""
+    test pass or fail, or a result beside the source's, is the sandbox's decision, not the judge's)."""
     kept = [(row, v) for row, v in zip(rows, verdicts)
-            if not any(answer["answer"] in ("yes", "no") if rule in ("tests_pass", "repair_fixes_bug")
+            if not any(answer["answer"] in ("yes", "no") if rule in _DECIDED_BY_RUNNING
                        else answer["answer"] == "no" and rule not in _DECIDED_BY_LLM
                        for rule, answer in v.rule_verdicts.items())]
     return [row for row, _ in kept], [v for _, v in kept]

@@ -10,10 +10,13 @@ A candidate (task_name, language, target_language, code, instruction, informatio
    recorded as "n/a: not executed", never as a pass; where Python code known to be right is at hand (a repair's
    fix that is the source function, a translation's Python source), the tests' expected values come from it; a
    repair whose tests did not run is rejected (reject_untested_repairs);
-3. for a summary, and for a generation or translation no test decided, matched by the LLM against its own code and
+3. for a generation or translation no test decided, run beside its source on inputs the judge writes
+   (`differential.py`, behaves_like_source): a different result rejects it, agreement on inputs that tell
+   results apart decides it;
+4. for a summary, and for a generation or translation still undecided, matched by the LLM against its own code and
    its nearest neighbours (`contrastive.py`: summary_identifies_code, instruction_identifies_code,
    translation_identifies_source): it passes only when the judge picks its own code;
-4. judged by the LLM on the semantic rules only (`judge.py`), with few-shot examples (good and bad, each with
+5. judged by the LLM on the semantic rules only (`judge.py`), with few-shot examples (good and bad, each with
    its per-rule analysis) drawn per candidate from the example store, seeded by the candidate's key.
 Every rule's answer and reason lands in `rule_verdicts`; `verdict` is accepted only when no rule said no.
 """
@@ -30,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wavecoder_assets.codefacts import code_tokens
-from wavecoder_assets.generate import contrastive
+from wavecoder_assets.generate import contrastive, differential
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, run_checks
 from wavecoder_assets.generate.examples import ExampleStore, copied_example, written_in
@@ -41,7 +44,7 @@ from wavecoder_assets.generate.execution import (
     execution_verdicts,
     ground_tests,
 )
-from wavecoder_assets.generate.tasks import TASKS
+from wavecoder_assets.generate.tasks import TASKS, solution_language
 from wavecoder_assets.hashing import hex_id, stable_hash
 from wavecoder_assets.llm import ChatRequest
 
@@ -49,7 +52,8 @@ log = logging.getLogger(__name__)
 
 COPY_RULE = "not_a_few_shot_copy"
 # Decided without an LLM: the code checks, execution, and whether the answer copies a few-shot example.
-CODE_RULE_TEXTS = CHECK_RULES | EXECUTION_RULES | {
+CODE_RULE_TEXTS = CHECK_RULES | EXECUTION_RULES | {differential.RULE: differential.RULE_TEXT,
+                                                    differential.SUMMARY_RULE: differential.SUMMARY_RULE_TEXT} | {
     COPY_RULE: "The solution (and a generation's or repair's instruction) is not a shown few-shot example's "
                "copied (up to whitespace)."}
 CODE_RULES = frozenset(CODE_RULE_TEXTS)
@@ -59,7 +63,7 @@ RULE_KINDS = ("code_check", "execution", "contrastive", "judge")
 
 def rule_kind(rule: str) -> str:
     """Which part of the discriminator answers `rule`: one of RULE_KINDS (parsing counts as a code check)."""
-    if rule in EXECUTION_RULES:
+    if rule in EXECUTION_RULES or rule in (differential.RULE, differential.SUMMARY_RULE):
         return "execution"
     if rule in contrastive.RULE_TEXTS:
         return "contrastive"
@@ -95,6 +99,13 @@ class DiscriminatorSettings(BaseModel):
                                                                     "the tests show that it fixes a bug")
     sandbox_timeout_s: float = Field(default=10.0, gt=0)
     check_rules: list[str] | None = Field(default=None, description="the code checks to run (empty: all)")
+    differential: bool = Field(default=True, description="run a generation or translation no test decided beside "
+                                                         "its source on inputs the judge writes; a different result "
+                                                         "rejects it (behaves_like_source)")
+    summary_rewrite_share: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="the judge writes code from a summary, run beside the summarized "
+                                                 "function on inputs the judge writes: it must give the same results "
+                                                 "on at least this share of them (summary_reproduces_code); 0: off")
     contrastive_candidates: int = Field(
         default=4, ge=0, le=8, description="contrastive rules: functions a summary (or an untested generation's "
                                            "instruction, or translation) is matched against (its own and its nearest "
@@ -201,6 +212,12 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
         for i in survivors:
             out[i] = _outcome(verdicts[i], tests(i), sandbox_status=sandbox.get(i))
         return out
+    if settings.execute and settings.differential:
+        for i, (rule, compared, model) in _differential(rows, survivors, verdicts, judge, settings, logger).items():
+            verdicts[i][rule] = compared
+            if compared["answer"] == "no":
+                out[i] = _outcome(verdicts[i], tests(i), judge_model=model, sandbox_status=sandbox.get(i))
+        survivors = [i for i in survivors if out[i] is None]
     if settings.contrastive_candidates > 1:
         for i, (picked, model, error) in _contrastive(rows, survivors, verdicts, judge, settings, logger).items():
             if error:
@@ -271,8 +288,56 @@ def _contrastive(rows: list[dict], indices: list[int], verdicts: dict[int, dict]
     return out
 
 
+def _differential(rows: list[dict], indices: list[int], verdicts: dict[int, dict], judge,
+                  settings: DiscriminatorSettings, logger) -> dict[int, tuple[str, dict, str | None]]:
+    """index -> (rule, verdict, the judge model) for the rows among `indices` whose code runs beside their source
+    (differential.py): a generation or translation no test decided (behaves_like_source: the solution), and a
+    summary when summary_rewrite_share is set (summary_reproduces_code: code the judge writes from it). The judge
+    writes the inputs, and a summary's code."""
+    code_rows = [i for i in indices if differential.applies(rows[i]) and not _tests_decided(verdicts[i])]
+    summaries = [i for i in indices if settings.summary_rewrite_share and differential.applies_to_summary(rows[i])]
+    requests = {(i, "inputs"): differential.inputs_request(rows[i], key=f"{_key(rows[i], i)}#inputs",
+                                                           seed=settings.seed) for i in code_rows + summaries}
+    requests |= {(i, "rewrite"): differential.rewrite_request(rows[i], key=f"{_key(rows[i], i)}#rewrite",
+                                                              seed=settings.seed) for i in summaries}
+    asked = [k for k, request in requests.items() if request is not None]
+    answers = dict(zip(asked, judge.run([requests[k] for k in asked], logger=logger))) if asked else {}
+
+    def compare(i: int) -> tuple[str, dict, str | None]:
+        row = rows[i]
+        rule = differential.SUMMARY_RULE if i in summaries else differential.RULE
+        name, answer = differential.source_name(row), answers.get((i, "inputs"))
+        if answer is None:
+            return rule, {"answer": "n/a", "reason": "not decided: the source's parameters cannot be filled by "
+                                                    "name"}, None
+        try:
+            if answer.error:
+                raise ValueError(answer.error)
+            inputs = differential.parse_inputs(answer.text, differential.parameters(row["code"], row["language"],
+                                                                                    name))
+        except ValueError as why:
+            return rule, {"answer": "n/a", "reason": f"not decided: the judge wrote no inputs ({str(why)[:200]})"}, \
+                answer.model
+        run = lambda code, language: differential.results(language, code, differential.callee(code, language, name),
+                                                          inputs, timeout_s=settings.sandbox_timeout_s)
+        source = run(row["code"], row["language"])
+        if rule == differential.SUMMARY_RULE:
+            rewrite = answers[(i, "rewrite")]
+            written = run(differential.written_code(rewrite.text), row["language"]) if rewrite.error is None else \
+                differential.Results([], f"was not written ({rewrite.error[:200]})")
+            return rule, differential.summary_verdict(inputs, source, written, settings.summary_rewrite_share), \
+                answer.model
+        language = solution_language(row["task_name"], row["language"], row.get("target_language"))
+        return rule, differential.verdict(inputs, source, run(row["solution"], language), name or "f"), answer.model
+
+    undecided = code_rows + summaries
+    with ThreadPoolExecutor(max_workers=2) as pool:  # sandboxed runs wait on subprocesses
+        return dict(zip(undecided, pool.map(compare, undecided)))
+
+
 def _tests_decided(verdicts: dict) -> bool:
-    return verdicts.get("tests_pass", {}).get("answer") in ("yes", "no")
+    """Whether running code decided the row: its tests, or its results beside its source's."""
+    return any(verdicts.get(rule, {}).get("answer") in ("yes", "no") for rule in ("tests_pass", differential.RULE))
 
 
 def _copied_field(row: dict) -> tuple[str, dict] | None:

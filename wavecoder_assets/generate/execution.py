@@ -204,7 +204,7 @@ def _assemble(language: str, solution: str, tests: str, timeout_s: float) -> tup
             tests = "const assert = require('assert');\n" + tests  # the test style asked for; models forget the line
         return solution + "\n\n{\n" + tests + "\n}\n", "main.js", ["node", "main.js"], 0.0
     if language == "java":
-        program, main = _java_program(solution, tests)
+        program, main = java_program(solution, tests)
         javac = " ".join(f"-J{flag}" for flag in JVM_FLAGS.split())
         command = f"javac {javac} Main.java && exec timeout -k 1 {t} java {JVM_FLAGS} -ea {main}"
         return program, "Main.java", ["sh", "-c", command], COMPILE_S["java"]
@@ -260,7 +260,7 @@ def _top_level(source: str, language: str) -> _TopLevel:
     return _TopLevel(imports, "\n".join(pieces), names)
 
 
-def _java_program(solution: str, tests: str) -> tuple[str, str]:
+def java_program(solution: str, tests: str) -> tuple[str, str]:
     """Main.java holding the solution's types and the tests' class, and the class to run: the tests' class with
     a main method, or bare test statements wrapped into one. A solution that is only methods (as CodeSearchNet's
     Java functions are) becomes static members of the class the tests run in, so the tests can call them."""

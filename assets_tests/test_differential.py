@@ -1,0 +1,215 @@
+"""behaves_like_source: a generation or translation no test decided runs beside its source on inputs the judge
+wrote (differential.py), in the real sandbox (Python always; node and javac where installed), and in the
+discriminator against a scripted OpenAI-compatible endpoint (a real HTTP server, the real ChatClient)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from assets_tests.scripted_endpoint import ScriptedEndpoint
+from wavecoder_assets.generate import contrastive as C
+from wavecoder_assets.generate import differential as D
+from wavecoder_assets.generate.calibration import judge_decided
+from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate, rule_kind
+
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+needs_java = pytest.mark.skipif(shutil.which("javac") is None, reason="javac not installed")
+
+SUM_SQUARES = '''def sum_squares(lst):
+    total = 0
+    for i, x in enumerate(lst):
+        total += x ** 2 if i % 3 == 0 else x ** 3 if i % 4 == 0 else x
+    return total
+'''
+# Another problem's code under the asked name: passes for a list of one element, not for longer ones.
+OTHER_PROBLEM = '''def sum_squares(lst):
+    import math
+    return sum(math.ceil(x) ** 2 for x in lst)
+'''
+INPUTS = [[[1, 2, 3]], [[]], [[-1, -5, 2, -1, -5]], [[2]], ["not a list"]]
+
+
+def run(language: str, code: str, inputs=INPUTS) -> D.Results:
+    return D.results(language, code, D.callee(code, language, "sum_squares"), inputs, timeout_s=10)
+
+
+def test_another_functions_code_under_the_asked_name_differs_and_the_first_differing_input_is_named():
+    source = run("python", SUM_SQUARES)
+    assert source.results[0] == {"ok": 6} and source.results[4] == {"raised": "TypeError"}
+    verdict = D.verdict(INPUTS, source, run("python", OTHER_PROBLEM), "sum_squares")
+    assert verdict["answer"] == "no"
+    assert verdict["reason"].startswith("2 of 4 inputs differ: sum_squares([1, 2, 3]) gives 14, the source 6")
+
+
+def test_the_same_behaviour_written_differently_matches_and_inputs_the_source_rejects_are_dropped():
+    rewritten = '''def sum_squares(lst):
+    """Helpers and prints do not matter: only the results are compared."""
+    print("computing")
+    return sum(x * x if i % 3 == 0 else (x * x * x if i % 4 == 0 else x) for i, x in enumerate(lst)) * 1.0
+'''
+    verdict = D.verdict(INPUTS, run("python", SUM_SQUARES), run("python", rewritten), "sum_squares")
+    assert verdict == {"answer": "yes", "reason": "the same results as the source on 4 inputs (4 distinct)"}
+
+
+def test_inputs_that_get_one_answer_from_the_source_do_not_pass_a_row():
+    fraction = "def simplify(x, n):\n    a, b = x.split('/'), n.split('/')\n    return int(a[0]) * int(b[0]) % (int(a[1]) * int(b[1])) == 0\n"
+    substring = "def simplify(x, n):\n    return n in x + x\n"
+    never_whole = [["1/2", "2/4"], ["3/5", "5/7"], ["1/3", "3/6"], ["1/4", "4/8"]]
+    run_on = lambda code, inputs: D.results("python", code, "simplify", inputs, timeout_s=10)
+    undecided = D.verdict(never_whole, run_on(fraction, never_whole), run_on(substring, never_whole), "simplify")
+    assert undecided == {"answer": "n/a", "reason": "not decided: the same results on 4 inputs, which the source "
+                                                    "answers with 1 distinct result(s)"}
+    with_whole = never_whole + [["2/1", "3/1"]]
+    assert D.verdict(with_whole, run_on(fraction, with_whole), run_on(substring, with_whole),
+                     "simplify")["answer"] == "no"
+
+
+def test_too_few_inputs_the_source_ran_on_leave_the_row_undecided_and_a_broken_solution_is_rejected():
+    few = [["a"], [None], [[1]]]
+    assert D.verdict(few, run("python", SUM_SQUARES, few), run("python", OTHER_PROBLEM, few),
+                     "sum_squares")["answer"] == "n/a"
+    broken = D.verdict(INPUTS, run("python", SUM_SQUARES), run("python", "def sum_squares(lst)\n    return 0\n"),
+                       "sum_squares")
+    assert broken["answer"] == "no" and "did not run" in broken["reason"]
+
+
+def test_a_function_that_never_returns_on_one_input_keeps_the_results_before_it():
+    looping = "def sum_squares(lst):\n    while len(lst) == 0:\n        pass\n    return 6\n"
+    results = D.results("python", looping, "sum_squares", INPUTS, timeout_s=2)
+    assert results.results[0] == {"ok": 6} and results.results[1] is None
+    verdict = D.verdict(INPUTS, run("python", SUM_SQUARES), results, "sum_squares")
+    assert verdict["answer"] == "no" and "sum_squares([]) gives no result" in verdict["reason"]
+
+
+def test_inputs_are_asked_by_parameter_name_and_read_back_in_the_parameters_order():
+    assert D.parse_inputs('{"inputs": [{"b": 2, "a": 1}, {"a": 1, "b": 2}, {"a": 3}, [4, 5], {"a": [], "b": ""}]}',
+                          ["a", "b"]) == [[1, 2], [[], ""]]
+    cut = '{"inputs": [{"a": 1, "b": [2]}, {"a": "x", "b": []} , {"a": 3, "b": [4, 5, 6'  # the token limit
+    assert D.parse_inputs(cut, ["a", "b"]) == [[1, [2]], ["x", []]]
+    for text in ('{"inputs": []}', "no json", '{"calls": [{"a": 1, "b": 2}]}'):
+        with pytest.raises(ValueError):
+            D.parse_inputs(text, ["a", "b"])
+    assert D.parameters("def f(a, b: int, c=1, *, d: str = 'x'):\n    pass", "python", "f") is None  # keyword-only
+    assert D.parameters("def f(a, b: int, c=1, d: str = 'x'):\n    pass", "python", "f") == ["a", "b", "c", "d"]
+    assert D.parameters("const f = (a, b = 2) => a", "javascript", "f") == ["a", "b"]
+    assert D.parameters("const f = a => a", "javascript", "f") == ["a"]
+    assert D.parameters("function f(a, {b}) {}", "javascript", "f") is None
+    assert D.parameters("class S { int f(List<Integer> xs, int k) { return k; } }", "java", "f") == ["xs", "k"]
+    request = D.inputs_request(generation(SUM_SQUARES), key="k", seed=0)
+    item = request.response_format["schema"]["properties"]["inputs"]["items"]
+    assert item["required"] == ["lst"] and item["additionalProperties"] is False
+    assert "array" in item["properties"]["lst"]["type"]  # not {}: llama.cpp's grammar reads that as an object
+    assert D.inputs_request(generation("x", code="def f(*args):\n    return args"), key="k", seed=0) is None
+
+
+@needs_node
+def test_a_javascript_source_checks_its_python_translation_with_a_changed_constant():
+    source = "const fixSpaces = (text) => {\n  return text.replace(/ {3,}/g, '-').replace(/ /g, '_')\n}"
+    right = "import re\ndef fix_spaces(text):\n    return re.sub(' {3,}', '-', text).replace(' ', '_')\n"
+    wrong = "import re\ndef fix_spaces(text):\n    return re.sub(' {2,}', '-', text).replace(' ', '_')\n"
+    inputs = [["Example"], ["Example 1"], [" Example  2"], [" Example   3"]]
+    ran = D.results("javascript", source, D.callee(source, "javascript", None), inputs, timeout_s=10)
+    assert D.callee(right, "python", "fixSpaces") == "fix_spaces"  # the target's naming convention
+    assert D.verdict(inputs, ran, D.results("python", right, "fix_spaces", inputs, timeout_s=10),
+                     "fixSpaces")["answer"] == "yes"
+    verdict = D.verdict(inputs, ran, D.results("python", wrong, "fix_spaces", inputs, timeout_s=10), "fixSpaces")
+    assert verdict["answer"] == "no" and 'fixSpaces(" Example  2") gives "_Example-2"' in verdict["reason"]
+
+
+@needs_java
+def test_java_arguments_follow_the_declared_parameter_types():
+    source = ("import java.util.*;\nclass Solution {\n    public int canArrange(List<Integer> arr) {\n"
+              "        int ind = -1;\n        for (int i = 1; i < arr.size(); i++) if (arr.get(i) < arr.get(i - 1)) "
+              "ind = i;\n        return ind;\n    }\n}\n")
+    first_drop = source.replace("ind = i;", "{ ind = i; break; }")
+    inputs = [[[1, 2, 4, 3, 5]], [[1, 2, 3]], [[5, 4, 3, 2, 1]], ["text"]]
+    ran = D.results("java", source, "canArrange", inputs, timeout_s=10)
+    assert ran.results[:3] == [{"ok": 3}, {"ok": -1}, {"ok": 4}]
+    assert ran.results[3] == {"raised": "the input does not fit its parameter types"}
+    verdict = D.verdict(inputs, ran, D.results("java", first_drop, "canArrange", inputs, timeout_s=10), "canArrange")
+    assert verdict["answer"] == "no" and "canArrange([5, 4, 3, 2, 1]) gives 1, the source 4" in verdict["reason"]
+    static = "public static double mean(int[] xs, String label) {\n    return xs.length == 0 ? 0 : 1.0 * xs[0];\n}"
+    assert D.results("java", static, "mean", [[[3, 4], "a\"b\n"]], timeout_s=10).results == [{"ok": 3.0}]
+
+
+def inputs_writer(body: dict) -> str:
+    """Writes inputs when asked for them (and says yes to the semantic rules, picks 1 in a contrastive ask)."""
+    if body["messages"][0]["content"].startswith("You write test inputs"):
+        return json.dumps({"inputs": [{"lst": args[0]} for args in INPUTS]})
+    if body["messages"][0]["content"] in C.SYSTEMS.values():
+        return json.dumps({"reason": "the first", "answer": 1})
+    yes = {"reason": "fine", "answer": "yes"}
+    return json.dumps({"solution_resolves": yes, "instruction_relevant": yes})
+
+
+def generation(solution: str, **extra) -> dict:
+    return {"example_id": f"gen-{len(solution)}", "source_id": "s", "task_name": "code_generation",
+            "language": "python", "target_language": None, "code": SUM_SQUARES, "information": None,
+            "instruction": "Write a Python function `sum_squares(lst)` that squares entries at indices divisible by "
+                           "3, cubes those at indices divisible by 4 but not 3, and sums all entries.",
+            "solution": solution, "tests": None, **extra}
+
+
+def test_the_discriminator_rejects_an_untested_generation_that_differs_from_its_source():
+    settings = DiscriminatorSettings(judge_few_shot_good=0, judge_few_shot_bad=0)
+    rows = [generation(OTHER_PROBLEM), generation(SUM_SQUARES.replace("total", "acc")),
+            generation(OTHER_PROBLEM, tests="assert sum_squares([2]) == 4")]
+    with ScriptedEndpoint(inputs_writer) as judge:
+        other, same, tested = discriminate(rows, judge.client, settings)
+        asked = [b for b in judge.bodies if b["messages"][0]["content"].startswith("You write test inputs")]
+    assert other.verdict == "rejected" and other.failed_rules == [D.RULE]
+    assert same.verdict == "accepted" and same.rule_verdicts[D.RULE]["answer"] == "yes"
+    assert C.RULES["code_generation"][0] not in same.rule_verdicts  # running decided it: no contrastive ask
+    assert D.RULE not in tested.rule_verdicts and tested.rule_verdicts["tests_pass"]["answer"] == "yes"
+    # One source, one ask: the two untested rows share their source's inputs (the client sends a request once).
+    assert len(asked) == 1 and "def sum_squares(lst)" in asked[0]["messages"][-1]["content"]
+    assert rule_kind(D.RULE) == "execution"
+    assert judge_decided(rows, [other, same, tested])[0] == []  # execution decided all three, not the judge
+    off = discriminate(rows[:1], None, settings)[0]
+    assert off.verdict == "accepted" and D.RULE not in off.rule_verdicts  # no judge: no one writes inputs
+
+
+AREA = "def area(width, height):\n    return width * height\n"
+
+
+def summary_writer(body: dict) -> str:
+    """Writes inputs, and code that does what the summary's verb says (a judge that reads the summary); picks 1 in a
+    contrastive ask and says yes to the semantic rules."""
+    system, text = body["messages"][0]["content"], body["messages"][-1]["content"]
+    if system.startswith("You write test inputs"):
+        return json.dumps({"inputs": [{"width": w, "height": h} for w, h in ((2, 3), (4, 5), (2, 2), (0, 7))]})
+    if system.startswith("You write code from descriptions"):
+        assert "`def area(width, height)`" in text  # the signature, from the source
+        body_of = {"multiplies": "width * height", "adds": "width + height", "crashes": "undefined_name"}
+        verb = next(verb for verb in body_of if verb in text)
+        return f"Sure:\n```python\ndef area(width, height):\n    return {body_of[verb]}\n```\nThat is it."
+    if system in C.SYSTEMS.values():
+        return json.dumps({"reason": "the first", "answer": 1})
+    yes = {"reason": "fine", "answer": "yes"}
+    return json.dumps({"solution_resolves": yes, "instruction_relevant": yes})
+
+
+def summary(text: str) -> dict:
+    return {"example_id": f"sum-{text[:12]}", "source_id": "area", "task_name": "code_summarization",
+            "language": "python", "target_language": None, "code": AREA, "information": AREA, "tests": None,
+            "instruction": "Summarize what the following Python function does.", "solution": text}
+
+
+def test_a_summary_is_checked_by_code_written_from_it_when_summary_rewrite_share_is_set():
+    rows = [summary("The function multiplies width and height."), summary("The function adds width and height."),
+            summary("The function crashes.")]
+    with ScriptedEndpoint(summary_writer) as judge:
+        right, wrong, unwritable = discriminate(rows, judge.client, DiscriminatorSettings(
+            judge_few_shot_good=0, judge_few_shot_bad=0, summary_rewrite_share=0.75))
+        off = discriminate(rows[1:2], judge.client, DiscriminatorSettings(judge_few_shot_good=0, judge_few_shot_bad=0))
+    assert right.verdict == "accepted" and right.rule_verdicts[D.SUMMARY_RULE] == {
+        "answer": "yes", "reason": "code written from the summary gives the source's results on 4 of 4 inputs"}
+    assert wrong.verdict == "rejected" and wrong.failed_rules == [D.SUMMARY_RULE]
+    assert "on 1 of 4 inputs" in wrong.rule_verdicts[D.SUMMARY_RULE]["reason"]  # 2 + 2 == 2 * 2
+    assert unwritable.rule_verdicts[D.SUMMARY_RULE]["answer"] == "n/a"  # the judge's slip is not the summary's
+    assert "NameError" in unwritable.rule_verdicts[D.SUMMARY_RULE]["reason"]
+    assert off[0].verdict == "accepted" and D.SUMMARY_RULE not in off[0].rule_verdicts  # 0: the rule is off
+    assert rule_kind(D.SUMMARY_RULE) == "execution"
