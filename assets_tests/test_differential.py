@@ -163,6 +163,9 @@ def test_the_discriminator_rejects_an_untested_generation_that_differs_from_its_
     assert other.verdict == "rejected" and other.failed_rules == [D.RULE]
     assert same.verdict == "accepted" and same.rule_verdicts[D.RULE]["answer"] == "yes"
     assert C.RULES["code_generation"][0] not in same.rule_verdicts  # running decided it: no contrastive ask
+    # ... and the judge is not asked whether the solution does what its source does; only whether the instruction fits
+    assert "solution_resolves" not in same.rule_verdicts and "instruction_relevant" in same.rule_verdicts
+    assert "solution_resolves" in tested.rule_verdicts
     assert D.RULE not in tested.rule_verdicts and tested.rule_verdicts["tests_pass"]["answer"] == "yes"
     # One source, one ask: the two untested rows share their source's inputs (the client sends a request once).
     assert len(asked) == 1 and "def sum_squares(lst)" in asked[0]["messages"][-1]["content"]

@@ -228,7 +228,13 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
             if picked["answer"] == "no":
                 out[i] = _outcome(verdicts[i], tests(i), judge_model=model, sandbox_status=sandbox.get(i))
         survivors = [i for i in survivors if out[i] is None]
-    rules = J.rules_from_dicts(settings.rules)
+    all_rules = J.rules_from_dicts(settings.rules)
+    # A solution that gave its source's results on inputs that tell results apart does what the source does: the
+    # judge is not asked again whether it does (its reading is the weaker evidence; on the semantic set it said no to
+    # 2 of 8 right generations that had matched their source). It still judges whether the instruction fits.
+    rules = {i: [r for r in all_rules if not (r.id == "solution_resolves"
+                                              and verdicts[i].get(differential.RULE, {}).get("answer") == "yes")]
+             for i in survivors}
     answered = _judge(rows, survivors, judge, rules, settings, store, logger, attempt=0)
     # A reason copied word for word from a few-shot example says nothing about this row: ask once more, with other
     # examples and another seed; the second answer stands (its copies are counted).
@@ -381,16 +387,20 @@ def _with_expected_values_from_the_source(row: dict, timeout_s: float) -> tuple[
                                              "test line(s) dropped")
 
 
-def _judge(rows: list[dict], indices: list[int], judge, rules: list[J.Rule], settings: DiscriminatorSettings,
+def _judge(rows: list[dict], indices: list[int], judge, rules: dict[int, list[J.Rule]], settings: DiscriminatorSettings,
            store: ExampleStore, logger, *, attempt: int) -> dict[int, dict]:
-    """index -> {"model", "verdicts", "copied", "error"}: the judge's per-rule answers and how many of their
-    reasons repeat a shown example's word for word, or the error (the call failed, or its answer did not parse)."""
-    requests, shown = {}, {}
+    """index -> {"model", "verdicts", "copied", "error"}: the judge's answers to the row's rules (`rules[index]`)
+    and how many of their reasons repeat a shown example's word for word, or the error (the call failed, or its
+    answer did not parse)."""
+    requests, shown, answered = {}, {}, {}
     for i in indices:
         row = rows[i]
+        if not J.applicable(rules[i], row["task_name"]):  # running code answered every rule it had
+            answered[i] = {"model": None, "verdicts": {}, "copied": 0, "error": None}
+            continue
         key = _key(row, i) + (f"#{attempt}" if attempt else "")
         good, bad = store.sample_judged(row["task_name"], settings.judge_few_shot_good, settings.judge_few_shot_bad,
-                                        rule_ids=[r.id for r in J.applicable(rules, row["task_name"])],
+                                        rule_ids=[r.id for r in J.applicable(rules[i], row["task_name"])],
                                         seed=settings.seed, key=key, language=written_in(row))
         examples = good + bad
         # In a seeded order per candidate: always shown last, the bad example's "no" led the 1.5B judge to reject good
@@ -398,22 +408,21 @@ def _judge(rows: list[dict], indices: list[int], judge, rules: list[J.Rule], set
         # few-shot examples biases small models (Zhao et al. 2021, "Calibrate Before Use").
         random.Random(stable_hash(settings.seed, "judge-order", key)).shuffle(examples)
         shown[i] = {J.normalized_reason(v["reason"]) for e in examples for v in e["rule_verdicts"].values()}
+        schema = J.verdict_schema(J.applicable(rules[i], row["task_name"]))
         requests[i] = ChatRequest(
-            key=key, messages=J.judge_messages(row, rules, examples, show_format=not settings.json_mode),
+            key=key, messages=J.judge_messages(row, rules[i], examples, show_format=not settings.json_mode),
             temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed + attempt,
-            response_format={"type": "json_object", "schema": J.verdict_schema(J.applicable(rules, row["task_name"]))}
-            if settings.json_mode else None)
+            response_format={"type": "json_object", "schema": schema} if settings.json_mode else None)
     # Requests showing the same few-shot turns (same-task candidates draw the same examples while the store is small)
     # go one after another: their prompts share everything but the data, a prefix the llama.cpp server keeps in its
     # KV cache instead of reading it again.
-    order = sorted(indices, key=lambda i: (rows[i]["task_name"], rows[i]["language"],
+    order = sorted(requests, key=lambda i: (rows[i]["task_name"], rows[i]["language"],
                                            json.dumps(requests[i].messages[:-1]), i))
-    answered = {}
     for i, result in zip(order, judge.run([requests[i] for i in order], logger=logger) if order else []):
         answer = {"model": result.model, "verdicts": {}, "copied": 0, "error": result.error}
         if result.error is None:
             try:
-                answer["verdicts"] = J.parse_verdict(result.text, rules, rows[i]["task_name"])
+                answer["verdicts"] = J.parse_verdict(result.text, rules[i], rows[i]["task_name"])
             except ValueError as why:
                 answer["error"] = f"{why}: {result.text[:300]}"
             answer["copied"] = sum(J.normalized_reason(v["reason"]) in shown[i]
