@@ -107,7 +107,7 @@ def test_inputs_are_asked_by_parameter_name_and_read_back_in_the_parameters_orde
 
 @needs_node
 def test_a_javascript_source_checks_its_python_translation_with_a_changed_constant():
-    source = "const fixSpaces = (text) => {\n  return text.replace(/ {3,}/g, '-').replace(/ /g, '_')\n}"
+    source = "export const fixSpaces = (text) => {\n  return text.replace(/ {3,}/g, '-').replace(/ /g, '_')\n}"
     right = "import re\ndef fix_spaces(text):\n    return re.sub(' {3,}', '-', text).replace(' ', '_')\n"
     wrong = "import re\ndef fix_spaces(text):\n    return re.sub(' {2,}', '-', text).replace(' ', '_')\n"
     inputs = [["Example"], ["Example 1"], [" Example  2"], [" Example   3"]]

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from wavecoder_assets.generate.contrastive import defined_name
-from wavecoder_assets.generate.execution import COMPILE_S, JVM_FLAGS, java_program, toolchain_missing
+from wavecoder_assets.generate.execution import COMPILE_S, JVM_FLAGS, java_program, toolchain_missing, without_exports
 from wavecoder_assets.generate.tasks import solution_language, strip_fence
 from wavecoder_assets.languages import LANGUAGE_NAMES, descendants, parse
 from wavecoder_assets.llm import ChatRequest
@@ -184,7 +184,7 @@ def results(language: str, code: str, name: str | None, inputs: list[list], *, t
                           limits=SandboxLimits(cpu_s=math.ceil(wall) + 1, max_processes=256))
         order = runnable
     elif language == "javascript":
-        program = code + "\n" + _JS_CALLS.replace("MARK", json.dumps(MARK)).replace("NAME", name) \
+        program = without_exports(code) + "\n" + _JS_CALLS.replace("MARK", json.dumps(MARK)).replace("NAME", name) \
             .replace("INPUTS", json.dumps(inputs))
         run = run_command(["node", "main.js"], {"main.js": program}, timeout_s=timeout_s,
                           limits=SandboxLimits(cpu_s=math.ceil(timeout_s) + 1, max_processes=256))

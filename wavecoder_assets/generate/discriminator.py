@@ -16,7 +16,8 @@ A candidate (task_name, language, target_language, code, instruction, informatio
 4. for a summary, and for a generation or translation still undecided, matched by the LLM against its own code and
    its nearest neighbours (`contrastive.py`: summary_identifies_code, instruction_identifies_code,
    translation_identifies_source): it passes only when the judge picks its own code;
-5. judged by the LLM on the semantic rules only (`judge.py`), with few-shot examples (good and bad, each with
+5. judged by the LLM on the semantic rules only (`judge.py`; not solution_resolves where behaves_like_source said
+   yes: running it beside its source answered that), with few-shot examples (good and bad, each with
    its per-rule analysis) drawn per candidate from the example store, seeded by the candidate's key.
 Every rule's answer and reason lands in `rule_verdicts`; `verdict` is accepted only when no rule said no.
 """
