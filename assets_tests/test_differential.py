@@ -51,7 +51,8 @@ def test_the_same_behaviour_written_differently_matches_and_inputs_the_source_re
     return sum(x * x if i % 3 == 0 else (x * x * x if i % 4 == 0 else x) for i, x in enumerate(lst)) * 1.0
 '''
     verdict = D.verdict(INPUTS, run("python", SUM_SQUARES), run("python", rewritten), "sum_squares")
-    assert verdict == {"answer": "yes", "reason": "the same results as the source on 4 inputs (4 distinct)"}
+    assert verdict == {"answer": "yes", "reason": "the same results as the source on 4 inputs (3 off its most common "
+                                                  "result)"}
 
 
 def test_inputs_that_get_one_answer_from_the_source_do_not_pass_a_row():
@@ -60,10 +61,17 @@ def test_inputs_that_get_one_answer_from_the_source_do_not_pass_a_row():
     never_whole = [["1/2", "2/4"], ["3/5", "5/7"], ["1/3", "3/6"], ["1/4", "4/8"]]
     run_on = lambda code, inputs: D.results("python", code, "simplify", inputs, timeout_s=10)
     undecided = D.verdict(never_whole, run_on(fraction, never_whole), run_on(substring, never_whole), "simplify")
-    assert undecided == {"answer": "n/a", "reason": "not decided: the same results on 4 inputs, which the source "
-                                                    "answers with 1 distinct result(s)"}
-    with_whole = never_whole + [["2/1", "3/1"]]
-    assert D.verdict(with_whole, run_on(fraction, with_whole), run_on(substring, with_whole),
+    assert undecided == {"answer": "n/a", "reason": "not decided: the same results on 4 inputs, too few or all but "
+                                                    "0 of them one answer"}
+    one_whole = never_whole + [["1/1", "1/1"]]  # whole, and a substring too: one exception proves little
+    assert D.verdict(one_whole, run_on(fraction, one_whole), run_on(substring, one_whole),
+                     "simplify")["answer"] == "n/a"
+    two_whole = one_whole + [["2/1", "1/2"]]
+    assert D.verdict(two_whole, run_on(fraction, two_whole), run_on(fraction.replace("% (", "%  ("), two_whole),
+                     "simplify") == {"answer": "yes", "reason": "the same results as the source on 6 inputs (2 off "
+                                                                "its most common result)"}
+    other_whole = never_whole + [["2/1", "3/1"]]
+    assert D.verdict(other_whole, run_on(fraction, other_whole), run_on(substring, other_whole),
                      "simplify")["answer"] == "no"
 
 

@@ -6,9 +6,10 @@ name, no results, which a small model gets wrong), both functions run on them in
 are compared. Another function renamed to the asked name, a changed constant or condition, a bug left in,
 all show as a different result on some input, where the judge reading the code said "yes" to half of them.
 Inputs the source itself rejects (it raises) are out of its domain and dropped. One different result rejects the
-row; agreeing, it passes on at least MIN_INPUTS inputs the source does not answer all alike (six fractions whose
-product is never whole, all `false`, tell a fraction check from a substring check no better than none), else the
-rule stays "n/a" and the contrastive and judge rules decide the row. Python, JavaScript and Java run here (Java
+row; agreeing, it passes only on inputs that tell: at least MIN_INPUTS, and at least 2 of them answered other than
+with the source's most common result (five fraction pairs of which one has a whole product, all `false` but one,
+told a fraction check from a substring check no better than a coin); else the rule stays "n/a" and the contrastive
+and judge rules decide the row. Python, JavaScript and Java run here (Java
 arguments are built from the method's declared parameter types). No Dagster here.
 """
 
@@ -18,6 +19,7 @@ import ast
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from wavecoder_assets.generate.contrastive import defined_name
@@ -237,9 +239,8 @@ def callee(code: str, language: str, wanted: str | None) -> str | None:
 
 def verdict(inputs: list[list], source: Results, solution: Results, source_name: str) -> dict:
     """behaves_like_source's verdict: "no" when the solution's result differs from the source's on an input the
-    source returned on (the first such input is named); "yes" when they agree on at least MIN_INPUTS inputs on
-    which the source's results are not all the same (inputs that all get one answer, say `false`, do not test
-    anything); else "n/a"."""
+    source returned on (the first such input is named); "yes" when they agree on inputs that tell (`_telling`);
+    else "n/a"."""
     if source.error:
         return {"answer": "n/a", "reason": f"not decided: the source {source.error}"}
     compared = [i for i, r in enumerate(source.results) if r is not None and "ok" in r]
@@ -256,12 +257,24 @@ def verdict(inputs: list[list], source: Results, solution: Results, source_name:
             f"raised {got['raised']}" if "raised" in got else json.dumps(got["ok"])[:100]
         return {"answer": "no", "reason": f"{len(differ)} of {len(compared)} inputs differ: {call} gives {shown}, "
                                           f"the source {json.dumps(source.results[i]['ok'])[:100]}"}
-    distinct = {json.dumps(source.results[i]["ok"], sort_keys=True) for i in compared}
-    if len(compared) < MIN_INPUTS or len(distinct) < 2:
-        return {"answer": "n/a", "reason": f"not decided: the same results on {len(compared)} inputs, which the "
-                                           f"source answers with {len(distinct)} distinct result(s)"}
+    if not _telling(source, compared):
+        return {"answer": "n/a", "reason": f"not decided: the same results on {len(compared)} inputs, too few or "
+                                           f"all but {_off_majority(source, compared)} of them one answer"}
     return {"answer": "yes", "reason": f"the same results as the source on {len(compared)} inputs "
-                                       f"({len(distinct)} distinct)"}
+                                       f"({_off_majority(source, compared)} off its most common result)"}
+
+
+def _off_majority(source: Results, compared: list[int]) -> int:
+    """How many of the compared inputs the source answers other than with its most common result."""
+    counts = Counter(json.dumps(source.results[i]["ok"], sort_keys=True) for i in compared)
+    return len(compared) - max(counts.values(), default=0)
+
+
+def _telling(source: Results, compared: list[int]) -> bool:
+    """Whether agreeing on these inputs says something: at least MIN_INPUTS of them, and at least 2 answered other
+    than with the source's most common result (inputs that all get `false` but one tell a fraction check from a
+    substring check no better than a coin: one such row passed that way)."""
+    return len(compared) >= MIN_INPUTS and _off_majority(source, compared) >= 2
 
 
 SUMMARY_RULE = "summary_reproduces_code"
@@ -303,14 +316,13 @@ def written_code(answer: str) -> str:
 
 def summary_verdict(inputs: list[list], source: Results, rewritten: Results, share: float) -> dict:
     """summary_reproduces_code's verdict: "yes" when the function written from the summary gives the source's result
-    on at least `share` of the inputs the source returned on, "no" below that; "n/a" on fewer than MIN_INPUTS
-    such inputs, on inputs the source answers all alike, or when the written function did not run or failed on
-    every input (the small judge's slip, not the summary's)."""
+    on at least `share` of the inputs the source returned on, "no" below that; "n/a" on inputs that do not tell
+    (`_telling`), or when the written function did not run or failed on every input (the small judge's slip, not
+    the summary's)."""
     compared = [] if source.error else [i for i, r in enumerate(source.results) if r is not None and "ok" in r]
-    distinct = {json.dumps(source.results[i]["ok"], sort_keys=True) for i in compared}
-    if len(compared) < MIN_INPUTS or len(distinct) < 2:
-        return {"answer": "n/a", "reason": f"not decided: the source returned on {len(compared)} inputs, with "
-                                           f"{len(distinct)} distinct result(s)"}
+    if not _telling(source, compared):
+        return {"answer": "n/a", "reason": f"not decided: the source returned on {len(compared)} inputs, all but "
+                                           f"{_off_majority(source, compared)} of them one answer"}
     if rewritten.error:
         return {"answer": "n/a", "reason": f"not decided: the code written from the summary {rewritten.error}"}
     if not any(rewritten.results[i] and "ok" in rewritten.results[i] for i in compared):
