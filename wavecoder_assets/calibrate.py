@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     alone = judge_decided(rows, verdicts)
     summary = {"summary": True, **report.to_dict(), "judge_model": ", ".join(models) or None, "llm": judge is not None,
                "discriminator": discriminator.version(),
-               # the rows no code check or test decided: the judge's own accuracy
+               # the rows no code check, test or run beside the source decided: the judge's own accuracy
                "judge_only": {k: v for k, v in calibration_report(*alone).to_dict().items()
                               if k in ("n", "true_accept_rate", "true_reject_rate", "balanced_accuracy")}}
     print(json.dumps(summary, ensure_ascii=False))

@@ -12,7 +12,8 @@ A candidate (task_name, language, target_language, code, instruction, informatio
    repair whose tests did not run is rejected (reject_untested_repairs);
 3. for a generation or translation no test decided, run beside its source on inputs the judge writes
    (`differential.py`, behaves_like_source): a different result rejects it, agreement on inputs that tell
-   results apart decides it;
+   results apart decides it; with summary_rewrite_share set, a summary likewise through code the judge writes
+   from it (summary_reproduces_code);
 4. for a summary, and for a generation or translation still undecided, matched by the LLM against its own code and
    its nearest neighbours (`contrastive.py`: summary_identifies_code, instruction_identifies_code,
    translation_identifies_source): it passes only when the judge picks its own code;
