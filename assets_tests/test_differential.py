@@ -216,6 +216,8 @@ def test_a_summary_is_checked_by_code_written_from_it_when_summary_rewrite_share
         right, wrong, unwritable = discriminate(rows, judge.client, DiscriminatorSettings(
             judge_few_shot_good=0, judge_few_shot_bad=0, summary_rewrite_share=0.75))
         off = discriminate(rows[1:2], judge.client, DiscriminatorSettings(judge_few_shot_good=0, judge_few_shot_bad=0))
+        alone = discriminate(rows[1:2], judge.client, DiscriminatorSettings(
+            judge_few_shot_good=0, judge_few_shot_bad=0, summary_rewrite_share=0.75, differential=False))
     assert right.verdict == "accepted" and right.rule_verdicts[D.SUMMARY_RULE] == {
         "answer": "yes", "reason": "code written from the summary gives the source's results on 4 of 4 inputs"}
     assert wrong.verdict == "rejected" and wrong.failed_rules == [D.SUMMARY_RULE]
@@ -223,4 +225,5 @@ def test_a_summary_is_checked_by_code_written_from_it_when_summary_rewrite_share
     assert unwritable.rule_verdicts[D.SUMMARY_RULE]["answer"] == "n/a"  # the judge's slip is not the summary's
     assert "NameError" in unwritable.rule_verdicts[D.SUMMARY_RULE]["reason"]
     assert off[0].verdict == "accepted" and D.SUMMARY_RULE not in off[0].rule_verdicts  # 0: the rule is off
+    assert alone[0].failed_rules == [D.SUMMARY_RULE]  # it does not hang on the code rows' `differential`
     assert rule_kind(D.SUMMARY_RULE) == "execution"

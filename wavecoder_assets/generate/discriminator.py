@@ -214,7 +214,7 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
         for i in survivors:
             out[i] = _outcome(verdicts[i], tests(i), sandbox_status=sandbox.get(i))
         return out
-    if settings.execute and settings.differential:
+    if settings.execute and (settings.differential or settings.summary_rewrite_share):
         for i, (rule, compared, model) in _differential(rows, survivors, verdicts, judge, settings, logger).items():
             verdicts[i][rule] = compared
             if compared["answer"] == "no":
@@ -302,7 +302,8 @@ def _differential(rows: list[dict], indices: list[int], verdicts: dict[int, dict
     (differential.py): a generation or translation no test decided (behaves_like_source: the solution), and a
     summary when summary_rewrite_share is set (summary_reproduces_code: code the judge writes from it). The judge
     writes the inputs, and a summary's code."""
-    code_rows = [i for i in indices if differential.applies(rows[i]) and not _tests_decided(verdicts[i])]
+    code_rows = [i for i in indices if settings.differential and differential.applies(rows[i])
+                 and not _tests_decided(verdicts[i])]
     summaries = [i for i in indices if settings.summary_rewrite_share and differential.applies_to_summary(rows[i])]
     requests = {(i, "inputs"): differential.inputs_request(rows[i], key=f"{_key(rows[i], i)}#inputs",
                                                            seed=settings.seed) for i in code_rows + summaries}
@@ -419,7 +420,7 @@ def _judge(rows: list[dict], indices: list[int], judge, rules: dict[int, list[J.
     # go one after another: their prompts share everything but the data, a prefix the llama.cpp server keeps in its
     # KV cache instead of reading it again.
     order = sorted(requests, key=lambda i: (rows[i]["task_name"], rows[i]["language"],
-                                           json.dumps(requests[i].messages[:-1]), i))
+                                            json.dumps(requests[i].messages[:-1]), i))
     for i, result in zip(order, judge.run([requests[i] for i in order], logger=logger) if order else []):
         answer = {"model": result.model, "verdicts": {}, "copied": 0, "error": result.error}
         if result.error is None:
