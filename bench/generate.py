@@ -120,7 +120,7 @@ def main() -> None:
                                                            "rules, on this labelled file's rows")
     args = parser.parse_args()
     if args.labelled:
-        return contrastive_on_labelled(args.labelled)
+        return verification_on_labelled(args.labelled)
     sources = stdlib_functions(args.n)
     llm = LLMResource(cache_path=None)
     try:
@@ -138,7 +138,7 @@ def main() -> None:
         started = time.perf_counter()
         reference.run([reference_request(row, code[row["source_id"]]) for row in candidates])
         reference_s = time.perf_counter() - started
-        contrastive = before_and_after([row | {"code": code[row["source_id"]]} for row in candidates], judge)
+        verification = before_and_after([row | {"code": code[row["source_id"]]} for row in candidates], judge)
     finally:
         llm.close()
     n, n_judged = judged.height, max(1, len(candidates))
@@ -159,12 +159,12 @@ def main() -> None:
         print(judged.select("task_name", "verdict", "sandbox_status", "instruction", "reasons", "error"))
         print("contrastive and differential rules off (before) and on (after), the same examples judged per task, "
               "uncached:")
-        print(contrastive)
+        print(verification)
 
 
-def contrastive_on_labelled(path: str) -> None:
-    """The contrastive and differential rules' cost and effect on labelled rows: before/after per task, and per label the rows
-    accepted, in one process against one uncached judge server."""
+def verification_on_labelled(path: str) -> None:
+    """The contrastive and differential rules' cost and effect on labelled rows: before/after per task, and per label
+    the rows accepted, in one process against one uncached judge server."""
     labelled = load_labelled(path)
     rows = as_candidates(labelled)
     llm = LLMResource(cache_path=None)
