@@ -92,18 +92,22 @@ def parse_inputs(text: str, names: list[str]) -> list[list]:
     return out
 
 
+_BETWEEN_ITEMS = re.compile(r"[\s,]*")
+
+
 def _complete_items(text: str) -> list:
     """The items of the answer's "inputs" array that are whole JSON values."""
+    text = text or ""
     try:
         inputs = json.loads(text, strict=False).get("inputs")
         return inputs if isinstance(inputs, list) else []
     except (ValueError, AttributeError):
         pass
-    opening = re.search(r'"inputs"\s*:\s*\[', text or "")
-    items, at, decoder = [], opening.end() if opening else len(text or ""), json.JSONDecoder(strict=False)
+    opening = re.search(r'"inputs"\s*:\s*\[', text)
+    items, at, decoder = [], opening.end() if opening else len(text), json.JSONDecoder(strict=False)
     while at < len(text):
         try:
-            item, at = decoder.raw_decode(text, re.compile(r"[\s,]*").match(text, at).end())
+            item, at = decoder.raw_decode(text, _BETWEEN_ITEMS.match(text, at).end())
         except ValueError:
             break
         items.append(item)
@@ -143,7 +147,7 @@ def _names(parameters, plain: set[str], wrapped: dict[str, str | None], skip: st
         return None
     names = []
     for child in parameters.named_children:
-        if child.type in ("comment",):
+        if child.type == "comment":
             continue
         if child.type in plain:
             names.append(_text(child))
