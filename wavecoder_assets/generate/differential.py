@@ -23,11 +23,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from wavecoder_assets.generate.contrastive import defined_name
-from wavecoder_assets.generate.execution import COMPILE_S, JVM_FLAGS, java_program, toolchain_missing, without_exports
+from wavecoder_assets.generate.execution import run_program, toolchain_missing
 from wavecoder_assets.generate.tasks import solution_language, strip_fence
 from wavecoder_assets.languages import LANGUAGE_NAMES, descendants, parse
 from wavecoder_assets.llm import ChatRequest
-from wavecoder_assets.sandbox import SandboxLimits, run_command, run_python
 
 RULE = "behaves_like_source"
 RULE_TEXT = ("Where no test decided it: a generation or translation gives the same results as its source function "
@@ -178,28 +177,19 @@ def results(language: str, code: str, name: str | None, inputs: list[list], *, t
     code = strip_fence((code or "").strip())
     if name is None:
         return Results([], "has no function to call")
+    order = list(range(len(inputs)))
     if language == "java":
-        program = _java_calls(code, name, inputs)
-        if isinstance(program, str):
-            return Results([], program)
-        source, main, runnable = program
-        javac = " ".join(f"-J{flag}" for flag in JVM_FLAGS.split())
-        command = f"javac {javac} Main.java && exec timeout -k 1 {timeout_s:g} java {JVM_FLAGS} {main}"
-        wall = timeout_s + COMPILE_S["java"]
-        run = run_command(["sh", "-c", command], {"Main.java": source}, timeout_s=wall,
-                          limits=SandboxLimits(cpu_s=math.ceil(wall) + 1, max_processes=256))
-        order = runnable
+        calls = _java_calls(code, name, inputs)
+        if isinstance(calls, str):
+            return Results([], calls)
+        harness, order = calls
+        if "import java.util.*;" not in code:  # the harness's types, and the lists its arguments are built as
+            code = "import java.util.*;\n" + code
     elif language == "javascript":
-        program = without_exports(code) + "\n" + _JS_CALLS.replace("MARK", json.dumps(MARK)).replace("NAME", name) \
-            .replace("INPUTS", json.dumps(inputs))
-        run = run_command(["node", "main.js"], {"main.js": program}, timeout_s=timeout_s,
-                          limits=SandboxLimits(cpu_s=math.ceil(timeout_s) + 1, max_processes=256))
-        order = list(range(len(inputs)))
+        harness = _JS_CALLS.replace("MARK", json.dumps(MARK)).replace("NAME", name).replace("INPUTS", json.dumps(inputs))
     else:
-        program = code + "\n" + _PY_CALLS.replace("MARK", repr(MARK)).replace("NAME", name) \
-            .replace("INPUTS", repr(json.dumps(inputs)))
-        run = run_python(program, timeout_s=timeout_s)
-        order = list(range(len(inputs)))
+        harness = _PY_CALLS.replace("MARK", repr(MARK)).replace("NAME", name).replace("INPUTS", repr(json.dumps(inputs)))
+    run, _, _ = run_program(language, code, harness, timeout_s=timeout_s)
     lines = [line[len(MARK):] for line in run.stdout.splitlines() if line.startswith(MARK)]
     if not lines and run.status != "passed":
         tail = (run.stderr or run.reason or run.status).strip().splitlines()
@@ -444,8 +434,8 @@ def _text(node) -> str:
     return node.text.decode("utf-8", "replace") if node is not None else ""
 
 
-def _java_calls(code: str, name: str, inputs: list[list]) -> tuple[str, str, list[int]] | str:
-    """(Main.java calling `name` on each input that fits its parameter types, the class to run, the inputs'
+def _java_calls(code: str, name: str, inputs: list[list]) -> tuple[str, list[int]] | str:
+    """(a Main class calling `name` on each input that fits its parameter types, and the JSON writer; the inputs'
     indices in the order they are called), or why there is nothing to run."""
     root = parse(code.encode("utf-8", "surrogatepass"), "java").root_node
     method = next((n for n in descendants(root) if n.type == "method_declaration"
@@ -477,10 +467,7 @@ def _java_calls(code: str, name: str, inputs: list[list]) -> tuple[str, str, lis
     if not runnable:
         return "fits none of the inputs (its parameter types: " + ", ".join(types) + ")"
     main = "class Main {\n    public static void main(String[] args) {\n" + "\n".join(calls) + "\n    }\n}\n"
-    if "import java.util.*;" not in code:
-        code = "import java.util.*;\n" + code
-    program, main_class = java_program(code, main + _JAVA_JSON)
-    return program, main_class, runnable
+    return main + _JAVA_JSON, runnable
 
 
 _JAVA_BOXED = {"int": "Integer", "long": "Long", "short": "Short", "byte": "Byte", "double": "Double",

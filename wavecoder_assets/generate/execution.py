@@ -83,14 +83,8 @@ def run_tests(language: str, solution: str, tests: str | None, *, timeout_s: flo
         return ExecutionResult("not_executed", "no tests")
     if why := toolchain_missing(language):
         return ExecutionResult("not_executed", why)
-    program, filename, argv, compile_s = _assemble(language, strip_fence(solution.strip()), strip_fence(tests.strip()),
-                                                   timeout_s)
-    wall = timeout_s + compile_s
-    limits = SandboxLimits(cpu_s=math.ceil(wall) + 1, max_processes=64 if language == "python" else 256)
-    if language == "python":
-        run = run_python(program, timeout_s=wall, limits=limits)
-    else:  # compilers and JVMs run many threads, and the process limit counts them
-        run = run_command(argv, {filename: program}, timeout_s=wall, limits=limits)
+    run, program, compile_s = run_program(language, strip_fence(solution.strip()), strip_fence(tests.strip()),
+                                          timeout_s=timeout_s)
     # 124: coreutils `timeout` stopped the binary; 137: it had to SIGKILL one that ignored SIGTERM.
     if run.status == "timeout" or (compile_s and run.returncode in (124, 137) and run.duration_s >= timeout_s):
         return ExecutionResult("timeout", f"time limit of {timeout_s:g}s exceeded", run.duration_s)
@@ -101,6 +95,18 @@ def run_tests(language: str, solution: str, tests: str | None, *, timeout_s: flo
     if run.status == "passed":
         return ExecutionResult("passed", "", run.duration_s)
     return ExecutionResult("failed", _failure_reason(language, run, program), run.duration_s)
+
+
+def run_program(language: str, solution: str, tests: str, *, timeout_s: float) -> tuple[SandboxResult, str, float]:
+    """Solution + tests assembled into one program of the language (`_assemble`) and run in the sandbox: (the run,
+    the program, the seconds allowed for compiling on top of timeout_s)."""
+    program, filename, argv, compile_s = _assemble(language, solution, tests, timeout_s)
+    wall = timeout_s + compile_s
+    limits = SandboxLimits(cpu_s=math.ceil(wall) + 1, max_processes=64 if language == "python" else 256)
+    if language == "python":
+        return run_python(program, timeout_s=wall, limits=limits), program, compile_s
+    # compilers and JVMs run many threads, and the process limit counts them
+    return run_command(argv, {filename: program}, timeout_s=wall, limits=limits), program, compile_s
 
 
 def execution_verdicts(row: dict, *, timeout_s: float) -> tuple[dict[str, dict], str | None]:
@@ -203,7 +209,7 @@ def _assemble(language: str, solution: str, tests: str, timeout_s: float) -> tup
             tests = "const assert = require('assert');\n" + tests  # the test style asked for; models forget the line
         return solution + "\n\n{\n" + tests + "\n}\n", "main.js", ["node", "main.js"], 0.0
     if language == "java":
-        program, main = java_program(solution, tests)
+        program, main = _java_program(solution, tests)
         javac = " ".join(f"-J{flag}" for flag in JVM_FLAGS.split())
         command = f"javac {javac} Main.java && exec timeout -k 1 {t} java {JVM_FLAGS} -ea {main}"
         return program, "Main.java", ["sh", "-c", command], COMPILE_S["java"]
@@ -265,7 +271,7 @@ def _top_level(source: str, language: str) -> _TopLevel:
     return _TopLevel(imports, "\n".join(pieces), names)
 
 
-def java_program(solution: str, tests: str) -> tuple[str, str]:
+def _java_program(solution: str, tests: str) -> tuple[str, str]:
     """Main.java holding the solution's types and the tests' class, and the class to run: the tests' class with
     a main method, or bare test statements wrapped into one. A solution that is only methods (as CodeSearchNet's
     Java functions are) becomes static members of the class the tests run in, so the tests can call them."""
