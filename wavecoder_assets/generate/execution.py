@@ -204,7 +204,8 @@ def _assemble(language: str, solution: str, tests: str, timeout_s: float) -> tup
     if language == "javascript":
         # ES-module `export` is a syntax error in a CommonJS script; the tests get a block of their own, so
         # their `const assert = require('assert')` cannot clash with a declaration of the solution.
-        solution = without_exports(solution)
+        solution = re.sub(r"^export\s+(default\s+)?(?=(async\s+)?(function|class|const|let|var)\b)", "", solution,
+                          flags=re.MULTILINE)
         if re.search(r"\bassert\b", tests) and not _DEFINES_ASSERT.search(solution + "\n" + tests):
             tests = "const assert = require('assert');\n" + tests  # the test style asked for; models forget the line
         return solution + "\n\n{\n" + tests + "\n}\n", "main.js", ["node", "main.js"], 0.0
@@ -225,12 +226,6 @@ def _assemble(language: str, solution: str, tests: str, timeout_s: float) -> tup
     if language == "ruby":
         return solution + "\n\n" + tests + "\n", "main.rb", ["ruby", "main.rb"], 0.0
     raise ValueError(f"no runner for {language!r}")
-
-
-def without_exports(source: str) -> str:
-    """JavaScript with its ES-module `export` keywords dropped (a syntax error in a CommonJS script)."""
-    return re.sub(r"^export\s+(default\s+)?(?=(async\s+)?(function|class|const|let|var)\b)", "", source,
-                  flags=re.MULTILINE)
 
 
 @dataclass
