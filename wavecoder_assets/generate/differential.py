@@ -237,7 +237,7 @@ def verdict(inputs: list[list], source: Results, solution: Results, source_name:
     else "n/a"."""
     if source.error:
         return {"answer": "n/a", "reason": f"not decided: the source {source.error}"}
-    compared = [i for i, r in enumerate(source.results) if r is not None and "ok" in r]
+    compared = _returned(source)
     if not compared:
         return {"answer": "n/a", "reason": f"not decided: the source returned on none of the {len(inputs)} inputs"}
     if solution.error:
@@ -256,6 +256,11 @@ def verdict(inputs: list[list], source: Results, solution: Results, source_name:
                                            f"all but {_off_majority(source, compared)} of them one answer"}
     return {"answer": "yes", "reason": f"the same results as the source on {len(compared)} inputs "
                                        f"({_off_majority(source, compared)} off its most common result)"}
+
+
+def _returned(source: Results) -> list[int]:
+    """The inputs the source returned a result on (the ones compared)."""
+    return [i for i, r in enumerate(source.results) if r is not None and "ok" in r]
 
 
 def _off_majority(source: Results, compared: list[int]) -> int:
@@ -313,7 +318,7 @@ def summary_verdict(inputs: list[list], source: Results, rewritten: Results, sha
     on at least `share` of the inputs the source returned on, "no" below that; "n/a" on inputs that do not tell
     (`_telling`), or when the written function did not run or failed on every input (the small judge's slip, not
     the summary's)."""
-    compared = [] if source.error else [i for i, r in enumerate(source.results) if r is not None and "ok" in r]
+    compared = [] if source.error else _returned(source)
     if not _telling(source, compared):
         return {"answer": "n/a", "reason": f"not decided: the source returned on {len(compared)} inputs, all but "
                                            f"{_off_majority(source, compared)} of them one answer"}
