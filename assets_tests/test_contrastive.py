@@ -4,19 +4,23 @@ in the discriminator against a scripted OpenAI-compatible endpoint (a real HTTP 
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import polars as pl
+import pytest
 
 from assets_tests.scripted_endpoint import ScriptedEndpoint
 from wavecoder_assets.generate import contrastive as C
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate
+from wavecoder_assets.llm import ChatResult
 
 AREA = "def area(width, height):\n    return width * height"
 PERIMETER = "def perimeter(width, height):\n    return 2 * (width + height)"
 DIAGONAL = "def diagonal(width, height):\n    return (width ** 2 + height ** 2) ** 0.5"
 SQUARE = "def is_square(width, height):\n    return width == height"
-WHAT = {"multiplies": "width * height", "adds": "2 * (width + height)", "squares": "** 2", "compares": "=="}
+# What each function does, as the judge sees it (parameters renamed x1, x2).
+WHAT = {"multiplies": "x1 * x2", "adds": "2 * (x1 + x2)", "squares": "** 2", "compares": "=="}
 
 
 def row(summary: str, code: str = AREA, **extra) -> dict:
@@ -38,7 +42,20 @@ def picker(body: dict) -> str:
     functions = re.findall(r"Function (\d+):\n```python\n(.*?)```", text, re.S)
     wanted = next(code for verb, code in WHAT.items() if verb in summary)
     pick = next(int(n) for n, code in functions if wanted in code)
-    return json.dumps({"reason": f"function {pick} does that", "answer": pick})
+    return json.dumps({"answer": pick})
+
+
+def leaning_picker(body: dict) -> tuple[str, dict]:
+    """A judge that leans to the last position (weight 6 against 1) and weighs the function the summary's verb
+    points at 8 times more, with the log-probabilities of its answer; a vague summary gets the lean alone."""
+    text = body["messages"][-1]["content"]
+    functions = re.findall(r"Function (\d+):\n```python\n(.*?)```", text, re.S)
+    wanted = next((code for verb, code in WHAT.items() if verb in text.split("\n")[1]), None)
+    weights = {int(n): (6.0 if int(n) == len(functions) else 1.0) * (8.0 if wanted and wanted in code else 1.0)
+               for n, code in functions}
+    pick = max(weights, key=weights.get)
+    return json.dumps({"answer": pick}), {str(pick): {str(n): math.log(w / sum(weights.values()))
+                                                      for n, w in weights.items()}}
 
 
 def test_names_are_masked_alike_and_read_in_each_language():
@@ -48,6 +65,12 @@ def test_names_are_masked_alike_and_read_in_each_language():
     assert C.defined_name("function twice(x) {\n  return 2 * x;\n}", "javascript") == "twice"
     assert C.masked("The function `area(w, h)` returns area * 2.", "area") == "The function `f(w, h)` returns f * 2."
     assert C.masked("areas and area_of stay", "area") == "areas and area_of stay"
+    # The parameters too, in the code and in the summary: a summary must not pick its code out by repeating names.
+    assert C.masks(AREA, "python") == {"area": "f", "width": "x1", "height": "x2"}
+    assert C.renamed("It takes width and height (not widths) and returns width * height.", C.masks(AREA, "python")) \
+        == "It takes x1 and x2 (not widths) and returns x1 * x2."
+    assert C.masks("public int twice(int x) {\n    return 2 * x;\n}", "java") == {"twice": "f", "x": "x1"}
+    assert C.masks("func Twice(x int) int { return 2 * x }", "go") == {"Twice": "f"}  # names only where unread
 
 
 def test_candidates_are_the_neighbours_first_then_the_pool_and_orders_are_seeded():
@@ -71,12 +94,48 @@ def test_a_summary_of_a_neighbour_is_rejected_and_the_true_one_accepted():
     assert true.verdict == "accepted" and true.rule_verdicts[C.RULE]["answer"] == "yes"
     assert of_neighbour.verdict == "rejected" and of_neighbour.failed_rules == [C.RULE]
     reason = of_neighbour.rule_verdicts[C.RULE]["reason"]
-    assert "picked other code among 4" in reason and "-> perimeter" in reason  # ids, order and pick recorded
+    assert reason.startswith("did not single out its own code: probability 0.00")
+    assert "among 4 (order [" in reason and "'perimeter'" in reason  # ids, orders and probabilities recorded
     assert len(contrastive_bodies) == 4  # two asks each, in two orders
     shown = contrastive_bodies[0]["messages"][-1]["content"]
-    assert "def f(width, height)" in shown and "def area" not in shown and "def perimeter" not in shown
+    assert "def f(x1, x2)" in shown and "def area" not in shown and "width" not in shown
+    assert contrastive_bodies[0]["logprobs"] is True and contrastive_bodies[0]["top_logprobs"] == C.TOP_LOGPROBS
     schema = contrastive_bodies[0]["response_format"]["schema"]
     assert schema["properties"]["answer"]["enum"] == [1, 2, 3, 4]
+
+
+def test_the_judges_lean_to_a_position_is_calibrated_away():
+    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0, check_rules=[])
+    vague = [row("The function does some arithmetic on its inputs.", example_id=f"vague-{n}") for n in range(7)]
+    true = [row("The function multiplies width and height.", example_id=f"true-{n}") for n in range(6)]
+    answer = lambda body: leaning_picker(body) if body["messages"][0]["content"] in C.SYSTEMS.values() else picker(body)
+    with ScriptedEndpoint(answer) as judge:
+        outcomes = discriminate(vague, judge.client, settings)
+        mixed = discriminate(vague[:2] + true, judge.client, settings)
+    reasons = [o.rule_verdicts[C.RULE]["reason"] for o in outcomes]
+    # Some vague summaries had their own code last, where the judge's lean alone picks it...
+    assert any(re.search(r"order \[[^]]*'area'\]", r) for r in reasons)
+    # ... and none passes: divided by the lean (the batch's other answers), their own code is no likelier.
+    assert [o.verdict for o in outcomes] == ["rejected"] * 7
+    assert all(o.failed_rules == [C.RULE] for o in outcomes)
+    assert [o.verdict for o in mixed[2:]] == ["accepted"] * 6  # what the summary says still picks its code out
+
+
+def test_position_probabilities_come_from_the_answer_tokens_log_probabilities():
+    def result(text, logprobs=None):
+        return ChatResult(key="k", text=text, error=None, model="m", token_logprobs=logprobs)
+    answer = (("{", {"{": 0.0}), ("answer", {"answer": 0.0}), (" ", {" ": 0.0}),
+              ("3", {"3": math.log(0.5), "1": math.log(0.25), " 2": math.log(0.05), "x": math.log(0.2)}))
+    assert C.position_probabilities(result('{"answer": 3}', answer), 3) == pytest.approx([0.25 / 0.8, 0.05 / 0.8, 0.5 / 0.8])
+    assert C.position_probabilities(result('{"answer": 2}'), 3) == [0.0, 1.0, 0.0]  # no log-probabilities: the pick
+    assert C.position_probabilities(result('{"answer": 1}', (("1", {}),)), 2) == [1.0, 0.0]
+    for bad in ('{"answer": 5}', "two", '{"reason": "x"}'):
+        with pytest.raises(ValueError):
+            C.position_probabilities(result(bad), 4)
+    lean = C.position_lean([[0.1, 0.9], [0.3, 0.7]] * 3, 2)
+    assert lean == pytest.approx([0.2, 0.8])
+    assert C.calibrated([0.2, 0.8], lean) == pytest.approx([0.5, 0.5])
+    assert C.position_lean([[0.1, 0.9]] * 5, 2) == [0.5, 0.5]  # too few asks to tell a lean from their answers
 
 
 def test_the_rule_is_off_with_fewer_than_two_candidates():
@@ -100,16 +159,6 @@ def test_nearest_neighbours_are_in_the_same_language_nearest_first():
     assert near == {"a": [{"id": "b", "code": "B"}, {"id": "c", "code": "C"}]}
 
 
-def test_a_pick_is_read_even_with_a_raw_control_character_in_its_reason():
-    assert C.parse_pick('{"reason": "it checks\tfor a win\rline", "answer": 2}', 4) == (2, "it checks\tfor a win\rline")
-    for bad in ('{"reason": "x", "answer": 5}', "two", '{"reason": "x"}'):
-        try:
-            C.parse_pick(bad, 4)
-        except ValueError:
-            continue
-        raise AssertionError(f"{bad!r} read as a pick")
-
-
 def code_picker(body: dict) -> str:
     """Picks the function whose body the shown text (an instruction's verb, or a translation's code) points at."""
     text = body["messages"][-1]["content"]
@@ -120,7 +169,7 @@ def code_picker(body: dict) -> str:
     functions = re.findall(r"Function (\d+):\n```python\n(.*?)```", "Function 1:" + listed, re.S)
     wanted = next(code for verb, code in WHAT.items() if verb in shown or code in shown)
     pick = next(int(n) for n, code in functions if wanted in code)
-    return json.dumps({"reason": f"function {pick} is the one", "answer": pick})
+    return json.dumps({"answer": pick})
 
 
 def generation(instruction: str, solution: str, **extra) -> dict:
@@ -147,9 +196,9 @@ def test_code_rows_no_test_decided_must_single_out_their_code():
     assert wrong_gen.failed_rules == ["instruction_identifies_code"]
     assert right_tr.verdict == "accepted" and right_tr.rule_verdicts["translation_identifies_source"]["answer"] == "yes"
     assert wrong_tr.failed_rules == ["translation_identifies_source"]
-    assert "-> perimeter" in wrong_tr.rule_verdicts["translation_identifies_source"]["reason"]
-    # names masked alike: the instruction's `area`, the solution's and the translation's own name
-    assert all("area" not in text for text in asked) and any("function f(width, height)" in text for text in asked)
+    assert "did not single out" in wrong_tr.rule_verdicts["translation_identifies_source"]["reason"]
+    # names masked alike: the instruction's `area`, the solution's and the translation's own name and parameters
+    assert all("area" not in text for text in asked) and any("function f(x1, x2)" in text for text in asked)
 
 
 def test_a_code_row_whose_tests_ran_is_not_asked():

@@ -14,6 +14,7 @@ from wavecoder_assets.generate import contrastive as C
 from wavecoder_assets.generate import differential as D
 from wavecoder_assets.generate.calibration import judge_decided
 from wavecoder_assets.generate.discriminator import DiscriminatorSettings, discriminate, rule_kind
+from wavecoder_assets.languages import parameter_names
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
 needs_java = pytest.mark.skipif(shutil.which("javac") is None, reason="javac not installed")
@@ -100,12 +101,12 @@ def test_inputs_are_asked_by_parameter_name_and_read_back_in_the_parameters_orde
     for text in ('{"inputs": []}', "no json", '{"calls": [{"a": 1, "b": 2}]}'):
         with pytest.raises(ValueError):
             D.parse_inputs(text, ["a", "b"])
-    assert D.parameters("def f(a, b: int, c=1, *, d: str = 'x'):\n    pass", "python", "f") is None  # keyword-only
-    assert D.parameters("def f(a, b: int, c=1, d: str = 'x'):\n    pass", "python", "f") == ["a", "b", "c", "d"]
-    assert D.parameters("const f = (a, b = 2) => a", "javascript", "f") == ["a", "b"]
-    assert D.parameters("const f = a => a", "javascript", "f") == ["a"]
-    assert D.parameters("function f(a, {b}) {}", "javascript", "f") is None
-    assert D.parameters("class S { int f(List<Integer> xs, int k) { return k; } }", "java", "f") == ["xs", "k"]
+    assert parameter_names("def f(a, b: int, c=1, *, d: str = 'x'):\n    pass", "python", "f") is None  # keyword-only
+    assert parameter_names("def f(a, b: int, c=1, d: str = 'x'):\n    pass", "python", "f") == ["a", "b", "c", "d"]
+    assert parameter_names("const f = (a, b = 2) => a", "javascript", "f") == ["a", "b"]
+    assert parameter_names("const f = a => a", "javascript", "f") == ["a"]
+    assert parameter_names("function f(a, {b}) {}", "javascript", "f") is None
+    assert parameter_names("class S { int f(List<Integer> xs, int k) { return k; } }", "java", "f") == ["xs", "k"]
     request = D.inputs_request(generation(SUM_SQUARES), key="k", seed=0)
     item = request.response_format["schema"]["properties"]["inputs"]["items"]
     assert item["required"] == ["lst"] and item["additionalProperties"] is False
@@ -173,12 +174,19 @@ def test_the_discriminator_rejects_an_untested_generation_that_differs_from_its_
     assert C.RULES["code_generation"][0] not in same.rule_verdicts  # running decided it: no contrastive ask
     # ... and the judge is not asked whether the solution does what its source does; only whether the instruction fits
     assert "solution_resolves" not in same.rule_verdicts and "instruction_relevant" in same.rule_verdicts
-    assert "solution_resolves" in tested.rule_verdicts
-    assert D.RULE not in tested.rule_verdicts and tested.rule_verdicts["tests_pass"]["answer"] == "yes"
-    # One source, one ask: the two untested rows share their source's inputs (the client sends a request once).
+    # Its own test passes (one element: squared either way), yet it is another problem's code: the run beside the
+    # source rejects it all the same.
+    assert tested.rule_verdicts["tests_pass"]["answer"] == "yes"
+    assert tested.verdict == "rejected" and tested.failed_rules == [D.RULE]
+    # One source, one ask: the three rows share their source's inputs (the client sends a request once).
     assert len(asked) == 1 and "def sum_squares(lst)" in asked[0]["messages"][-1]["content"]
     assert rule_kind(D.RULE) == "execution"
     assert judge_decided(rows, [other, same, tested])[0] == []  # execution decided all three, not the judge
+    with ScriptedEndpoint(inputs_writer) as judge:
+        tests_only = discriminate(rows[2:], judge.client, settings.model_copy(update={
+            "differential_after_tests": False}))[0]
+    assert tests_only.verdict == "accepted" and D.RULE not in tests_only.rule_verdicts
+    assert "solution_resolves" in tests_only.rule_verdicts  # the judge was asked, as before
     off = discriminate(rows[:1], None, settings)[0]
     assert off.verdict == "accepted" and D.RULE not in off.rule_verdicts  # no judge: no one writes inputs
 

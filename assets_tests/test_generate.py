@@ -614,10 +614,8 @@ def test_a_repair_is_shown_the_purpose_its_docstring_states_and_its_few_shot_exa
 
 
 def test_a_lone_surrogate_a_model_escaped_is_replaced_so_the_row_can_be_stored():
-    from wavecoder_assets.generate import contrastive
     from wavecoder_assets.generate.tasks import extract_json_object
 
     answer = extract_json_object('{"instruction": "Sum x\\udbd7.", "tests": ["ok \\ud83d\\ude00"]}')
     assert answer == {"instruction": "Sum x\ufffd.", "tests": ["ok \U0001F600"]}  # a valid pair stays one character
     pl.DataFrame([answer]).write_parquet(io.BytesIO())  # what failed to write before
-    assert contrastive.parse_pick('{"reason": "f\\udc00", "answer": 1}', 2) == (1, "f\ufffd")

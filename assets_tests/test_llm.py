@@ -143,6 +143,25 @@ def test_cache_unchanged_rerun_makes_zero_calls_and_changes_pay_only_for_themsel
         assert "llm_cost_usd" not in other_model.usage.as_metadata("llm")
 
 
+def test_a_cache_file_written_before_answers_carried_logprobs_is_read_and_extended(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE chat_results (cache_key TEXT PRIMARY KEY, model TEXT NOT NULL, response_model TEXT, "
+                "text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, "
+                "system_fingerprint TEXT, finish_reason TEXT, created_at REAL NOT NULL)")
+    request = ChatRequest("k", user("old"))
+    key = fast_client("http://127.0.0.1:9/v1").cache_key(request)
+    old.execute("INSERT INTO chat_results VALUES (?, 'test-model', 'test-model', 'stored', 1, 1, NULL, 'stop', 0)",
+                (key,))
+    old.commit()
+    old.close()
+    client = fast_client("http://127.0.0.1:9/v1", RequestCache(path))  # nothing listens: a call would fail
+    [result] = client.run([request])
+    assert result.cached and result.text == "stored" and result.token_logprobs is None
+    asked = ChatRequest("k", user("old"), top_logprobs=3)
+    assert client.cache_key(asked) != key  # an answer without log-probabilities does not stand for one with them
+
+
 _CLIENT_SCRIPT = """
 import sys
 from wavecoder_assets.llm import ChatClient, ChatRequest
@@ -238,6 +257,10 @@ def test_embedded_llama_server_answers_json_restarts_after_a_crash_and_stops_wit
         ChatRequest("json", user("Reply in JSON: which language is `def f(): pass` written in, and how many lines?"),
                     max_tokens=40, response_format=openai_format),
         ChatRequest("code", user("Write a one-line Python expression that squares x. Code only."), max_tokens=24),
+        ChatRequest("choice", user("Which is a prime, 1) 4 2) 7 3) 9? Reply in JSON."), max_tokens=12, top_logprobs=5,
+                    response_format={"type": "json_object", "schema": {
+                        "type": "object", "properties": {"answer": {"type": "integer", "enum": [1, 2, 3]}},
+                        "required": ["answer"]}}),
     ]
     seen: dict = {}
 
@@ -259,6 +282,11 @@ def test_embedded_llama_server_answers_json_restarts_after_a_crash_and_stops_wit
     assert set(json.loads(first[0].text)) >= {"language", "lines"}
     assert "x" in first[1].text
     assert all(r.cached for r in second) and [r.text for r in second] == [r.text for r in first]
+    # The answer's tokens come with their alternatives' log-probabilities, and come back from the cache alike.
+    picked = str(json.loads(first[2].text)["answer"])
+    alternatives = next(top for token, top in first[2].token_logprobs if token.strip() == picked)
+    assert len({t.strip() for t in alternatives} & {"1", "2", "3"}) >= 2 and all(lp <= 0 for lp in alternatives.values())
+    assert second[2].token_logprobs == first[2].token_logprobs and first[0].token_logprobs is None
     metadata = run.asset_materializations_for_node("embedded_answers")[0].metadata
     # It recovered within the retry budget; how many tries the restart took depends on the machine's load.
     after_crash = seen["after_crash"]

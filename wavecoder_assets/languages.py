@@ -69,3 +69,56 @@ def python_docstring(fn: ts.Node) -> ts.Node | None:
             part.type == "string" and _STR_LITERAL.match(part.text) for part in parts):
         return first
     return None
+
+
+def node_text(node: ts.Node | None) -> str:
+    return node.text.decode("utf-8", "replace") if node is not None else ""
+
+
+def parameter_names(code: str, language: str, name: str | None) -> list[str] | None:
+    """The parameter names of function `name` in `code` (tree-sitter), or None where they cannot be read: no such
+    function, or parameters a list of arguments cannot fill by name (*args, **kwargs, rest, destructuring)."""
+    if name is None:
+        return None
+    root = parse((code or "").encode("utf-8", "surrogatepass"), language).root_node
+    for node in descendants(root):
+        named = node_text(node.child_by_field_name("name")) == name
+        if language == "python" and node.type == "function_definition" and named:
+            return _names(node.child_by_field_name("parameters"), {"identifier"}, {
+                "typed_parameter": None, "default_parameter": "name", "typed_default_parameter": "name"}, "self")
+        if language == "java" and node.type == "method_declaration" and named:
+            return _names(node.child_by_field_name("parameters"), set(), {"formal_parameter": "name"})
+        if language == "javascript" and named and node.type in ("function_declaration", "variable_declarator",
+                                                                "method_definition", "pair"):
+            function = node if node.type in ("function_declaration", "method_definition") else \
+                node.child_by_field_name("value")
+            if function is None:
+                continue
+            if (single := function.child_by_field_name("parameter")) is not None:  # x => ...
+                return [node_text(single)]
+            if (listed := function.child_by_field_name("parameters")) is not None:
+                return _names(listed, {"identifier"}, {"assignment_pattern": "left"})
+    return None
+
+
+def _names(parameters, plain: set[str], wrapped: dict[str, str | None], skip: str | None = None) -> list[str] | None:
+    """Parameter names from a parameter-list node: `plain` node types are the name; `wrapped` ones hold it in a
+    field (None: their first identifier child); anything else (a splat, a pattern) makes the list unreadable."""
+    if parameters is None:
+        return None
+    names = []
+    for child in parameters.named_children:
+        if child.type == "comment":
+            continue
+        if child.type in plain:
+            names.append(node_text(child))
+        elif child.type in wrapped:
+            field = wrapped[child.type]
+            inner = child.child_by_field_name(field) if field else \
+                next((c for c in child.named_children if c.type == "identifier"), None)
+            if inner is None or inner.type != "identifier":
+                return None
+            names.append(node_text(inner))
+        else:
+            return None
+    return [n for n in names if n != skip]

@@ -1,16 +1,23 @@
 """Contrastive verification of summaries: does the summary single out its own code among similar functions?
 
 An open "does this summary describe this code?" gets a small judge's "yes" for nearly anything that sounds right.
-Multiple choice is a task small models do far better: the judge sees the summary, with the function's own name
-masked, and K functions, the summarized one and K-1 hard negatives (its nearest neighbours in the embedding space,
-in the same language; other rows of the batch where there are too few), every one renamed `f`, in a seeded order,
-and answers with the number of the function the summary describes (a JSON schema that allows only those
-numbers). The row passes only when the judge picks its own code, in every ask (each ask another order). A summary
-of other code points at that code; a vague summary fits every candidate, and the pick is a guess. The embedded 1.5B
-judge leans to the last position (4 in 24 of 46 asks with K=4), which a seeded order spreads over rows but does
-not remove. Offered a 0 for "none of them", it never answered 0 in 46 asks, so there is none.
+Multiple choice is a task small models do far better: the judge sees the summary and K functions, the summarized one
+and K-1 hard negatives (its nearest neighbours in the embedding space, in the same language; other rows of the batch
+where there are too few), in a seeded order, and answers with the number of the function the summary describes (a
+JSON schema that allows only those numbers). Every function is renamed `f` and its parameters x1, x2, ..., and the
+summary's mentions of the function's name and parameters alike: a summary that repeats the code's names picked its
+code out by them (every wrong summary of the semantic set said "It takes test_tup and ...") whatever it said the code
+does.
 
-The same question checks code rows no test decided (no toolchain, tests that could not run): a generation's
+The answer is read as probabilities, not as one pick: the log-probabilities of the numbers at the answer token. The
+1.5B judge leans to the last position (with no summary at all it gives position 4 of 4 about 0.6), so each position's
+probability is divided by that position's mean probability over the batch's other asks of the same task (batch
+calibration, Zhou et al. 2023: the summarized function sits at a seeded, uniform position, so the mean is the lean),
+and renormalized. The row passes when its own code's calibrated probability is at least `min_lift` times chance
+(1/K): a summary of other code points elsewhere, and a vague one spreads its probability over every candidate. An
+endpoint that sends no log-probabilities gives the pick alone (probability 1).
+
+The same question checks code rows no test or run decided (no toolchain, tests that could not run): a generation's
 instruction must single out its solution among the source's neighbours (instruction_identifies_code), and a
 translation must single out its source among the source's neighbours (translation_identifies_source): a solution
 to another problem, or a translation of other code renamed to the asked name, points elsewhere.
@@ -19,6 +26,7 @@ to another problem, or a translation of other code renamed to the asked name, po
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -26,17 +34,17 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from wavecoder_assets.generate.tasks import strip_fence, without_lone_surrogates
+from wavecoder_assets.generate.tasks import strip_fence
 from wavecoder_assets.hashing import stable_hash
-from wavecoder_assets.languages import LANGUAGE_NAMES
-from wavecoder_assets.llm import ChatRequest
+from wavecoder_assets.languages import LANGUAGE_NAMES, parameter_names
+from wavecoder_assets.llm import ChatRequest, ChatResult
 
 RULE = "summary_identifies_code"
 # task -> (rule id, rule text). Summaries always; generations and translations when no test decided them.
 RULES = {
-    "code_summarization": (RULE, "Shown the summary (the function's name masked) and the summarized function among "
-                                 "its nearest neighbours, all renamed f, in a seeded order, the judge picks the "
-                                 "summarized one (every ask)."),
+    "code_summarization": (RULE, "Shown the summary (names masked) and the summarized function among its nearest "
+                                 "neighbours, all renamed f, in a seeded order, the judge gives the summarized one a "
+                                 "position-calibrated probability well above chance."),
     "code_generation": ("instruction_identifies_code", "Where no test decided it: shown the instruction (names "
                                                        "masked) and the solution among the source's nearest "
                                                        "neighbours, all renamed f, the judge picks the solution."),
@@ -46,19 +54,20 @@ RULES = {
 }
 RULE_TEXTS = dict(RULES.values())
 MASK = "f"
-REASON_MAX_CHARS = 200
+TOP_LOGPROBS = 20  # alternatives asked per answer token (OpenAI's maximum); the K numbers are among them
+MIN_LEAN_ASKS = 6  # other asks of the same task needed to estimate the judge's lean to positions from
 
 # Per task: what is matched, in the words of the question (the summaries' wording is the one measured first).
 SYSTEMS = {
     "code_summarization": "You match a summary of code to the function it describes. Names are hidden: every "
-                          "function is called f. Compare what each function does with what the summary says, then "
-                          "pick one.",
+                          "function is called f and its parameters x1, x2, ... Compare what each function does with "
+                          "what the summary says, then pick one.",
     "code_generation": "You match a coding instruction to the function that does what it asks. Names are hidden: "
-                       "every function is called f. Compare what each function does with what the instruction asks, "
-                       "then pick one.",
+                       "every function is called f and its parameters x1, x2, ... Compare what each function does "
+                       "with what the instruction asks, then pick one.",
     "code_translation": "You match a translated function to the function it was translated from. Names are hidden: "
-                        "every function is called f. Compare what each function does with what the translation "
-                        "does, then pick one.",
+                        "every function is called f and its parameters x1, x2, ... Compare what each function does "
+                        "with what the translation does, then pick one.",
 }
 
 # Where a function's own name is declared, per language (the first match is the function's).
@@ -72,6 +81,7 @@ _DEFINED_NAME = {
     "ruby": re.compile(r"\bdef\s+(?:self\.)?(\w+[?!]?)"),
 }
 _NOT_NAMES = {"if", "for", "while", "switch", "catch", "return", "function"}
+PARAMETER_LANGUAGES = ("python", "javascript", "java")  # where tree-sitter reads a function's parameters
 
 
 def defined_name(code: str, language: str) -> str | None:
@@ -85,7 +95,24 @@ def defined_name(code: str, language: str) -> str | None:
 
 def masked(text: str, name: str | None) -> str:
     """`text` with the identifier `name` (as a whole word) replaced by MASK."""
-    return re.sub(rf"(?<![\w$]){re.escape(name)}(?![\w$])", MASK, text) if name else text
+    return renamed(text, {name: MASK}) if name else text
+
+
+def renamed(text: str, names: dict[str, str]) -> str:
+    """`text` with each identifier in `names` (as a whole word) replaced by its new name, all at once."""
+    if not names:
+        return text
+    pattern = "|".join(re.escape(old) for old in sorted(names, key=len, reverse=True))
+    return re.sub(rf"(?<![\w$])(?:{pattern})(?![\w$])", lambda m: names[m.group(0)], text)
+
+
+def masks(code: str, language: str) -> dict[str, str]:
+    """The function's name -> MASK and its parameters -> x1, x2, ... (where tree-sitter reads them)."""
+    name = defined_name(code, language)
+    if name is None:
+        return {}
+    parameters = parameter_names(code, language, name) if language in PARAMETER_LANGUAGES else None
+    return {name: MASK} | {p: f"x{n}" for n, p in enumerate(parameters or [], 1) if p != name}
 
 
 @dataclass(frozen=True)
@@ -146,64 +173,82 @@ def _text_and_question(row: dict) -> tuple[str, str]:
         target = row["target_language"]
         return (f"A {LANGUAGE_NAMES[target]} function:\n```{_fence(target)}\n{_as_f(row['solution'], target)}\n```",
                 f"Which {LANGUAGE_NAMES[language]} function is it a translation of?")
-    names = {defined_name(row["code"], language), defined_name(row["solution"], language)} - {None}
     if task == "code_generation":
-        instruction = row["instruction"] or ""
-        for name in names:
-            instruction = masked(instruction, name)
-        return f"Instruction:\n{instruction.strip()}", "Which function does the instruction ask for?"
-    summary = masked(row["solution"] or "", defined_name(row["code"], language))
+        names = masks(strip_fence(row["code"] or ""), language) | masks(strip_fence(row["solution"] or ""), language)
+        return (f"Instruction:\n{renamed(row['instruction'] or '', names).strip()}",
+                "Which function does the instruction ask for?")
+    summary = renamed(row["solution"] or "", masks(strip_fence(row["code"] or ""), language))
     return (f"Summary of a {LANGUAGE_NAMES[language]} function:\n{summary.strip()}",
             "Which function does the summary describe?")
 
 
-def request(row: dict, candidates: list[Candidate], order: list[int], *, key: str, seed: int,
-            max_tokens: int) -> ChatRequest:
+def request(row: dict, candidates: list[Candidate], order: list[int], *, key: str, seed: int) -> ChatRequest:
     """The multiple-choice question: the row's masked text (RULES: a summary, an instruction or a translation)
-    and the candidates in `order`, numbered from 1."""
+    and the candidates in `order`, numbered from 1; the answer is the number alone, with its log-probabilities."""
     language = row["language"]
     shown = "\n\n".join(f"Function {position}:\n```{_fence(language)}\n{_as_f(candidates[i].code, language)}\n```"
                         for position, i in enumerate(order, 1))
     text, question = _text_and_question(row)
-    user = (f"{text}\n\n{shown}\n\n{question} Answer in JSON: a short reason, then the function's number (1 to "
-            f"{len(order)}).")
-    schema = {"type": "object", "properties": {
-        "reason": {"type": "string", "maxLength": REASON_MAX_CHARS},
-        "answer": {"type": "integer", "enum": list(range(1, len(order) + 1))}},
-        "required": ["reason", "answer"]}
+    user = f"{text}\n\n{shown}\n\n{question} Answer in JSON with the function's number (1 to {len(order)})."
+    schema = {"type": "object", "properties": {"answer": {"type": "integer", "enum": list(range(1, len(order) + 1))}},
+              "required": ["answer"]}
     return ChatRequest(key=key, messages=[{"role": "system", "content": SYSTEMS[row["task_name"]]},
                                           {"role": "user", "content": user}],
-                       temperature=0.0, max_tokens=max_tokens, seed=seed,
+                       temperature=0.0, max_tokens=16, seed=seed, top_logprobs=TOP_LOGPROBS,
                        response_format={"type": "json_object", "schema": schema})
 
 
 def _as_f(code: str, language: str) -> str:
     code = strip_fence((code or "").strip())
-    return masked(code, defined_name(code, language))
+    return renamed(code, masks(code, language))
 
 
-def parse_pick(text: str, n: int) -> tuple[int, str]:
-    """(the picked position, 1-based; the reason) from the judge's JSON answer; ValueError when it is not one."""
+def position_probabilities(result: ChatResult, n: int) -> list[float]:
+    """The probability of each of the n positions from the judge's answer: the numbers' log-probabilities at the
+    answer token, renormalized over 1..n; the pick alone (probability 1) where the endpoint sent none. ValueError
+    when the answer is not a pick."""
     try:
-        answer = json.loads(text, strict=False)  # a reason may hold a raw newline or tab: still the answer
-        pick = int(answer["answer"])
+        pick = int(json.loads(result.text, strict=False)["answer"])
     except (ValueError, TypeError, KeyError) as error:
         raise ValueError(f"not a pick: {error}") from None
     if not 1 <= pick <= n:
         raise ValueError(f"pick {pick} is not one of 1..{n}")
-    return pick, without_lone_surrogates(str(answer.get("reason") or ""))[:REASON_MAX_CHARS]
+    answer = next((top for token, top in reversed(result.token_logprobs or ()) if token.strip() == str(pick)), None)
+    numbers = {str(p): [lp for token, lp in (answer or {}).items() if token.strip() == str(p)] for p in range(1, n + 1)}
+    if not numbers[str(pick)]:
+        return [float(p == pick) for p in range(1, n + 1)]
+    weights = [math.exp(max(numbers[str(p)])) if numbers[str(p)] else 0.0 for p in range(1, n + 1)]
+    return [w / sum(weights) for w in weights]
 
 
-def verdict(candidates: list[Candidate], asked: list[tuple[list[int], int, str]]) -> dict:
-    """The rule's verdict from the asks ((order, picked position, reason) each): yes when every ask picked the
-    row's own code (candidate 0). The reason records the candidates' ids, each order and pick."""
+def position_lean(probabilities: list[list[float]], n: int) -> list[float]:
+    """The judge's lean to each of n positions: the mean of other asks' position probabilities (the asked function's
+    position is seeded and uniform, so what remains is the lean); uniform (no correction) from fewer than
+    MIN_LEAN_ASKS asks, whose mean is more their own answers than a lean."""
+    if len(probabilities) < MIN_LEAN_ASKS:
+        return [1.0 / n] * n
+    return [sum(column) / len(probabilities) for column in zip(*probabilities)]
+
+
+def calibrated(probabilities: list[float], lean: list[float]) -> list[float]:
+    """Position probabilities divided by the judge's lean to each position, renormalized."""
+    weights = [p / max(q, 1e-9) for p, q in zip(probabilities, lean)]
+    return [w / sum(weights) for w in weights] if sum(weights) > 0 else probabilities
+
+
+def verdict(candidates: list[Candidate], asked: list[tuple[list[int], list[float]]], min_lift: float) -> dict:
+    """The rule's verdict from the asks ((order, calibrated position probabilities) each): yes when the row's own
+    code (candidate 0) has, on average over the asks, at least `min_lift` times chance (1/K). The reason records
+    the candidates' ids, each order and the probabilities."""
     ids = [c.id for c in candidates]
-    picked_own = all(order[pick - 1] == 0 for order, pick, _ in asked)
-    asks = "; ".join(f"order {[ids[i] for i in order]} -> {ids[order[pick - 1]]}" for order, pick, _ in asked)
-    why = asked[-1][2] if asked else ""
-    head = "picked its own code" if picked_own else "picked other code"
-    return {"answer": "yes" if picked_own else "no",
-            "reason": f"{head} among {len(ids)} ({asks}): {why}"[:600]}
+    own = sum(p[order.index(0)] for order, p in asked) / len(asked)
+    needed = min(1.0, min_lift / len(ids))
+    asks = "; ".join(f"order {[ids[i] for i in order]}: " + ", ".join(f"{p[k]:.2f}" for k in range(len(order)))
+                     for order, p in asked)
+    head = "singled out its own code" if own >= needed else "did not single out its own code"
+    return {"answer": "yes" if own >= needed else "no",
+            "reason": f"{head}: probability {own:.2f} (calibrated for the judge's lean to positions; needed "
+                      f"{needed:.2f}) among {len(ids)} ({asks})"[:600]}
 
 
 def nearest_neighbours(sources: pl.DataFrame, embeddings: pl.DataFrame, corpus: pl.DataFrame, k: int

@@ -1,4 +1,5 @@
-"""Differential testing: a code row that no test decided runs beside its source, on the same inputs.
+"""Differential testing: a code row runs beside its source, on the same inputs (one whose tests passed too: tests
+the generator wrote can agree with a solution to other code).
 
 A generation's instruction was written from its source function, and a translation must do what its source does,
 so the source is a reference that needs no expected values: the judge model only writes inputs (the arguments by
@@ -25,12 +26,12 @@ from dataclasses import dataclass
 from wavecoder_assets.generate.contrastive import defined_name
 from wavecoder_assets.generate.execution import run_program, toolchain_missing
 from wavecoder_assets.generate.tasks import solution_language, strip_fence
-from wavecoder_assets.languages import LANGUAGE_NAMES, descendants, parse
+from wavecoder_assets.languages import LANGUAGE_NAMES, descendants, node_text, parameter_names, parse
 from wavecoder_assets.llm import ChatRequest
 
 RULE = "behaves_like_source"
-RULE_TEXT = ("Where no test decided it: a generation or translation gives the same results as its source function "
-             "on inputs the judge wrote (the source's results are the expected values).")
+RULE_TEXT = ("A generation or translation gives the same results as its source function on inputs the judge wrote "
+             "(the source's results are the expected values).")
 TASKS = ("code_generation", "code_translation")
 LANGUAGES = ("python", "javascript", "java")
 INPUTS_ASKED = 6
@@ -55,7 +56,7 @@ def inputs_request(row: dict, *, key: str, seed: int, max_tokens: int = 384) -> 
     list of arguments, the 1.5B judge wrote a list argument's items as the arguments); None when the source's
     parameters cannot be read (no such function, *args, destructuring)."""
     language, code, name = row["language"], strip_fence((row["code"] or "").strip()), source_name(row)
-    names = parameters(code, language, name)
+    names = parameter_names(code, language, name)
     if not names:
         return None
     shown = ", ".join(f'"{n}": ...' for n in names)
@@ -113,55 +114,6 @@ def _complete_items(text: str) -> list:
     return items
 
 
-def parameters(code: str, language: str, name: str | None) -> list[str] | None:
-    """The parameter names of function `name` in `code` (tree-sitter), or None where they cannot be read: no such
-    function, or parameters a list of arguments cannot fill by name (*args, **kwargs, rest, destructuring)."""
-    if name is None:
-        return None
-    root = parse((code or "").encode("utf-8", "surrogatepass"), language).root_node
-    for node in descendants(root):
-        named = _text(node.child_by_field_name("name")) == name
-        if language == "python" and node.type == "function_definition" and named:
-            return _names(node.child_by_field_name("parameters"), {"identifier"}, {
-                "typed_parameter": None, "default_parameter": "name", "typed_default_parameter": "name"}, "self")
-        if language == "java" and node.type == "method_declaration" and named:
-            return _names(node.child_by_field_name("parameters"), set(), {"formal_parameter": "name"})
-        if language == "javascript" and named and node.type in ("function_declaration", "variable_declarator",
-                                                                "method_definition", "pair"):
-            function = node if node.type in ("function_declaration", "method_definition") else \
-                node.child_by_field_name("value")
-            if function is None:
-                continue
-            if (single := function.child_by_field_name("parameter")) is not None:  # x => ...
-                return [_text(single)]
-            if (listed := function.child_by_field_name("parameters")) is not None:
-                return _names(listed, {"identifier"}, {"assignment_pattern": "left"})
-    return None
-
-
-def _names(parameters, plain: set[str], wrapped: dict[str, str | None], skip: str | None = None) -> list[str] | None:
-    """Parameter names from a parameter-list node: `plain` node types are the name; `wrapped` ones hold it in a
-    field (None: their first identifier child); anything else (a splat, a pattern) makes the list unreadable."""
-    if parameters is None:
-        return None
-    names = []
-    for child in parameters.named_children:
-        if child.type == "comment":
-            continue
-        if child.type in plain:
-            names.append(_text(child))
-        elif child.type in wrapped:
-            field = wrapped[child.type]
-            inner = child.child_by_field_name(field) if field else \
-                next((c for c in child.named_children if c.type == "identifier"), None)
-            if inner is None or inner.type != "identifier":
-                return None
-            names.append(_text(inner))
-        else:
-            return None
-    return [n for n in names if n != skip]
-
-
 # ---------------------------------------------------------------- running a function on the inputs
 
 @dataclass(frozen=True)
@@ -214,7 +166,7 @@ def defined_names(code: str, language: str) -> list[str]:
         except SyntaxError:  # it still runs, to fail with the interpreter's message
             return [defined_name(code, language)] if defined_name(code, language) else []
     if language == "java":
-        return [_text(n.child_by_field_name("name")) for n in descendants(parse(code.encode(), "java").root_node)
+        return [node_text(n.child_by_field_name("name")) for n in descendants(parse(code.encode(), "java").root_node)
                 if n.type == "method_declaration"]
     first = defined_name(code, language)
     return [first] if first else []
@@ -297,7 +249,7 @@ def rewrite_request(row: dict, *, key: str, seed: int, max_tokens: int = 512) ->
     """Ask for the function the summary describes, written from the summary and the signature alone; None when
     the source's parameters cannot be filled by name (no inputs could be asked for either)."""
     language, code, name = row["language"], strip_fence((row["code"] or "").strip()), source_name(row)
-    if not parameters(code, language, name):
+    if not parameter_names(code, language, name):
         return None
     user = (f"Write the {LANGUAGE_NAMES[language]} function `{signature(code, language, name)}` that does what this "
             f"description says:\n\n{(row['solution'] or '').strip()}\n\nAnswer with only the code, in one fenced "
@@ -435,28 +387,24 @@ class WavecoderJson {
 '''
 
 
-def _text(node) -> str:
-    return node.text.decode("utf-8", "replace") if node is not None else ""
-
-
 def _java_calls(code: str, name: str, inputs: list[list]) -> tuple[str, list[int]] | str:
     """(a Main class calling `name` on each input that fits its parameter types, and the JSON writer; the inputs'
     indices in the order they are called), or why there is nothing to run."""
     root = parse(code.encode("utf-8", "surrogatepass"), "java").root_node
     method = next((n for n in descendants(root) if n.type == "method_declaration"
-                   and _text(n.child_by_field_name("name")) == name), None)
+                   and node_text(n.child_by_field_name("name")) == name), None)
     if method is None:
         return f"has no method {name}"
-    if _text(method.child_by_field_name("type")) == "void":
+    if node_text(method.child_by_field_name("type")) == "void":
         return "is a void method: no result to compare"
     parameters = method.child_by_field_name("parameters")
     if any(p.type == "spread_parameter" for p in parameters.children):
         return "takes varargs (not supported)"
-    types = [_text(p.child_by_field_name("type")) for p in parameters.children if p.type == "formal_parameter"]
+    types = [node_text(p.child_by_field_name("type")) for p in parameters.children if p.type == "formal_parameter"]
     owner = method.parent.parent if method.parent is not None and method.parent.type == "class_body" else None
     static = any(m.type == "static" for c in method.children if c.type == "modifiers" for m in c.children)
-    target = "" if owner is None else f"{_text(owner.child_by_field_name('name'))}." if static else \
-        f"new {_text(owner.child_by_field_name('name'))}()."
+    target = "" if owner is None else f"{node_text(owner.child_by_field_name('name'))}." if static else \
+        f"new {node_text(owner.child_by_field_name('name'))}()."
     calls, runnable = [], []
     for i, args in enumerate(inputs):
         try:

@@ -10,10 +10,10 @@ A candidate (task_name, language, target_language, code, instruction, informatio
    recorded as "n/a: not executed", never as a pass; where Python code known to be right is at hand (a repair's
    fix that is the source function, a translation's Python source), the tests' expected values come from it; a
    repair whose tests did not run is rejected (reject_untested_repairs);
-3. for a generation or translation no test decided, run beside its source on inputs the judge writes
-   (`differential.py`, behaves_like_source): a different result rejects it, agreement on inputs that tell
-   results apart decides it; with summary_rewrite_share set, a summary likewise through code the judge writes
-   from it (summary_reproduces_code);
+3. for a generation or translation that passed its tests or that no test decided, run beside its source on inputs
+   the judge writes (`differential.py`, behaves_like_source): a different result rejects it (the generator's own
+   tests can agree with a solution to other code), agreement on inputs that tell results apart decides it; with
+   summary_rewrite_share set, a summary likewise through code the judge writes from it (summary_reproduces_code);
 4. for a summary, and for a generation or translation still undecided, matched by the LLM against its own code and
    its nearest neighbours (`contrastive.py`: summary_identifies_code, instruction_identifies_code,
    translation_identifies_source): it passes only when the judge picks its own code;
@@ -48,6 +48,7 @@ from wavecoder_assets.generate.execution import (
 )
 from wavecoder_assets.generate.tasks import TASKS, solution_language
 from wavecoder_assets.hashing import hex_id, stable_hash
+from wavecoder_assets.languages import parameter_names
 from wavecoder_assets.llm import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,9 @@ class DiscriminatorSettings(BaseModel):
     differential: bool = Field(default=True, description="run a generation or translation no test decided beside "
                                                          "its source on inputs the judge writes; a different result "
                                                          "rejects it (behaves_like_source)")
+    differential_after_tests: bool = Field(
+        default=True, description="with differential: also run a generation or translation whose tests passed beside "
+                                  "its source (the generator's own tests can agree with a solution to other code)")
     summary_rewrite_share: float = Field(
         default=0.0, ge=0.0, le=1.0, description="the judge writes code from a summary, run beside the summarized "
                                                  "function on inputs the judge writes: it must give the same results "
@@ -112,8 +116,11 @@ class DiscriminatorSettings(BaseModel):
         default=4, ge=0, le=8, description="contrastive rules: functions a summary (or an untested generation's "
                                            "instruction, or translation) is matched against (its own and its nearest "
                                            "neighbours); 0 or 1: the rules are off")
-    contrastive_asks: int = Field(default=1, ge=1, le=3, description="asks in different orders; every one must pick "
-                                                                     "the summarized function")
+    contrastive_asks: int = Field(default=1, ge=1, le=3, description="asks in different orders; the summarized "
+                                                                     "function's probability is their mean")
+    contrastive_min_lift: float = Field(
+        default=1.2, gt=0, description="contrastive rules: the row's own code needs at least this many times chance "
+                                       "(1/K) of the judge's position-calibrated probability")
 
     @field_validator("rules")
     @classmethod
@@ -257,12 +264,13 @@ def discriminate(rows: list[dict], judge, settings: DiscriminatorSettings | None
 def _contrastive(rows: list[dict], indices: list[int], verdicts: dict[int, dict], judge,
                  settings: DiscriminatorSettings, logger) -> dict[int, tuple[dict | None, str | None, str | None]]:
     """index -> (the contrastive rule's verdict, the judge model, an error) for each summary among `indices`, and
-    each generation or translation no test decided (tests_pass neither yes nor no): contrastive.py asks the judge
-    which of K candidates the row's text is about, contrastive_asks times."""
+    each generation or translation no test or run decided: contrastive.py asks the judge which of K candidates the
+    row's text is about, contrastive_asks times, and calibrates each answer's position probabilities by the judge's
+    lean in the batch's other asks of the same task."""
     matched = [i for i in indices if rows[i]["task_name"] == "code_summarization"
                or rows[i]["task_name"] in contrastive.RULES and not _tests_decided(verdicts[i])]
-    asked: dict[int, tuple[list, list]] = {}
-    out_of_pool: dict[int, tuple[dict | None, str | None, str | None]] = {}
+    asked: dict[int, list[contrastive.Candidate]] = {}
+    out: dict[int, tuple[dict | None, str | None, str | None]] = {}
     requests = []
     for i in matched:
         row, key = rows[i], _key(rows[i], i)
@@ -270,40 +278,45 @@ def _contrastive(rows: list[dict], indices: list[int], verdicts: dict[int, dict]
                 for n, r in enumerate(rows) if n != i and r["language"] == row["language"]]
         candidates = contrastive.candidates_for(row, pool, settings.contrastive_candidates, settings.seed, key)
         if len(candidates) < 2:
-            out_of_pool[i] = ({"answer": "n/a", "reason": "no other function to tell it from"}, None, None)
+            out[i] = ({"answer": "n/a", "reason": "no other function to tell it from"}, None, None)
             continue
-        orders = contrastive.orders(len(candidates), settings.contrastive_asks, settings.seed, key)
-        asked[i] = (candidates, orders)
+        asked[i] = candidates
         requests += [(i, order, contrastive.request(row, candidates, order, key=f"{key}#contrastive{ask}",
-                                                    seed=settings.seed, max_tokens=settings.judge_max_tokens))
-                     for ask, order in enumerate(orders)]
+                                                    seed=settings.seed))
+                     for ask, order in enumerate(contrastive.orders(len(candidates), settings.contrastive_asks,
+                                                                    settings.seed, key))]
     results = judge.run([r for _, _, r in requests], logger=logger) if requests else []
-    picks: dict[int, list] = {i: [] for i in asked}
-    out = out_of_pool
+    answered: list[tuple[int, list[int], list[float]]] = []
+    model: dict[int, str] = {}
     for (i, order, _), result in zip(requests, results):
+        model[i] = result.model
         if i in out:
             continue
         try:
             if result.error:
                 raise ValueError(result.error)
-            pick, reason = contrastive.parse_pick(result.text, len(order))
+            answered.append((i, order, contrastive.position_probabilities(result, len(order))))
         except ValueError as error:
             out[i] = (None, result.model, f"{contrastive.RULES[rows[i]['task_name']][0]}: {error}")
-            continue
-        picks[i].append((order, pick, reason))
-        if len(picks[i]) == len(asked[i][1]):
-            out[i] = (contrastive.verdict(asked[i][0], picks[i]), result.model, None)
+    answered = [a for a in answered if a[0] not in out]  # a row with a failed ask is recorded by its error
+    for i in {i for i, _, _ in answered}:
+        # The lean from the other rows' asks: a row's own answer is not the judge's lean.
+        lean = contrastive.position_lean([p for j, order, p in answered if j != i and len(order) == len(asked[i])
+                                          and rows[j]["task_name"] == rows[i]["task_name"]], len(asked[i]))
+        own = [(order, contrastive.calibrated(p, lean)) for j, order, p in answered if j == i]
+        out[i] = (contrastive.verdict(asked[i], own, settings.contrastive_min_lift), model[i], None)
     return out
 
 
 def _differential(rows: list[dict], indices: list[int], verdicts: dict[int, dict], judge,
                   settings: DiscriminatorSettings, logger) -> dict[int, tuple[str, dict, str | None]]:
     """index -> (rule, verdict, the judge model) for the rows among `indices` whose code runs beside their source
-    (differential.py): a generation or translation no test decided (behaves_like_source: the solution), and a
+    (differential.py): a generation or translation that passed its tests (differential_after_tests) or that no test
+    decided (behaves_like_source: the solution), and a
     summary when summary_rewrite_share is set (summary_reproduces_code: code the judge writes from it). The judge
     writes the inputs, and a summary's code."""
     code_rows = [i for i in indices if settings.differential and differential.applies(rows[i])
-                 and not _tests_decided(verdicts[i])]
+                 and (settings.differential_after_tests or not _tests_decided(verdicts[i]))]
     summaries = [i for i in indices if settings.summary_rewrite_share and differential.applies_to_summary(rows[i])]
     requests = {(i, "inputs"): differential.inputs_request(rows[i], key=f"{_key(rows[i], i)}#inputs",
                                                            seed=settings.seed) for i in code_rows + summaries}
@@ -322,7 +335,7 @@ def _differential(rows: list[dict], indices: list[int], verdicts: dict[int, dict
         try:
             if answer.error:
                 raise ValueError(answer.error)
-            inputs = differential.parse_inputs(answer.text, differential.parameters(row["code"], row["language"],
+            inputs = differential.parse_inputs(answer.text, parameter_names(row["code"], row["language"],
                                                                                     name))
         except ValueError as why:
             return rule, {"answer": "n/a", "reason": f"not decided: the judge wrote no inputs ({str(why)[:200]})"}, \

@@ -35,7 +35,6 @@ from wavecoder_assets.llm.client import (
     ChatRequest,
     ChatResult,
     classify_error,
-    endpoint_response_format,
     redact_secrets,
 )
 
@@ -87,15 +86,6 @@ class BatchChatClient(ChatClient):
             for i in indices[1:]:
                 results[i] = replace(result, key=requests[i].key, cached=result.error is None, attempts=0,
                                      cost_usd=None if result.cost_usd is None else 0.0)
-
-    def chat_body(self, request: ChatRequest) -> dict:
-        """The body one batch line posts: the same one ChatClient sends directly."""
-        body = {"model": self.model, "messages": request.messages, "temperature": request.temperature,
-                "max_tokens": request.max_tokens}
-        response_format = endpoint_response_format(request.response_format, self.response_format_style)
-        optional = {"seed": request.seed, "response_format": response_format, "stop": request.stop}
-        return body | {name: value for name, value in optional.items() if value is not None}
-
 
 class _BatchRun:
     """One `run`'s batches: submit, poll, collect, resubmit what failed transiently."""
@@ -261,9 +251,7 @@ class _BatchRun:
     def _store(self, key: str, result: ChatResult) -> None:
         """An answer goes to the cache whoever asked for it (a resumed batch may answer more than this run needs)."""
         if self.owner.cache is not None:
-            self.owner.cache.put(key, model=self.owner.cache_model, response_model=result.model, text=result.text,
-                                 prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-                                 system_fingerprint=result.system_fingerprint, finish_reason=result.finish_reason)
+            self.owner.cache.put_result(key, self.owner.cache_model, result)
         if key in self.todo and key not in self.answers:
             self.answers[key] = result
 

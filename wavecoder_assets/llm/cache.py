@@ -16,6 +16,10 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wavecoder_assets.llm.client import ChatResult
 
 # Bump when the key recipe or the stored fields change: old entries then simply stop matching.
 CACHE_KEY_VERSION = 1
@@ -30,7 +34,8 @@ CREATE TABLE IF NOT EXISTS chat_results (
     completion_tokens INTEGER NOT NULL,
     system_fingerprint TEXT,
     finish_reason TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    token_logprobs TEXT
 )
 """
 
@@ -53,12 +58,12 @@ _BATCH_SCHEMA = [
 
 
 def cache_key(model: str, messages: list[dict], temperature: float, max_tokens: int, seed: int | None,
-              response_format: dict | None, stop: list[str] | str | None) -> str:
+              response_format: dict | None, stop: list[str] | str | None, top_logprobs: int | None = None) -> str:
     """sha256 of everything that determines an answer; the endpoint's URL and key are deliberately not in it."""
-    payload = json.dumps(
-        [CACHE_KEY_VERSION, model, messages, float(temperature), int(max_tokens), seed, response_format, stop],
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-    )
+    recipe = [CACHE_KEY_VERSION, model, messages, float(temperature), int(max_tokens), seed, response_format, stop]
+    if top_logprobs is not None:  # appended only when asked, so the keys cached before it existed still match
+        recipe.append({"top_logprobs": top_logprobs})
+    payload = json.dumps(recipe, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -73,6 +78,9 @@ class RequestCache:
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a killed process
         for statement in [_SCHEMA, *_BATCH_SCHEMA]:
             self._db.execute(statement)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(chat_results)")}
+        if "token_logprobs" not in columns:  # a cache file written before answers carried log-probabilities
+            self._db.execute("ALTER TABLE chat_results ADD COLUMN token_logprobs TEXT")
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}
@@ -86,12 +94,15 @@ class RequestCache:
             found.update({row[0]: dict(zip(names, row)) for row in rows})
         return found
 
-    def put(self, key: str, *, model: str, response_model: str | None, text: str, prompt_tokens: int,
-            completion_tokens: int, system_fingerprint: str | None, finish_reason: str | None) -> None:
+    def put_result(self, key: str, model: str, result: ChatResult) -> None:
+        """Store one successful ChatResult under `key` (`model`: the model's name in cache keys)."""
+        logprobs = None if result.token_logprobs is None else json.dumps(result.token_logprobs, ensure_ascii=False)
         self._db.execute(
-            "INSERT OR REPLACE INTO chat_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, model, response_model, text, prompt_tokens, completion_tokens, system_fingerprint,
-             finish_reason, time.time()),
+            "INSERT OR REPLACE INTO chat_results (cache_key, model, response_model, text, prompt_tokens, "
+            "completion_tokens, system_fingerprint, finish_reason, created_at, token_logprobs) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, model, result.model, result.text, result.prompt_tokens, result.completion_tokens,
+             result.system_fingerprint, result.finish_reason, time.time(), logprobs),
         )
 
     def add_batch(self, batch_id: str, base_url: str, keys: list[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import re
@@ -40,6 +41,7 @@ class ChatRequest:
     seed: int | None = 0
     response_format: dict | None = None  # llama.cpp: {"type": "json_object", "schema": {...}}
     stop: list[str] | None = None
+    top_logprobs: int | None = None  # ask for each answer token's most likely alternatives (a choice's probabilities)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class ChatResult:
     system_fingerprint: str | None = None
     finish_reason: str | None = None
     cost_usd: float | None = None  # paid in this run (0 when cached); None without a price table
+    # With top_logprobs asked: per answer token, its text and its alternatives' log-probabilities ({token: logprob}).
+    token_logprobs: tuple[tuple[str, dict[str, float]], ...] | None = None
 
 
 @dataclass
@@ -201,7 +205,17 @@ class ChatClient:
 
     def cache_key(self, request: ChatRequest) -> str:
         return cache_key(self.cache_model, request.messages, request.temperature, request.max_tokens, request.seed,
-                         request.response_format, request.stop)
+                         request.response_format, request.stop, request.top_logprobs)
+
+    def chat_body(self, request: ChatRequest) -> dict:
+        """The body of one chat completion request (sent directly, or as a Batch API line)."""
+        body = {"model": self.model, "messages": request.messages, "temperature": request.temperature,
+                "max_tokens": request.max_tokens}
+        response_format = endpoint_response_format(request.response_format, self.response_format_style)
+        optional = {"seed": request.seed, "response_format": response_format, "stop": request.stop}
+        if request.top_logprobs is not None:
+            optional |= {"logprobs": True, "top_logprobs": request.top_logprobs}
+        return body | {name: value for name, value in optional.items() if value is not None}
 
     def run(self, requests: list[ChatRequest], *, logger: logging.Logger | None = None) -> list[ChatResult]:
         """One result per request, in request order. Progress goes to `logger` (an asset's `context.log`: the
@@ -228,7 +242,8 @@ class ChatClient:
         return ChatResult(key=request_key, text=row["text"], error=None, model=row["response_model"] or row["model"],
                           prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
                           cached=True, attempts=0, system_fingerprint=row["system_fingerprint"],
-                          finish_reason=row["finish_reason"], cost_usd=None if self.price is None else 0.0)
+                          finish_reason=row["finish_reason"], cost_usd=None if self.price is None else 0.0,
+                          token_logprobs=_stored_logprobs(row.get("token_logprobs")))
 
     async def _send_all(self, requests, pending, results, logger) -> None:
         in_flight = asyncio.Semaphore(self.max_in_flight)
@@ -242,9 +257,7 @@ class ChatClient:
                 async with in_flight:  # backoff sleeps hold the slot too: 429s slow the whole run down
                     result = await self._send_one(client, requests[indices[0]])
                 if result.error is None and self.cache is not None:
-                    self.cache.put(key, model=self.cache_model, response_model=result.model, text=result.text,
-                                   prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-                                   system_fingerprint=result.system_fingerprint, finish_reason=result.finish_reason)
+                    self.cache.put_result(key, self.cache_model, result)
                 results[indices[0]] = result
                 if result.error is not None:  # final (after the retries); already redacted, to the run's log
                     also = f" (and {len(indices) - 1} identical requests)" if len(indices) > 1 else ""
@@ -259,11 +272,7 @@ class ChatClient:
             await asyncio.gather(*(send(key, indices) for key, indices in pending.items()))
 
     async def _send_one(self, client: openai.AsyncOpenAI, request: ChatRequest) -> ChatResult:
-        body = {"model": self.model, "messages": request.messages, "temperature": request.temperature,
-                "max_tokens": request.max_tokens}
-        response_format = endpoint_response_format(request.response_format, self.response_format_style)
-        optional = {"seed": request.seed, "response_format": response_format, "stop": request.stop}
-        body |= {name: value for name, value in optional.items() if value is not None}
+        body = self.chat_body(request)
         for attempt in range(1, self.max_retries + 2):
             if (pause := self._paused_until - time.monotonic()) > 0:
                 await asyncio.sleep(pause)
@@ -308,7 +317,25 @@ class ChatClient:
         return ChatResult(key=request_key, text=text, error=None, model=completion.get("model") or self.model,
                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cached=False,
                           attempts=attempts, system_fingerprint=completion.get("system_fingerprint"),
-                          finish_reason=choice.get("finish_reason"), cost_usd=cost)
+                          finish_reason=choice.get("finish_reason"), cost_usd=cost,
+                          token_logprobs=_answer_logprobs(choice.get("logprobs")))
+
+
+def _answer_logprobs(logprobs: dict | None) -> tuple | None:
+    """A choice's `logprobs.content` (OpenAI's chat format: per token its text and top_logprobs) as
+    ((token, {alternative: logprob}), ...); None when the endpoint sent none."""
+    content = (logprobs or {}).get("content")
+    if not content:
+        return None
+    try:
+        return tuple((str(t["token"]), {str(a["token"]): float(a["logprob"]) for a in t.get("top_logprobs") or []})
+                     for t in content)
+    except (KeyError, TypeError, ValueError) as error:
+        raise _MalformedResponse(f"logprobs not in the chat format ({error!r})") from None
+
+
+def _stored_logprobs(stored: str | None) -> tuple | None:
+    return None if stored is None else tuple((token, top) for token, top in json.loads(stored))
 
 
 def summarize_usage(results: list[ChatResult], prefix: str = "llm") -> dict:
