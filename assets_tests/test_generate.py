@@ -416,9 +416,10 @@ def _generate_config(**overrides) -> gen_assets.GenerateConfig:
 
 
 def _discriminator(**overrides) -> DiscriminatorResource:
-    """The test server's judge: plain prompts, no few-shot examples, no multiple choice (test_contrastive.py's)."""
+    """The test server's judge: plain prompts, no few-shot examples, no multiple choice and no inputs to run beside
+    the source (test_contrastive.py's and test_differential.py's)."""
     return DiscriminatorResource(**{"json_mode": False, "judge_few_shot_good": 0, "judge_few_shot_bad": 0,
-                                    "contrastive_candidates": 0} | overrides)
+                                    "contrastive_candidates": 0, "differential": False} | overrides)
 
 
 def _judged(run: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:
