@@ -63,8 +63,9 @@ def test_names_are_masked_alike_and_read_in_each_language():
     assert C.defined_name("public static int twice(int x) {\n    return 2 * x;\n}", "java") == "twice"
     assert C.defined_name("const twice = (x) => 2 * x;", "javascript") == "twice"
     assert C.defined_name("function twice(x) {\n  return 2 * x;\n}", "javascript") == "twice"
-    assert C.masked("The function `area(w, h)` returns area * 2.", "area") == "The function `f(w, h)` returns f * 2."
-    assert C.masked("areas and area_of stay", "area") == "areas and area_of stay"
+    assert C.renamed("The function `area(w, h)` returns area * 2.", {"area": "f"}) == \
+        "The function `f(w, h)` returns f * 2."
+    assert C.renamed("areas and area_of stay", {"area": "f"}) == "areas and area_of stay"
     # The parameters too, in the code and in the summary: a summary must not pick its code out by repeating names.
     assert C.masks(AREA, "python") == {"area": "f", "width": "x1", "height": "x2"}
     assert C.renamed("It takes width and height (not widths) and returns width * height.", C.masks(AREA, "python")) \

@@ -6,14 +6,14 @@ and K-1 hard negatives (its nearest neighbours in the embedding space, in the sa
 where there are too few), in a seeded order, and answers with the number of the function the summary describes (a
 JSON schema that allows only those numbers). Every function is renamed `f` and its parameters x1, x2, ..., and the
 summary's mentions of the function's name and parameters alike: a summary that repeats the code's names picked its
-code out by them (every wrong summary of the semantic set said "It takes test_tup and ...") whatever it said the code
-does.
+code out by them, whatever it said the code does (22 of the semantic set's 24 summaries, right and wrong, open with
+"It takes <the code's parameters> and ...").
 
 The answer is read as probabilities, not as one pick: the log-probabilities of the numbers at the answer token. The
 1.5B judge leans to the last position (with no summary at all it gives position 4 of 4 about 0.6), so each position's
 probability is divided by that position's mean probability over the batch's other asks of the same task (batch
 calibration, Zhou et al. 2023: the summarized function sits at a seeded, uniform position, so the mean is the lean),
-and renormalized. The row passes when its own code's calibrated probability is at least `min_lift` times chance
+and renormalized. The row passes when its own code's calibrated probability is at least `contrastive_min_lift` times chance
 (1/K): a summary of other code points elsewhere, and a vague one spreads its probability over every candidate. An
 endpoint that sends no log-probabilities gives the pick alone (probability 1).
 
@@ -41,16 +41,18 @@ from wavecoder_assets.llm import ChatRequest, ChatResult
 
 RULE = "summary_identifies_code"
 # task -> (rule id, rule text). Summaries always; generations and translations when no test decided them.
+_PASSES = "position-calibrated probability of at least contrastive_min_lift times chance"
 RULES = {
     "code_summarization": (RULE, "Shown the summary (names masked) and the summarized function among its nearest "
                                  "neighbours, all renamed f, in a seeded order, the judge gives the summarized one a "
-                                 "position-calibrated probability well above chance."),
-    "code_generation": ("instruction_identifies_code", "Where no test decided it: shown the instruction (names "
-                                                       "masked) and the solution among the source's nearest "
-                                                       "neighbours, all renamed f, the judge picks the solution."),
-    "code_translation": ("translation_identifies_source", "Where no test decided it: shown the translation and its "
-                                                          "source among the source's nearest neighbours, all renamed "
-                                                          "f, the judge picks the source."),
+                                 f"{_PASSES}."),
+    "code_generation": ("instruction_identifies_code", "Where no test or run decided it: shown the instruction "
+                                                       "(names masked) and the solution among the source's nearest "
+                                                       "neighbours, all renamed f, the judge gives the solution a "
+                                                       f"{_PASSES}."),
+    "code_translation": ("translation_identifies_source", "Where no test or run decided it: shown the translation "
+                                                          "and its source among the source's nearest neighbours, all "
+                                                          f"renamed f, the judge gives the source a {_PASSES}."),
 }
 RULE_TEXTS = dict(RULES.values())
 MASK = "f"
@@ -91,11 +93,6 @@ def defined_name(code: str, language: str) -> str | None:
         if name and name not in _NOT_NAMES:
             return name
     return None
-
-
-def masked(text: str, name: str | None) -> str:
-    """`text` with the identifier `name` (as a whole word) replaced by MASK."""
-    return renamed(text, {name: MASK}) if name else text
 
 
 def renamed(text: str, names: dict[str, str]) -> str:
