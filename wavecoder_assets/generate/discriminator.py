@@ -16,7 +16,8 @@ A candidate (task_name, language, target_language, code, instruction, informatio
    summary_rewrite_share set, a summary likewise through code the judge writes from it (summary_reproduces_code);
 4. for a summary, and for a generation or translation still undecided, matched by the LLM against its own code and
    its nearest neighbours (`contrastive.py`: summary_identifies_code, instruction_identifies_code,
-   translation_identifies_source): it passes only when the judge picks its own code;
+   translation_identifies_source): it passes only when the judge's answer, its position probabilities calibrated for
+   the judge's lean to positions, gives its own code at least contrastive_min_lift times chance;
 5. judged by the LLM on the semantic rules only (`judge.py`; not solution_resolves where behaves_like_source said
    yes: running it beside its source answered that), with few-shot examples (good and bad, each with
    its per-rule analysis) drawn per candidate from the example store, seeded by the candidate's key.
@@ -312,9 +313,8 @@ def _differential(rows: list[dict], indices: list[int], verdicts: dict[int, dict
                   settings: DiscriminatorSettings, logger) -> dict[int, tuple[str, dict, str | None]]:
     """index -> (rule, verdict, the judge model) for the rows among `indices` whose code runs beside their source
     (differential.py): a generation or translation that passed its tests (differential_after_tests) or that no test
-    decided (behaves_like_source: the solution), and a
-    summary when summary_rewrite_share is set (summary_reproduces_code: code the judge writes from it). The judge
-    writes the inputs, and a summary's code."""
+    decided (behaves_like_source: the solution), and a summary when summary_rewrite_share is set
+    (summary_reproduces_code: code the judge writes from it). The judge writes the inputs, and a summary's code."""
     code_rows = [i for i in indices if settings.differential and differential.applies(rows[i])
                  and (settings.differential_after_tests or not _tests_decided(verdicts[i]))]
     summaries = [i for i in indices if settings.summary_rewrite_share and differential.applies_to_summary(rows[i])]
@@ -335,8 +335,7 @@ def _differential(rows: list[dict], indices: list[int], verdicts: dict[int, dict
         try:
             if answer.error:
                 raise ValueError(answer.error)
-            inputs = differential.parse_inputs(answer.text, parameter_names(row["code"], row["language"],
-                                                                                    name))
+            inputs = differential.parse_inputs(answer.text, parameter_names(row["code"], row["language"], name))
         except ValueError as why:
             return rule, {"answer": "n/a", "reason": f"not decided: the judge wrote no inputs ({str(why)[:200]})"}, \
                 answer.model

@@ -80,7 +80,11 @@ class RequestCache:
             self._db.execute(statement)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(chat_results)")}
         if "token_logprobs" not in columns:  # a cache file written before answers carried log-probabilities
-            self._db.execute("ALTER TABLE chat_results ADD COLUMN token_logprobs TEXT")
+            try:
+                self._db.execute("ALTER TABLE chat_results ADD COLUMN token_logprobs TEXT")
+            except sqlite3.OperationalError as error:  # another process sharing the file added it first
+                if "duplicate column" not in str(error):
+                    raise
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}
