@@ -133,10 +133,17 @@ def test_position_probabilities_come_from_the_answer_tokens_log_probabilities():
     for bad in ('{"answer": 5}', "two", '{"reason": "x"}'):
         with pytest.raises(ValueError):
             C.position_probabilities(result(bad), 4)
-    lean = C.position_lean([[0.1, 0.9], [0.3, 0.7]] * 3, 2)
+    lean = C.position_lean([[0.1, 0.9], [0.3, 0.7]] * 3)
     assert lean == pytest.approx([0.2, 0.8])
     assert C.calibrated([0.2, 0.8], lean) == pytest.approx([0.5, 0.5])
-    assert C.position_lean([[0.1, 0.9]] * 5, 2) == [0.5, 0.5]  # too few asks to tell a lean from their answers
+    assert C.position_lean([[0.1, 0.9]] * 5) is None  # too few asks to tell a lean from their answers
+    two = [C.Candidate("own", "a"), C.Candidate("other", "b")]
+    # With the lean: the calibrated probability against 1.2 x chance (0.45 / 0.2 against 0.55 / 0.8: 0.77 >= 0.6).
+    # Without it: its own code must be the likeliest, as a pick would be.
+    assert C.verdict(two, [([0, 1], [0.45, 0.55])], lean, 1.2)["answer"] == "yes"
+    unmeasured = C.verdict(two, [([0, 1], [0.45, 0.55])], None, 1.2)
+    assert unmeasured["answer"] == "no" and "it must be the likeliest" in unmeasured["reason"]
+    assert C.verdict(two, [([1, 0], [0.45, 0.55])], None, 1.2)["answer"] == "yes"
 
 
 def test_the_rule_is_off_with_fewer_than_two_candidates():

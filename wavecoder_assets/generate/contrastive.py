@@ -13,9 +13,10 @@ The answer is read as probabilities, not as one pick: the log-probabilities of t
 1.5B judge leans to the last position (with no summary at all it gives position 4 of 4 about 0.6), so each position's
 probability is divided by that position's mean probability over the batch's other asks of the same task (batch
 calibration, Zhou et al. 2023: the summarized function sits at a seeded, uniform position, so the mean is the lean),
-and renormalized. The row passes when its own code's calibrated probability is at least `contrastive_min_lift` times chance
-(1/K): a summary of other code points elsewhere, and a vague one spreads its probability over every candidate. An
-endpoint that sends no log-probabilities gives the pick alone (probability 1).
+and renormalized. The row passes when its own code's calibrated probability is at least `contrastive_min_lift` times
+chance (1/K): a summary of other code points elsewhere, and a vague one spreads its probability over every candidate.
+With too few other asks to measure the lean (MIN_LEAN_ASKS), it passes when its own code is the likeliest, as a pick
+would. An endpoint that sends no log-probabilities gives the pick alone (probability 1).
 
 The same question checks code rows no test or run decided (no toolchain, tests that could not run): a generation's
 instruction must single out its solution among the source's neighbours (instruction_identifies_code), and a
@@ -218,12 +219,12 @@ def position_probabilities(result: ChatResult, n: int) -> list[float]:
     return [w / sum(weights) for w in weights]
 
 
-def position_lean(probabilities: list[list[float]], n: int) -> list[float]:
-    """The judge's lean to each of n positions: the mean of other asks' position probabilities (the asked function's
-    position is seeded and uniform, so what remains is the lean); uniform (no correction) from fewer than
-    MIN_LEAN_ASKS asks, whose mean is more their own answers than a lean."""
+def position_lean(probabilities: list[list[float]]) -> list[float] | None:
+    """The judge's lean to each position: the mean of other asks' position probabilities (the asked function's
+    position is seeded and uniform, so what remains is the lean); None from fewer than MIN_LEAN_ASKS asks, whose mean
+    is more their own answers than a lean."""
     if len(probabilities) < MIN_LEAN_ASKS:
-        return [1.0 / n] * n
+        return None
     return [sum(column) / len(probabilities) for column in zip(*probabilities)]
 
 
@@ -233,19 +234,25 @@ def calibrated(probabilities: list[float], lean: list[float]) -> list[float]:
     return [w / sum(weights) for w in weights] if sum(weights) > 0 else probabilities
 
 
-def verdict(candidates: list[Candidate], asked: list[tuple[list[int], list[float]]], min_lift: float) -> dict:
-    """The rule's verdict from the asks ((order, calibrated position probabilities) each): yes when the row's own
-    code (candidate 0) has, on average over the asks, at least `min_lift` times chance (1/K). The reason records
-    the candidates' ids, each order and the probabilities."""
+def verdict(candidates: list[Candidate], asked: list[tuple[list[int], list[float]]], lean: list[float] | None,
+            min_lift: float) -> dict:
+    """The rule's verdict from the asks ((order, position probabilities) each): with the judge's lean known, yes
+    when the row's own code (candidate 0) has, on average over the asks, at least `min_lift` times chance (1/K) of
+    the calibrated probability; without it (too few asks to tell it), yes when its own code is the likeliest, as a
+    pick would be. The reason records the candidates' ids, each order and the probabilities."""
     ids = [c.id for c in candidates]
-    own = sum(p[order.index(0)] for order, p in asked) / len(asked)
-    needed = min(1.0, min_lift / len(ids))
+    if lean is not None:
+        asked = [(order, calibrated(p, lean)) for order, p in asked]
+    mean = [sum(p[order.index(c)] for order, p in asked) / len(asked) for c in range(len(ids))]
+    needed = min(1.0, min_lift / len(ids)) if lean is not None else max(mean[1:], default=0.0)
+    passed = mean[0] >= needed if lean is not None else mean[0] > needed
     asks = "; ".join(f"order {[ids[i] for i in order]}: " + ", ".join(f"{p[k]:.2f}" for k in range(len(order)))
                      for order, p in asked)
-    head = "singled out its own code" if own >= needed else "did not single out its own code"
-    return {"answer": "yes" if own >= needed else "no",
-            "reason": f"{head}: probability {own:.2f} (calibrated for the judge's lean to positions; needed "
-                      f"{needed:.2f}) among {len(ids)} ({asks})"[:600]}
+    how = (f"calibrated for the judge's lean to positions; needed {needed:.2f}" if lean is not None else
+           "too few asks to measure the judge's lean to positions: it must be the likeliest")
+    head = "singled out its own code" if passed else "did not single out its own code"
+    return {"answer": "yes" if passed else "no",
+            "reason": f"{head}: probability {mean[0]:.2f} ({how}) among {len(ids)} ({asks})"[:600]}
 
 
 def nearest_neighbours(sources: pl.DataFrame, embeddings: pl.DataFrame, corpus: pl.DataFrame, k: int

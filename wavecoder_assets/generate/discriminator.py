@@ -303,9 +303,9 @@ def _contrastive(rows: list[dict], indices: list[int], verdicts: dict[int, dict]
     for i in {i for i, _, _ in answered}:
         # The lean from the other rows' asks: a row's own answer is not the judge's lean.
         lean = contrastive.position_lean([p for j, order, p in answered if j != i and len(order) == len(asked[i])
-                                          and rows[j]["task_name"] == rows[i]["task_name"]], len(asked[i]))
-        own = [(order, contrastive.calibrated(p, lean)) for j, order, p in answered if j == i]
-        out[i] = (contrastive.verdict(asked[i], own, settings.contrastive_min_lift), model[i], None)
+                                          and rows[j]["task_name"] == rows[i]["task_name"]])
+        own = [(order, p) for j, order, p in answered if j == i]
+        out[i] = (contrastive.verdict(asked[i], own, lean, settings.contrastive_min_lift), model[i], None)
     return out
 
 
