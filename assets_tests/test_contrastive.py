@@ -136,7 +136,7 @@ def test_position_probabilities_come_from_the_answer_tokens_log_probabilities():
     lean = C.position_lean([[0.1, 0.9], [0.3, 0.7]] * 3)
     assert lean == pytest.approx([0.2, 0.8])
     assert C.calibrated([0.2, 0.8], lean) == pytest.approx([0.5, 0.5])
-    assert C.position_lean([[0.1, 0.9]] * 5) is None  # too few asks to tell a lean from their answers
+    assert C.position_lean([[0.1, 0.9]] * 2) is None  # too few asks to tell a lean from their answers
     two = [C.Candidate("own", "a"), C.Candidate("other", "b")]
     # With the lean: the calibrated probability against 1.2 x chance (0.45 / 0.2 against 0.55 / 0.8: 0.77 >= 0.6).
     # Without it: its own code must be the likeliest, as a pick would be.

@@ -58,7 +58,7 @@ RULES = {
 RULE_TEXTS = dict(RULES.values())
 MASK = "f"
 TOP_LOGPROBS = 20  # alternatives asked per answer token (OpenAI's maximum); the K numbers are among them
-MIN_LEAN_ASKS = 6  # other asks of the same task needed to estimate the judge's lean to positions from
+MIN_LEAN_ASKS = 3  # other asks of the same task to estimate the judge's lean from (6 left the tiny paper gate uncalibrated)
 
 # Per task: what is matched, in the words of the question (the summaries' wording is the one measured first).
 SYSTEMS = {
