@@ -3,6 +3,7 @@ test server, real materializations with the embedded model (marked llm), and the
 
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets_tests.scripted_endpoint import ScriptedEndpoint
 from assets_tests.test_partitions import all_shards
 from wavecoder_assets.assets import strategies
 from wavecoder_assets.benchmark_data import MBPP_DIR
@@ -155,6 +157,34 @@ def test_seeds_come_from_the_seed_file_else_code_ocean_and_code_ocean_seeds_keep
     assert out.columns == [*evol.EVOL_SCHEMA, *compare.VERDICT_SCHEMA]
     assert out.filter(pl.col("round") == 0).select("verdict", "judge_model").rows() == [("accepted", "j")] * 2
     assert out.filter(pl.col("round") == 1)["verdict"].is_null().all()  # evolutions are judged anew
+
+
+def test_equality_judge_eliminates_an_unchanged_rewrite_and_code_ocean_verdicts_still_join():
+    """The paper job's path: the equality judge on, the seeds' verdicts joined on."""
+    code_ocean = _seeds(2).select("example_id", "source_id", "task_name", "language", "instruction", "information",
+                                  "solution", "generator_model", "prompt_version").with_columns(judge_model=pl.lit("j"))
+    seeds = evol.draw_seeds(code_ocean, None, max_seeds=None, seed=0)
+
+    def generator(body):
+        prompt = body["messages"][-1]["content"]
+        if prompt.startswith("Please increase the difficulty"):
+            number = re.search(r"number (\d+)", prompt).group(1)
+            return (f"Write a Python function number {number} that sorts a list of integers in place without the "
+                    "built-in sort, and returns how many swaps it made.")
+        return "def f(xs):\n    swaps = 0\n    return swaps"
+
+    def equality_judge(body):  # seed 0's rewrite is judged Equal (eliminated), seed 1's Not Equal
+        return "Equal" if "number 0 that sorts a list of integers in place without" in body["messages"][-1]["content"] \
+            else "Not Equal"
+
+    with ScriptedEndpoint(generator) as gen, ScriptedEndpoint(equality_judge) as judge:
+        out = evol.evolve(seeds, gen.client, judge.client, evol.EvolSettings(rounds=1, judge_equality=True),
+                          verdicts=evol.code_ocean_verdicts(code_ocean))
+    evolved = {r["seed_id"]: r for r in out.filter(pl.col("round") == 1).iter_rows(named=True)}
+    assert (evolved["ex0"]["status"], evolved["ex0"]["rule"]) == ("eliminated", "no_new_information")
+    assert evolved["ex1"]["status"] == "ok" and evolved["ex1"]["solution"].startswith("def f(xs)")
+    assert len(judge.bodies) == 2
+    assert out.filter(pl.col("round") == 0)["verdict"].to_list() == ["accepted"] * 2
 
 
 # ---------------------------------------------------------------- OSS-Instruct

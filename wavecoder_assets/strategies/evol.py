@@ -325,14 +325,14 @@ def evolve(seeds: pl.DataFrame, generator, judge, settings: EvolSettings, *, ver
 
         alive = [s for s in lineages if new[s]["status"] == "ok"]
         if settings.judge_equality and alive:
-            verdicts = judge.run([ChatRequest(key=s, messages=equality_messages(parents[s], new[s]["instruction"]),
-                                              max_tokens=8, seed=settings.seed) for s in alive], logger=logger)
-            for s, verdict in zip(alive, verdicts):
-                if verdict.error is not None:
-                    new[s] |= {"status": "failed", "reason": f"equality judge: {verdict.error}"}
-                elif parse_equality(verdict.text):
+            equalities = judge.run([ChatRequest(key=s, messages=equality_messages(parents[s], new[s]["instruction"]),
+                                                max_tokens=8, seed=settings.seed) for s in alive], logger=logger)
+            for s, equality in zip(alive, equalities):
+                if equality.error is not None:
+                    new[s] |= {"status": "failed", "reason": f"equality judge: {equality.error}"}
+                elif parse_equality(equality.text):
                     new[s] |= {"status": "eliminated", "rule": "no_new_information",
-                               "reason": f"the judge ({verdict.model}) found it Equal to the previous instruction"}
+                               "reason": f"the judge ({equality.model}) found it Equal to the previous instruction"}
             alive = [s for s in alive if new[s]["status"] == "ok"]
 
         answers = generator.run([
