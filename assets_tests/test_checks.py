@@ -247,6 +247,14 @@ def test_go_the_english_verb_is_not_go_the_language(instruction):
     assert_fails("names_language", make_row("code_generation", "go", instruction=instruction), "does not name Go")
 
 
+@pytest.mark.parametrize("task", ["code_summarization", "code_repair"])
+def test_a_summary_or_repair_may_leave_the_language_to_its_code_but_not_name_another(task):
+    unnamed = make_row(task, "python", instruction="Briefly explain what this function computes.")
+    assert_passes("names_language", unnamed)
+    other = make_row(task, "python", instruction="Briefly explain what this Java method computes.")
+    assert_fails("names_language", other, "does not name Python", "it names Java")
+
+
 def test_names_language_wants_both_languages_of_a_translation_and_not_javascript_for_java():
     only_source = make_row("code_translation", "python", target="java", instruction="Translate this Python function.")
     assert_fails("names_language", only_source, "does not name Java")

@@ -70,6 +70,9 @@ PACK = [0, 5, 7, 9, 13, 14, 15, 16, 18, 23, 24, 26, 27, 28, 29, 30, 31, 34, 35, 
         57, 58, 59, 60, 61, 82, 83, 84, 98, 114, 121, 131, 157, 163]
 PACK_TYPING = [0, 5, 7, 9, 14, 26, 28, 29]  # Python declarations that import from typing
 
+# A summary or repair comes with its code, so its instruction may leave the language out; naming another is wrong.
+WRONG_LANGUAGE = {"python": "JavaScript", "javascript": "Python", "java": "Python"}
+WRONG_LANGUAGE_NOTE = "The instruction names {named} for {language} code."
 PROSE_NOTE = ("Prose around the code in the solution (tests left out: the solution as written does not run, so they "
               "would fail too).")
 _EXAMPLE_LINE = re.compile(r"^\s*(>>>|for example|examples?\b|note\b|e\.g\.)|==>|=>|==", re.IGNORECASE)
@@ -354,15 +357,15 @@ class Builder:
 
     # -- code_summarization
     def summarization(self, p: Problem, kind: str = "ok", *, other: Problem | None = None) -> None:
-        lang = f"{p.lang_name} " if kind != "nolang" else ""
-        instruction = f"Summarize in plain English what the following {lang}function `{p.name}` does."
+        lang = WRONG_LANGUAGE[p.language] if kind == "wronglang" else p.lang_name
+        instruction = f"Summarize in plain English what the following {lang} function `{p.name}` does."
         fields = dict(task_name="code_summarization", language=p.language, code=p.solution, instruction=instruction,
                       information=p.solution, solution=p.summary(), tests=None, sources=[p])
         if kind == "ok":
             return self.add(kind, **fields, note="Correct: the problem statement reworded as a summary of the code.")
-        if kind == "nolang":
-            return self.add(kind, **fields, broken_rule="names_language",
-                            note="The instruction does not name the programming language.")
+        if kind == "wronglang":
+            return self.add(kind, **fields, broken_rule="names_language", note=WRONG_LANGUAGE_NOTE.format(
+                named=WRONG_LANGUAGE[p.language], language=p.lang_name))
         if kind == "unrelated":
             fields.update(solution=other.summary(), sources=[p, other])
             return self.add(kind, **fields, broken_rule="solution_resolves",
@@ -379,8 +382,8 @@ class Builder:
 
     # -- code_repair
     def repair(self, p: Problem, kind: str = "ok", *, other: Problem | None = None) -> None:
-        lang = f"{p.lang_name} " if kind != "nolang" else ""
-        instruction = f"Find and fix the bug in the following {lang}function `{p.name}`."
+        lang = WRONG_LANGUAGE[p.language] if kind == "wronglang" else p.lang_name
+        instruction = f"Find and fix the bug in the following {lang} function `{p.name}`."
         mark = COMMENT[p.language]
         fixed = f"{mark} Fixed the {p.bug_type} bug in {p.name}.\n{p.raw}"
         fields = dict(task_name="code_repair", language=p.language, code=p.raw, instruction=instruction,
@@ -388,9 +391,9 @@ class Builder:
         if kind == "ok":
             return self.add(kind, **fields, note=f"Correct: HumanEvalFix's bug ({p.bug_type}) and the canonical "
                                                  "fix; the tests fail on the buggy code and pass on the fix.")
-        if kind == "nolang":
-            return self.add(kind, **fields, broken_rule="names_language",
-                            note="The instruction does not name the programming language.")
+        if kind == "wronglang":
+            return self.add(kind, **fields, broken_rule="names_language", note=WRONG_LANGUAGE_NOTE.format(
+                named=WRONG_LANGUAGE[p.language], language=p.lang_name))
         if kind == "prose":
             fields.update(solution=f"The bug is fixed below.\n```{FENCES[p.language]}\n{p.raw}```\nThe original "
                                    f"code had a {p.bug_type} bug, which this version corrects.\n", tests=None)
@@ -527,8 +530,8 @@ def build() -> list[dict]:
     for language, n in ((py, 4), (js, 5), (java, 5)):
         for _ in range(n):
             b.summarization(b.deal(language))
-    b.summarization(b.mbpp[654], "nolang")
-    b.summarization(b.deal(java), "nolang")
+    b.summarization(b.mbpp[654], "wronglang")
+    b.summarization(b.deal(java), "wronglang")
     b.summarization(b.mbpp[672], "unrelated", other=b.mbpp[614])
     for language in (py, js, java):
         p = b.deal(language)
@@ -548,7 +551,7 @@ def build() -> list[dict]:
         for _ in range(n):
             b.repair(b.deal(language))
     for language in (py, js, java):
-        b.repair(b.deal(language), "nolang")
+        b.repair(b.deal(language), "wronglang")
     for language in (py, js, java):
         b.repair(b.deal(language), "prose")
     for language in (py, js):

@@ -186,6 +186,10 @@ _GO_NOUN = re.compile(r"\s*(?:function|func|code|program|method|language|impleme
                       r"|package|module|version|equivalent)\b", re.IGNORECASE)
 
 
+# Tasks whose instruction comes with the code it is about, in the row's language.
+CODE_IN_INSTRUCTION_TASKS = ("code_summarization", "code_repair")
+
+
 def names_language(text: str, language: str) -> bool:
     """Whether text names the programming language."""
     if language != "go":
@@ -201,16 +205,20 @@ def names_language(text: str, language: str) -> bool:
 
 
 def check_names_language(row: dict, s: CheckSettings = DEFAULT_SETTINGS) -> RuleVerdict:
-    """The instruction names the programming language (translation: source and target)."""
+    """The instruction names the programming language of what it asks for (generation: the language; translation:
+    source and target). Where the code comes with the instruction (summary, repair) it shows the language, so
+    naming none is enough; naming another language alone is wrong."""
     rule, instruction = "names_language", (row.get("instruction") or "").strip()
     wanted = [row["language"]]
     if row["task_name"] == "code_translation" and row.get("target_language"):
         wanted.append(row["target_language"])
     missing = [LANGUAGE_NAMES[lang] for lang in wanted if not names_language(instruction, lang)]
-    if missing:
-        named = [LANGUAGE_NAMES[lang] for lang in LANGUAGES if names_language(instruction, lang)]
+    named = [LANGUAGE_NAMES[lang] for lang in LANGUAGES if names_language(instruction, lang)]
+    if missing and (named or row["task_name"] not in CODE_IN_INSTRUCTION_TASKS):
         also = f" (it names {', '.join(named)})" if named else ""
         return _verdict(rule, False, f"the instruction does not name {' or '.join(missing)}{also}")
+    if missing:
+        return _verdict(rule, True, "names no language; the code it comes with shows it")
     return _verdict(rule, True, f"names {' and '.join(LANGUAGE_NAMES[lang] for lang in wanted)}")
 
 
