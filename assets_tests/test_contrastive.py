@@ -82,12 +82,16 @@ def test_candidates_are_the_neighbours_first_then_the_pool_and_orders_are_seeded
     assert [c.id for c in few] == ["area", "other"]  # the pool fills in, the same code never twice
     orders = C.orders(4, 2, seed=0, key="k")
     assert orders == C.orders(4, 2, seed=0, key="k") and orders[0] != orders[1]
-    assert sorted(orders[0]) == [0, 1, 2, 3]
+    assert sorted(orders[0]) == [0, 1, 2, 3] and orders[1] == orders[0][1:] + orders[0][:1]  # a rotation
     assert any(C.orders(4, 1, seed=0, key=f"k{i}") != orders[:1] for i in range(5))
+    # As many asks as candidates: each candidate at each position once, so the judge's lean weighs on all alike.
+    assert C.balanced(C.orders(4, 4, seed=0, key="k")) and C.balanced(C.orders(2, 2, seed=0, key="k"))
+    assert not C.balanced(orders) and not C.balanced(C.orders(2, 1, seed=0, key="k"))
 
 
 def test_a_summary_of_a_neighbour_is_rejected_and_the_true_one_accepted():
-    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0, contrastive_asks=2)
+    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0,
+                                     contrastive_candidates=4, contrastive_asks=2)
     with ScriptedEndpoint(picker) as judge:
         true, of_neighbour = discriminate([row("The function multiplies width and height."),
                                            row("The function adds up the sides twice.")], judge.client, settings)
@@ -105,21 +109,29 @@ def test_a_summary_of_a_neighbour_is_rejected_and_the_true_one_accepted():
     assert schema["properties"]["answer"]["enum"] == [1, 2, 3, 4]
 
 
-def test_the_judges_lean_to_a_position_is_calibrated_away():
-    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0, check_rules=[])
+@pytest.mark.parametrize("candidates, asks", [(2, 2), (4, 1)], ids=["balanced-orders", "batch-calibrated"])
+def test_the_judges_lean_to_a_position_is_taken_out(candidates, asks):
+    """Two designs: every candidate asked at every position (the default: the lean cancels in the row's own mean),
+    and one ask among more candidates, each position's probability divided by the batch's other asks' mean."""
+    settings = DiscriminatorSettings(execute=False, judge_few_shot_good=0, judge_few_shot_bad=0, check_rules=[],
+                                     contrastive_candidates=candidates, contrastive_asks=asks)
     vague = [row("The function does some arithmetic on its inputs.", example_id=f"vague-{n}") for n in range(7)]
     true = [row("The function multiplies width and height.", example_id=f"true-{n}") for n in range(6)]
     answer = lambda body: leaning_picker(body) if body["messages"][0]["content"] in C.SYSTEMS.values() else picker(body)
     with ScriptedEndpoint(answer) as judge:
         outcomes = discriminate(vague, judge.client, settings)
         mixed = discriminate(vague[:2] + true, judge.client, settings)
+        alone = [discriminate([r], judge.client, settings)[0] for r in (vague[0], true[0])]
     reasons = [o.rule_verdicts[C.RULE]["reason"] for o in outcomes]
     # Some vague summaries had their own code last, where the judge's lean alone picks it...
     assert any(re.search(r"order \[[^]]*'area'\]", r) for r in reasons)
-    # ... and none passes: divided by the lean (the batch's other answers), their own code is no likelier.
+    # ... and none passes: with the lean taken out, their own code is no likelier than chance.
     assert [o.verdict for o in outcomes] == ["rejected"] * 7
     assert all(o.failed_rules == [C.RULE] for o in outcomes)
     assert [o.verdict for o in mixed[2:]] == ["accepted"] * 6  # what the summary says still picks its code out
+    if C.balanced(C.orders(candidates, asks, 0, "k")):  # a row's verdict does not hang on the rest of its batch
+        assert [o.verdict for o in alone] == ["rejected", "accepted"]
+        assert "the judge's lean to positions cancels" in alone[1].rule_verdicts[C.RULE]["reason"]
 
 
 def test_position_probabilities_come_from_the_answer_tokens_log_probabilities():
@@ -144,6 +156,10 @@ def test_position_probabilities_come_from_the_answer_tokens_log_probabilities():
     unmeasured = C.verdict(two, [([0, 1], [0.45, 0.55])], None, 1.2)
     assert unmeasured["answer"] == "no" and "it must be the likeliest" in unmeasured["reason"]
     assert C.verdict(two, [([1, 0], [0.45, 0.55])], None, 1.2)["answer"] == "yes"
+    # Both orders asked: the mean of its own code's probability, against 1.2 x chance, with no lean needed.
+    lean_only = C.verdict(two, [([0, 1], [0.3, 0.7]), ([1, 0], [0.3, 0.7])], None, 1.2)  # own code: 0.5
+    assert lean_only["answer"] == "no" and "cancels; needed 0.60" in lean_only["reason"]
+    assert C.verdict(two, [([0, 1], [0.5, 0.5]), ([1, 0], [0.2, 0.8])], lean, 1.2)["answer"] == "yes"  # 0.65
 
 
 def test_the_rule_is_off_with_fewer_than_two_candidates():

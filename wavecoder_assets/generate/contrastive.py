@@ -10,13 +10,16 @@ code out by them, whatever it said the code does (22 of the semantic set's 24 su
 "It takes <the code's parameters> and ...").
 
 The answer is read as probabilities, not as one pick: the log-probabilities of the numbers at the answer token. The
-1.5B judge leans to the last position (with no summary at all it gives position 4 of 4 about 0.6), so each position's
-probability is divided by that position's mean probability over the batch's other asks of the same task (batch
-calibration, Zhou et al. 2023: the summarized function sits at a seeded, uniform position, so the mean is the lean),
-and renormalized. The row passes when its own code's calibrated probability is at least `contrastive_min_lift` times
-chance (1/K): a summary of other code points elsewhere, and a vague one spreads its probability over every candidate.
-With too few other asks to measure the lean (MIN_LEAN_ASKS), it passes when its own code is the likeliest, as a pick
-would. An endpoint that sends no log-probabilities gives the pick alone (probability 1).
+1.5B judge leans to the last position (with no summary at all it gives position 4 of 4 about 0.6). By default it is
+asked twice about two functions, the row's own and its nearest neighbour, in both orders (each order a rotation of a
+seeded shuffle): each candidate sits at each position once, so the lean weighs on both alike and the mean of the own
+code's probability over the asks needs no correction, and a row's verdict does not hang on the other rows of its
+batch. The row passes when that mean is at least `contrastive_min_lift` times chance (1/K): a summary of other code
+points elsewhere, and a vague one spreads its probability over both. With fewer asks than candidates, each position's
+probability is divided by that position's mean over the batch's other asks of the same task (batch calibration, Zhou
+et al. 2023: the summarized function sits at a seeded, uniform position, so the mean is the lean); with too few other
+asks to measure the lean (MIN_LEAN_ASKS), the row passes when its own code is the likeliest, as a pick would. An
+endpoint that sends no log-probabilities gives the pick alone (probability 1).
 
 The same question checks code rows no test or run decided (no toolchain, tests that could not run): a generation's
 instruction must single out its solution among the source's neighbours (instruction_identifies_code), and a
@@ -147,17 +150,19 @@ def _normalized(code: str) -> str:
 
 
 def orders(n: int, asks: int, seed: int, key: str) -> list[list[int]]:
-    """One order of the n candidates per ask, seeded by the row's key; a second ask shows another order (the
-    candidates' positions bias a small model, so a right pick must survive a reshuffle)."""
-    out: list[list[int]] = []
-    for ask in range(asks):
-        for attempt in range(10):
-            order = list(range(n))
-            random.Random(stable_hash(seed, "contrastive-order", key, ask, attempt)).shuffle(order)
-            if order not in out or n < 2:
-                break
-        out.append(order)
-    return out
+    """One order of the n candidates per ask: a seeded shuffle (by the row's key), then its rotations, so that
+    with as many asks as candidates each candidate sits at each position once and the judge's lean cancels."""
+    first = list(range(n))
+    random.Random(stable_hash(seed, "contrastive-order", key, 0, 0)).shuffle(first)
+    return [first[ask % n:] + first[:ask % n] for ask in range(asks)]
+
+
+def balanced(orders: list[list[int]]) -> bool:
+    """Whether every candidate sits at every position equally often over the asks: the judge's lean to positions
+    then weighs on every candidate alike, and the mean over the asks needs no calibration."""
+    n = len(orders[0]) if orders else 0
+    return n > 0 and len(orders) % n == 0 and all(
+        sorted(order.index(c) for order in orders) == sorted(list(range(n)) * (len(orders) // n)) for c in range(n))
 
 
 def _fence(language: str) -> str:
@@ -236,20 +241,27 @@ def calibrated(probabilities: list[float], lean: list[float]) -> list[float]:
 
 def verdict(candidates: list[Candidate], asked: list[tuple[list[int], list[float]]], lean: list[float] | None,
             min_lift: float) -> dict:
-    """The rule's verdict from the asks ((order, position probabilities) each): with the judge's lean known, yes
-    when the row's own code (candidate 0) has, on average over the asks, at least `min_lift` times chance (1/K) of
-    the calibrated probability; without it (too few asks to tell it), yes when its own code is the likeliest, as a
-    pick would be. The reason records the candidates' ids, each order and the probabilities."""
+    """The rule's verdict from the asks ((order, position probabilities) each): yes when the row's own code
+    (candidate 0) has, on average over the asks, at least `min_lift` times chance (1/K) of the probability, where
+    the judge's lean to positions is taken out: by the asks themselves when they are balanced (each candidate at
+    each position equally often), else by calibrating with `lean`; with neither, yes when its own code is the
+    likeliest, as a pick would be. The reason records the candidates' ids, each order and the probabilities."""
     ids = [c.id for c in candidates]
-    if lean is not None:
+    cancels = balanced([order for order, _ in asked])
+    if lean is not None and not cancels:
         asked = [(order, calibrated(p, lean)) for order, p in asked]
     mean = [sum(p[order.index(c)] for order, p in asked) / len(asked) for c in range(len(ids))]
-    needed = min(1.0, min_lift / len(ids)) if lean is not None else max(mean[1:], default=0.0)
-    passed = mean[0] >= needed if lean is not None else mean[0] > needed
+    if cancels or lean is not None:
+        needed = min(1.0, min_lift / len(ids))
+        passed = mean[0] >= needed
+        how = (f"each candidate asked at each position, so the judge's lean to positions cancels; needed {needed:.2f}"
+               if cancels else f"calibrated for the judge's lean to positions; needed {needed:.2f}")
+    else:
+        needed = max(mean[1:], default=0.0)
+        passed = mean[0] > needed
+        how = "too few asks to measure the judge's lean to positions: it must be the likeliest"
     asks = "; ".join(f"order {[ids[i] for i in order]}: " + ", ".join(f"{p[k]:.2f}" for k in range(len(order)))
                      for order, p in asked)
-    how = (f"calibrated for the judge's lean to positions; needed {needed:.2f}" if lean is not None else
-           "too few asks to measure the judge's lean to positions: it must be the likeliest")
     head = "singled out its own code" if passed else "did not single out its own code"
     return {"answer": "yes" if passed else "no",
             "reason": f"{head}: probability {mean[0]:.2f} ({how}) among {len(ids)} ({asks})"[:600]}

@@ -16,8 +16,9 @@ A candidate (task_name, language, target_language, code, instruction, informatio
    summary_rewrite_share set, a summary likewise through code the judge writes from it (summary_reproduces_code);
 4. for a summary, and for a generation or translation still undecided, matched by the LLM against its own code and
    its nearest neighbours (`contrastive.py`: summary_identifies_code, instruction_identifies_code,
-   translation_identifies_source): it passes only when the judge's answer, its position probabilities calibrated for
-   the judge's lean to positions, gives its own code at least contrastive_min_lift times chance;
+   translation_identifies_source): it passes only when the judge's answers, asked in orders that put each candidate
+   at each position alike (else calibrated for the judge's lean to positions), give its own code at least
+   contrastive_min_lift times chance;
 5. judged by the LLM on the semantic rules only (`judge.py`; not solution_resolves where behaves_like_source said
    yes: running it beside its source answered that), with few-shot examples (good and bad, each with
    its per-rule analysis) drawn per candidate from the example store, seeded by the candidate's key.
@@ -114,11 +115,12 @@ class DiscriminatorSettings(BaseModel):
                                                  "function on inputs the judge writes: it must give the same results "
                                                  "on at least this share of them (summary_reproduces_code); 0: off")
     contrastive_candidates: int = Field(
-        default=4, ge=0, le=8, description="contrastive rules: functions a summary (or an untested generation's "
+        default=2, ge=0, le=8, description="contrastive rules: functions a summary (or an untested generation's "
                                            "instruction, or translation) is matched against (its own and its nearest "
                                            "neighbours); 0 or 1: the rules are off")
-    contrastive_asks: int = Field(default=1, ge=1, le=3, description="asks in different orders; the summarized "
-                                                                     "function's probability is their mean")
+    contrastive_asks: int = Field(default=2, ge=1, le=8, description="asks, each order a rotation of the first: "
+                                  "the summarized function's probability is their mean (as many asks as candidates "
+                                  "put each at each position once, and the judge's lean to positions cancels)")
     contrastive_min_lift: float = Field(
         default=1.2, gt=0, description="contrastive rules: the row's own code needs at least this many times chance "
                                        "(1/K) of the judge's position-calibrated probability")
@@ -266,8 +268,8 @@ def _contrastive(rows: list[dict], indices: list[int], verdicts: dict[int, dict]
                  settings: DiscriminatorSettings, logger) -> dict[int, tuple[dict | None, str | None, str | None]]:
     """index -> (the contrastive rule's verdict, the judge model, an error) for each summary among `indices`, and
     each generation or translation no test or run decided: contrastive.py asks the judge which of K candidates the
-    row's text is about, contrastive_asks times, and calibrates each answer's position probabilities by the judge's
-    lean in the batch's other asks of the same task."""
+    row's text is about, contrastive_asks times; where the orders do not put each candidate at each position alike,
+    each answer's position probabilities are calibrated by the judge's lean in the batch's other asks of the task."""
     matched = [i for i in indices if rows[i]["task_name"] == "code_summarization"
                or rows[i]["task_name"] in contrastive.RULES and not _tests_decided(verdicts[i])]
     asked: dict[int, list[contrastive.Candidate]] = {}
