@@ -72,6 +72,9 @@ def test_names_are_masked_alike_and_read_in_each_language():
         == "It takes x1 and x2 (not widths) and returns x1 * x2."
     assert C.masks("public int twice(int x) {\n    return 2 * x;\n}", "java") == {"twice": "f", "x": "x1"}
     assert C.masks("func Twice(x int) int { return 2 * x }", "go") == {"Twice": "f"}  # names only where unread
+    # Another object's member of the same name is what the code calls, not the function: it stays.
+    ceil = "public static int ceilDivExact(int x, int y) {\n    return Math.ceilDivExact(x, y);\n}"
+    assert C.renamed(ceil, C.masks(ceil, "java")) == "public static int f(int x1, int x2) {\n    return Math.ceilDivExact(x1, x2);\n}"
 
 
 def test_candidates_are_the_neighbours_first_then_the_pool_and_orders_are_seeded():
@@ -80,6 +83,12 @@ def test_candidates_are_the_neighbours_first_then_the_pool_and_orders_are_seeded
     assert [c.id for c in chosen] == ["area", "perimeter", "diagonal", "square"]
     few = C.candidates_for(row("x", neighbours=[]), pool, 4, seed=0, key="k")
     assert [c.id for c in few] == ["area", "other"]  # the pool fills in, the same code never twice
+    # An overload or a copy of the own function (same name) is no negative: a summary fits both.
+    overload = {"id": "area-float", "code": "def area(width, height):\n    return float(width) * float(height)"}
+    # Nor is another name for the same code: masked, it reads the same.
+    alias = {"id": "surface", "code": "def surface(w, h):\n    return w * h"}
+    neighbours = [overload, alias, {"id": "perimeter", "code": PERIMETER}]
+    assert [c.id for c in C.candidates_for(row("x", neighbours=neighbours), [], 2, 0, "k")] == ["area", "perimeter"]
     orders = C.orders(4, 2, seed=0, key="k")
     assert orders == C.orders(4, 2, seed=0, key="k") and orders[0] != orders[1]
     assert sorted(orders[0]) == [0, 1, 2, 3] and orders[1] == orders[0][1:] + orders[0][:1]  # a rotation

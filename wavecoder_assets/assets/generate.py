@@ -27,7 +27,7 @@ from wavecoder_assets.generate.calibration import (
     stratified_sample,
     verdicts_of,
 )
-from wavecoder_assets.generate.contrastive import nearest_neighbours
+from wavecoder_assets.generate.contrastive import SPARE_NEIGHBOURS, nearest_neighbours
 from wavecoder_assets.generate.decontaminate import DecontaminationSettings, decontaminate
 from wavecoder_assets.generate.discriminator import CODE_RULE_TEXTS, DiscriminatorSettings, discriminate
 from wavecoder_assets.generate.execution import CUT_LINES_NOTE
@@ -109,7 +109,8 @@ def generator_discriminator(context: dg.AssetExecutionContext, config: GenerateC
     """WaveCoder's LLM generator-discriminator (generate/loop.py), each shard its own loop on its sources. One
     multi-asset that is not subsettable: each round's generation needs the previous round's verdicts."""
     sources = ranked_sources(coreset, config.max_sources)
-    neighbours = _neighbours(lake.base_dir, sources, discriminator.contrastive_candidates - 1)
+    negatives = discriminator.contrastive_candidates - 1
+    neighbours = _neighbours(lake.base_dir, sources, negatives + SPARE_NEIGHBOURS if negatives > 0 else 0)
     results = per_shard(context, sources, "id", lambda _, part: run_generator_discriminator(
         part, llm.client("generator"), llm.client("judge"), config, discriminator.settings(), neighbours=neighbours,
         logger=context.log))

@@ -61,6 +61,7 @@ RULES = {
 RULE_TEXTS = dict(RULES.values())
 MASK = "f"
 TOP_LOGPROBS = 20  # alternatives asked per answer token (OpenAI's maximum); the K numbers are among them
+SPARE_NEIGHBOURS = 4  # neighbours fetched beyond K-1: candidates_for skips copies and overloads of the function
 MIN_LEAN_ASKS = 3  # other asks of the same task to estimate the judge's lean from (6 left the tiny paper gate uncalibrated)
 
 # Per task: what is matched, in the words of the question (the summaries' wording is the one measured first).
@@ -100,11 +101,12 @@ def defined_name(code: str, language: str) -> str | None:
 
 
 def renamed(text: str, names: dict[str, str]) -> str:
-    """`text` with each identifier in `names` (as a whole word) replaced by its new name, all at once."""
+    """`text` with each identifier in `names` (as a whole word) replaced by its new name, all at once; not after a
+    dot, where it is another object's member (`Math.scalb` inside `scalb`: masked, it hid what the code calls)."""
     if not names:
         return text
     pattern = "|".join(re.escape(old) for old in sorted(names, key=len, reverse=True))
-    return re.sub(rf"(?<![\w$])(?:{pattern})(?![\w$])", lambda m: names[m.group(0)], text)
+    return re.sub(rf"(?<![\w$.])(?:{pattern})(?![\w$])", lambda m: names[m.group(0)], text)
 
 
 def masks(code: str, language: str) -> dict[str, str]:
@@ -130,23 +132,30 @@ def own_code(row: dict) -> str:
 
 def candidates_for(row: dict, pool: list[Candidate], k: int, seed: int, key: str) -> list[Candidate]:
     """The row's own code and K-1 others: its neighbours first (row["neighbours"], nearest first), then a seeded draw
-    from `pool` (other rows of the batch in the same language), never the same code twice (nor the source of a
-    generation, which answers its instruction too)."""
+    from `pool` (other rows of the batch in the same language), never code that reads the same once names are
+    masked (nor the source of a generation, which answers its instruction too), nor a function of the own code's
+    name: an overload or a copy is the same function to a summary (`negateExact(long)` beside `negateExact(int)`
+    got 0.51 whatever it said)."""
+    language = row["language"]
     own = Candidate(str(row.get("source_id") or row.get("id") or key), own_code(row))
-    chosen, seen = [own], {_normalized(own.code), _normalized(row["code"])}
+    chosen, seen = [own], {_as_judged(own.code, language), _as_judged(row["code"], language)}
+    own_name = defined_name(strip_fence(own.code or ""), language)
     drawn = list(pool)
     random.Random(stable_hash(seed, "contrastive-pool", key)).shuffle(drawn)
     for other in [Candidate(str(n["id"]), n["code"]) for n in row.get("neighbours") or []] + drawn:
         if len(chosen) == k:
             break
-        if _normalized(other.code) not in seen:
+        shown = _as_judged(other.code, language)
+        if shown not in seen and (own_name is None or defined_name(other.code, language) != own_name):
             chosen.append(other)
-            seen.add(_normalized(other.code))
+            seen.add(shown)
     return chosen
 
 
-def _normalized(code: str) -> str:
-    return re.sub(r"\s+", " ", code or "").strip()
+def _as_judged(code: str, language: str) -> str:
+    """The code as the judge sees it (names masked), whitespace collapsed: two functions that differ only in their
+    names read the same (`copyValueOf` and `valueOf`, both `new String(x1, x2, x3)`)."""
+    return re.sub(r"\s+", " ", _as_f(code, language)).strip()
 
 
 def orders(n: int, asks: int, seed: int, key: str) -> list[list[int]]:
