@@ -162,7 +162,7 @@ def orders(n: int, asks: int, seed: int, key: str) -> list[list[int]]:
     """One order of the n candidates per ask: a seeded shuffle (by the row's key), then its rotations, so that
     with as many asks as candidates each candidate sits at each position once and the judge's lean cancels."""
     first = list(range(n))
-    random.Random(stable_hash(seed, "contrastive-order", key, 0, 0)).shuffle(first)
+    random.Random(stable_hash(seed, "contrastive-order", key, 0, 0)).shuffle(first)  # (0, 0): the first ask's order as before
     return [first[ask % n:] + first[:ask % n] for ask in range(asks)]
 
 

@@ -123,7 +123,7 @@ class DiscriminatorSettings(BaseModel):
                                   "put each at each position once, and the judge's lean to positions cancels)")
     contrastive_min_lift: float = Field(
         default=1.2, gt=0, description="contrastive rules: the row's own code needs at least this many times chance "
-                                       "(1/K) of the judge's position-calibrated probability")
+                                       "(1/K) of the judge's probability, its lean to positions taken out")
 
     @field_validator("rules")
     @classmethod
