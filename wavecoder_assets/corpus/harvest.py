@@ -65,7 +65,7 @@ import polars as pl
 import tree_sitter as ts
 
 from wavecoder_assets.corpus.records import SkipLog, make_row, rows_frame
-from wavecoder_assets.languages import LANGUAGES, python_docstring, tree_sitter_language
+from wavecoder_assets.languages import LANGUAGES, node_text, python_docstring, tree_sitter_language
 
 SOURCE = "local_tree"
 
@@ -193,19 +193,15 @@ def _locate(fn: ts.Node, language: str) -> tuple[ts.Node, str, ts.Node] | None:
         call = fn.parent.parent  # `private def x ... end`
         if call is None or call.type != "call" or call.child_by_field_name("receiver") is not None:
             return None
-        if _text(call.child_by_field_name("method")) not in RUBY_VISIBILITY or len(fn.parent.named_children) != 1:
+        if node_text(call.child_by_field_name("method")) not in RUBY_VISIBILITY or len(fn.parent.named_children) != 1:
             return None
         anchor = call
     return anchor, _func_name(fn, anchor), fn
 
 
-def _text(node: ts.Node | None) -> str:
-    return node.text.decode("utf-8", "replace") if node is not None else ""
-
-
 def _target_name(node: ts.Node | None) -> str:
     """An assignment target as written, without whitespace: `res.send`, `Foo.prototype.bar`, `$handler`."""
-    return re.sub(r"\s+", "", _text(node))
+    return re.sub(r"\s+", "", node_text(node))
 
 
 def _is_field(parent: ts.Node, field: str, child: ts.Node) -> bool:
@@ -231,7 +227,7 @@ def _assigned_closure(fn: ts.Node, language: str) -> tuple[ts.Node, str, ts.Node
             return None
         if declaration is None or declaration.parent is None or declaration.parent.type != "source_file":
             return None
-        return anchor, _text(spec.child_by_field_name("name")), anchor
+        return anchor, node_text(spec.child_by_field_name("name")), anchor
     if language == "php":
         if parent.type != "assignment_expression" or not _is_field(parent, "right", fn):
             return None
@@ -249,7 +245,7 @@ def _js_statement(node: ts.Node) -> ts.Node:
 def _js_key(key: ts.Node | None) -> str:
     if key is None:
         return "<anonymous>"
-    return _text(key)[1:-1] if key.type == "string" else _text(key)
+    return node_text(key)[1:-1] if key.type == "string" else node_text(key)
 
 
 def _js_class_name(body: ts.Node) -> str:
@@ -259,10 +255,10 @@ def _js_class_name(body: ts.Node) -> str:
         return ""
     name = cls.child_by_field_name("name")
     if name is not None:
-        return _text(name)
+        return node_text(name)
     holder = cls.parent
     if holder is not None and holder.type == "variable_declarator":
-        return _text(holder.child_by_field_name("name"))
+        return node_text(holder.child_by_field_name("name"))
     if holder is not None and holder.type == "assignment_expression":
         return _target_name(holder.child_by_field_name("left"))
     return ""
@@ -288,7 +284,7 @@ def _js_declaration(declarator: ts.Node) -> ts.Node | None:
 def _js_locate(fn: ts.Node) -> tuple[ts.Node, str, ts.Node] | None:
     if fn.type in ("function_declaration", "generator_function_declaration"):
         anchor = _js_statement(fn)
-        return anchor, _text(fn.child_by_field_name("name")), anchor
+        return anchor, node_text(fn.child_by_field_name("name")), anchor
     if fn.type == "method_definition":
         return fn, _js_member(fn, _js_key(fn.child_by_field_name("name"))), fn
     parent = fn.parent  # a function expression, generator expression or arrow function
@@ -312,7 +308,7 @@ def _js_locate(fn: ts.Node) -> tuple[ts.Node, str, ts.Node] | None:
         anchor = _js_declaration(parent)
         if anchor is None or target is None or target.type != "identifier":
             return None  # a later declarator, or a destructuring pattern
-        return anchor, _text(target), anchor
+        return anchor, node_text(target), anchor
     if parent.type == "pair" and _is_field(parent, "value", fn):
         return parent, _js_key(parent.child_by_field_name("key")), parent
     if parent.type in ("field_definition", "public_field_definition") and _is_field(parent, "value", fn):
@@ -353,7 +349,7 @@ def _starts_line(node: ts.Node) -> bool:
 
 
 def _is_directive(comment: ts.Node) -> bool:
-    text = _text(comment)
+    text = node_text(comment)
     return not text.startswith("/**") and DIRECTIVE.match(re.sub(r"^(//+|#|/\*+)", "", text)) is not None
 
 
@@ -369,7 +365,7 @@ def _at_file_start(comment: ts.Node) -> bool:
 
 def _is_file_header(comment: ts.Node, text: str | None = None) -> bool:
     """A comment at the top of a file naming a copyright, licence or file overview."""
-    return _at_file_start(comment) and FILE_HEADER.search(_text(comment) if text is None else text) is not None
+    return _at_file_start(comment) and FILE_HEADER.search(node_text(comment) if text is None else text) is not None
 
 
 def _clean_block(text: str) -> str:
@@ -383,8 +379,8 @@ def _block_doc(anchor: ts.Node) -> str:
     for child in anchor.children:  # a doc comment written between a JavaScript member's decorators and it
         if child.type == "decorator":
             continue
-        if "comment" in child.type and _text(child).startswith("/**"):
-            return _clean_block(_text(child))
+        if "comment" in child.type and node_text(child).startswith("/**"):
+            return _clean_block(node_text(child))
         break
     anchor = _climb_to_body_start(anchor)
     next_row = anchor.start_point.row
@@ -395,7 +391,7 @@ def _block_doc(anchor: ts.Node) -> str:
         return ""
     if sibling.end_point.row < next_row - 1 - BLOCK_DOC_MAX_BLANK_LINES:
         return ""  # far above: a detached comment
-    text = _text(sibling)
+    text = node_text(sibling)
     if not text.startswith("/**") or text.startswith("/**/") or _is_file_header(sibling):
         return ""
     return _clean_block(text)
@@ -409,7 +405,7 @@ def _line_doc(anchor: ts.Node, line_prefix: str) -> str:
     sibling = anchor.prev_sibling
     earliest = None
     while sibling is not None and "comment" in sibling.type and sibling.end_point.row >= next_row - 1:
-        text = _text(sibling)
+        text = node_text(sibling)
         if not _starts_line(sibling):
             break
         if line_prefix == "#" and text.startswith("=begin"):
