@@ -213,13 +213,13 @@ def check_names_language(row: dict, s: CheckSettings = DEFAULT_SETTINGS) -> Rule
     if row["task_name"] == "code_translation" and row.get("target_language"):
         wanted.append(row["target_language"])
     missing = [LANGUAGE_NAMES[lang] for lang in wanted if not names_language(instruction, lang)]
+    if not missing:
+        return _verdict(rule, True, f"names {' and '.join(LANGUAGE_NAMES[lang] for lang in wanted)}")
     named = [LANGUAGE_NAMES[lang] for lang in LANGUAGES if names_language(instruction, lang)]
-    if missing and (named or row["task_name"] not in CODE_IN_INSTRUCTION_TASKS):
-        also = f" (it names {', '.join(named)})" if named else ""
-        return _verdict(rule, False, f"the instruction does not name {' or '.join(missing)}{also}")
-    if missing:
+    if not named and row["task_name"] in CODE_IN_INSTRUCTION_TASKS:
         return _verdict(rule, True, "names no language; the code it comes with shows it")
-    return _verdict(rule, True, f"names {' and '.join(LANGUAGE_NAMES[lang] for lang in wanted)}")
+    also = f" (it names {', '.join(named)})" if named else ""
+    return _verdict(rule, False, f"the instruction does not name {' or '.join(missing)}{also}")
 
 
 def _solution_language(row: dict) -> str | None:
