@@ -169,6 +169,10 @@ def test_position_probabilities_come_from_the_answer_tokens_log_probabilities():
     lean_only = C.verdict(two, [([0, 1], [0.3, 0.7]), ([1, 0], [0.3, 0.7])], None, 1.2)  # own code: 0.5
     assert lean_only["answer"] == "no" and "cancels; needed 0.60" in lean_only["reason"]
     assert C.verdict(two, [([0, 1], [0.5, 0.5]), ([1, 0], [0.2, 0.8])], lean, 1.2)["answer"] == "yes"  # 0.65
+    # The default bound, two candidates in both orders: 0.56 (a right summary at 0.57 passes, a wrong one at 0.55 not).
+    default = DiscriminatorSettings().contrastive_min_lift
+    at = lambda own: C.verdict(two, [([0, 1], [own, 1 - own]), ([1, 0], [1 - own, own])], None, default)
+    assert at(0.57)["answer"] == "yes" and at(0.55)["answer"] == "no" and "needed 0.56" in at(0.55)["reason"]
 
 
 def test_the_rule_is_off_with_fewer_than_two_candidates():

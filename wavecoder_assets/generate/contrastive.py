@@ -273,7 +273,7 @@ def verdict(candidates: list[Candidate], asked: list[tuple[list[int], list[float
                      for order, p in asked)
     head = "singled out its own code" if passed else "did not single out its own code"
     return {"answer": "yes" if passed else "no",
-            "reason": f"{head}: probability {mean[0]:.2f} ({how}) among {len(ids)} ({asks})"[:600]}
+            "reason": f"{head}: probability {mean[0]:.3f} ({how}) among {len(ids)} ({asks})"[:600]}
 
 
 def nearest_neighbours(sources: pl.DataFrame, embeddings: pl.DataFrame, corpus: pl.DataFrame, k: int
