@@ -453,6 +453,8 @@ def test_cli_no_llm_with_the_real_discriminator(tmp_path, shipped):
     by_id = {line["id"]: line for line in lines[:-1]}
     assert by_id[picked[0]["id"]]["verdict"] == "accepted"
     assert "names_language" in by_id[picked[1]["id"]]["failed_rules"]
+    assert by_id[picked[1]["id"]]["rule_verdicts"]["names_language"]["answer"] == "no"  # with its reason
+    assert by_id[picked[1]["id"]]["rule_verdicts"]["names_language"]["reason"]
     assert "summary_is_prose" in by_id[picked[2]["id"]]["failed_rules"]
     assert "tests_pass" in by_id[picked[3]["id"]]["failed_rules"]
     summary = lines[-1]

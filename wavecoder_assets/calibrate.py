@@ -10,7 +10,8 @@ the `resources: discriminator: config:` block of a run config file (-c, the file
 
 LABELLED.jsonl: one JSON object per line with id, label ("accepted" | "rejected"), task_name, language,
 target_language, code, instruction, information, solution and tests (null allowed); broken_rule (the one rule a
-rejected row breaks) is optional. Prints one JSON line per row, {"id", "verdict", "failed_rules"}, then one
+rejected row breaks) is optional. Prints one JSON line per row, {"id", "verdict", "failed_rules", "rule_verdicts"}
+(each rule's answer and reason: the contrastive rules' probabilities, the differing input), then one
 summary line: {"summary": true, "n", "balanced_accuracy", "true_accept_rate", "true_reject_rate", "n_failed",
 "per_rule": {rule: {"accuracy", "n", ...}}, "per_task": [...], "confusion": {...}, "judge_model", "llm"}.
 Progress goes to stderr. Exit 0 when judged (whatever the accuracy), 2 for a bad input file.
@@ -83,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             llm.close()
 
     for row, verdict in zip(rows, verdicts):
-        print(json.dumps({"id": row["id"], "verdict": verdict.verdict, "failed_rules": verdict.failed_rules},
-                         ensure_ascii=False))
+        print(json.dumps({"id": row["id"], "verdict": verdict.verdict, "failed_rules": verdict.failed_rules,
+                          "rule_verdicts": verdict.rule_verdicts}, ensure_ascii=False))
     report = calibration_report(rows, verdicts)
     models = sorted({v.judge_model for v in verdicts if v.judge_model})
     alone = judge_decided(rows, verdicts)
