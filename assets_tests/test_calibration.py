@@ -372,7 +372,8 @@ def test_cli_prints_a_line_per_row_and_a_summary(tmp_path, shipped, capsys, cli_
     assert cli.main([str(path), "--no-llm"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["id"] for line in lines[:-1]] == [r["id"] for r in picked]
-    assert lines[1] == {"id": picked[1]["id"], "verdict": "rejected", "failed_rules": ["names_language"]}
+    assert lines[1] == {"id": picked[1]["id"], "verdict": "rejected", "failed_rules": ["names_language"],
+                        "rule_verdicts": {"names_language": {"answer": "no", "reason": ""}}}
     summary = lines[-1]
     assert summary["summary"] is True and summary["n"] == 4 and summary["llm"] is False
     assert summary["true_accept_rate"] == 1.0 and summary["true_reject_rate"] == pytest.approx(1 / 3, abs=1e-4)
