@@ -60,6 +60,11 @@ def main() -> None:
     if len(args.outputs) != len(args.labelled):
         parser.error("one output per labelled file")
     sets = {path: probabilities(path, output) for path, output in zip(args.labelled, args.outputs)}
+    for path in [path for path, scored in sets.items() if not scored]:
+        print(f"{path}: no summary the rule was asked about (is the output the calibrate CLI's, with rule_verdicts?)")
+        del sets[path]
+    if not sets:
+        raise SystemExit("nothing to measure")
     for path, scored in sets.items():
         for label in ("accepted", "rejected"):
             ps = [p for lab, p in scored if lab == label]
