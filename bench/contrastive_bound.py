@@ -18,6 +18,7 @@ import argparse
 import json
 import re
 import statistics
+from pathlib import Path
 
 RULE = "summary_identifies_code"
 BOUNDS = [round(0.50 + 0.01 * i, 2) for i in range(16)]  # of 2 candidates: 1.00 to 1.30 times chance
@@ -25,9 +26,9 @@ BOUNDS = [round(0.50 + 0.01 * i, 2) for i in range(16)]  # of 2 candidates: 1.00
 
 def probabilities(labelled: str, output: str) -> list[tuple[str, float]]:
     """(label, the own code's probability) of each summary the rule was asked about."""
-    rows = {r["id"]: r for r in map(json.loads, open(labelled))}
+    rows = {r["id"]: r for r in map(json.loads, Path(labelled).read_text().splitlines())}
     out = []
-    for line in map(json.loads, open(output)):
+    for line in map(json.loads, Path(output).read_text().splitlines()):
         verdict = (line.get("rule_verdicts") or {}).get(RULE)
         row = rows.get(line.get("id"))
         if verdict is None or row is None or (row["label"] == "rejected"
