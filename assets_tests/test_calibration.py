@@ -18,15 +18,19 @@ import pytest
 from assets_tests.conftest import REPO_ROOT
 from wavecoder_assets.benchmark_data import CALIBRATION_SET
 from wavecoder_assets.generate.calibration import (
+    CALIBRATION_SCHEMA,
     CANDIDATE_KEYS,
     LABELLED_KEYS,
     Verdict,
+    accuracy_by_set,
     calibration_gate,
     calibration_report,
     judge_decided,
+    judge_only_report,
     load_labelled,
     rule_answers,
     stratified_sample,
+    verdicts_of,
 )
 from wavecoder_assets.generate.checks import CHECKS, run_checks
 from wavecoder_assets.generate.tasks import solution_language
@@ -187,6 +191,18 @@ def test_the_gate_asks_the_judge_alone_for_its_own_threshold_and_knows_which_row
     gate = calibration_gate(overall, 0.7, measured=["v"], built_by=["v"], judge_report=judge, judge_threshold=0.9)
     assert overall.balanced_accuracy == 0.75 and not gate.passed and "the judge alone 0.5" in gate.description
     assert calibration_gate(overall, 0.7, measured=["v"], built_by=["v"], judge_report=judge).passed
+
+    # The same from judge_calibration's table, as the asset's gate reads it; per set as the metadata and card show it
+    table = pl.DataFrame([{**row, "verdict": v.verdict, "failed_rules": json.dumps(v.failed_rules),
+                           "rule_verdicts": json.dumps(v.rule_verdicts), "labelled_set": "set_" + "ab"[i // 2]}
+                          for i, (row, v) in enumerate(zip(rows, verdicts))], schema=CALIBRATION_SCHEMA)
+    assert judge_only_report(table).to_dict() == judge.to_dict()
+    assert accuracy_by_set(table).drop("true_accept_rate", "true_reject_rate").rows() == [
+        ("set_a", 2, 1.0, 0, None), ("set_b", 2, 0.5, 2, 0.5)]
+    one_label = judge_only_report(table.head(3))  # the judge alone decided one accepted row: nothing to claim
+    gate = calibration_gate(calibration_report(*verdicts_of(table.head(3))), 0.7, measured=["v"], built_by=["v"],
+                            judge_report=one_label, judge_threshold=0.9)
+    assert one_label is None and gate.passed and "the judge alone not measured" in gate.description
 
 
 def test_a_perfect_judge_scores_one_and_accept_all_scores_a_half(shipped):
@@ -510,13 +526,15 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
                          run_config=dg.RunConfig(ops={"judge_calibration": config}))
     assert run.success
     table = read_table(lake_dir, "judge_calibration")
-    assert table.height == 16 + 8 and set(table["label"]) == {"accepted", "rejected"}
+    assert table.height == 16 + 40 and set(table["label"]) == {"accepted", "rejected"}  # the semantic set whole
     assert table["labelled_set"].value_counts().sort("labelled_set").rows() == [("judge_calibration", 16),
-                                                                                 ("judge_semantic", 8)]
+                                                                                 ("judge_semantic", 40)]
     llm_rows = table.filter(pl.col("verdict") == "failed")
     assert llm_rows.height > 0 and all("connection" in r for r in llm_rows["reasons"])
     meta = run.asset_materializations_for_node("judge_calibration")[0].metadata
     assert meta["judge_failures"].value == llm_rows.height and "| rule |" in meta["per_rule"].value
+    assert "| judge_semantic | 40 |" in meta["per_labelled_set"].value
+    assert meta["judge_only_balanced_accuracy"].value == 0.0  # every judge call failed: a miss on either label
 
     def data_built_by(discriminator: DiscriminatorSettings) -> None:
         write_table(pl.DataFrame({"example_id": ["e1"], "discriminator": [discriminator.version()]}),

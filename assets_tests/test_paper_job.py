@@ -48,7 +48,7 @@ DATA_VERSION_TAG = "dagster/data_version"
 SIZES_AND_MODELS = {
     ("raw_code", "paths"),
     ("code_embeddings", "model"),
-    ("coreset", "k"), ("judge_calibration", "max_rows"),
+    ("coreset", "k"), ("judge_calibration", "max_rows"), ("judge_calibration", "semantic_max_rows"),
     ("evol_instructions", "max_seeds"), ("evol_instructions", "judge_max_rows"),
     ("oss_instructions", "n_seeds"), ("oss_instructions", "judge_max_rows"),
     ("finetuned_model", "model_name"), ("finetuned_model", "base_model"), ("finetuned_model", "global_batch_size"),

@@ -79,14 +79,17 @@ def judged() -> pl.DataFrame:
 
 
 def judge_calibration() -> pl.DataFrame:
-    """4 labelled rows of each set: judge_calibration (3 right), judge_semantic (a wrong row accepted)."""
-    rows = [("judge_calibration", "accepted", "accepted"), ("judge_calibration", "accepted", "accepted"),
-            ("judge_calibration", "rejected", "rejected"), ("judge_calibration", "rejected", "accepted"),
-            ("judge_semantic", "accepted", "accepted"), ("judge_semantic", "accepted", "accepted"),
-            ("judge_semantic", "rejected", "rejected"), ("judge_semantic", "rejected", "accepted")]
+    """4 labelled rows of each set: judge_calibration (3 right), judge_semantic (a wrong row accepted by the judge,
+    one rejected by a run beside its source)."""
+    ran = {"behaves_like_source": {"answer": "no", "reason": "1 of 3 inputs differ"}}
+    rows = [("judge_calibration", "accepted", "accepted", {}), ("judge_calibration", "accepted", "accepted", {}),
+            ("judge_calibration", "rejected", "rejected", {}), ("judge_calibration", "rejected", "accepted", {}),
+            ("judge_semantic", "accepted", "accepted", {}), ("judge_semantic", "accepted", "accepted", {}),
+            ("judge_semantic", "rejected", "rejected", ran), ("judge_semantic", "rejected", "accepted", {})]
     return pl.DataFrame([{"id": f"l{i}", "task_name": "code_summarization", "language": "python", "label": label,
-                          "verdict": verdict, "failed_rules": "[]", "rule_verdicts": "{}", "labelled_set": name}
-                         for i, (name, label, verdict) in enumerate(rows)], schema=CALIBRATION_SCHEMA)
+                          "verdict": verdict, "failed_rules": "[]", "rule_verdicts": json.dumps(verdicts),
+                          "labelled_set": name}
+                         for i, (name, label, verdict, verdicts) in enumerate(rows)], schema=CALIBRATION_SCHEMA)
 
 
 def rejected() -> pl.DataFrame:
@@ -137,9 +140,11 @@ def test_fact_functions_count_small_frames():
     assert F.distinct(judged(), "judge_model") == ["qwen2.5-coder-1.5b-instruct"]
     assert F.rule_catches(judged()) == {"names_language": 3}
     # judge_calibration: 2 of 2 right rows accepted, 1 of 2 wrong rows rejected: balanced (1 + 0.5) / 2
+    # The judge alone decided 3 of them (the run decided the fourth): its one wrong row accepted, balanced 0.5.
     accuracy = F.labelled_accuracy(judge_calibration().lazy())
     assert accuracy["judge_semantic"] == {"rows": 4, "balanced_accuracy": 0.75, "true_accept_rate": 1.0,
-                                          "true_reject_rate": 0.5}
+                                          "true_reject_rate": 0.5, "judge_only_rows": 3,
+                                          "judge_only_balanced_accuracy": 0.5}
     assert set(accuracy) == {"judge_calibration", "judge_semantic"}
 
 
@@ -183,7 +188,8 @@ def facts(**overrides) -> CardFacts:
         "stages": {"rejected at judge": 3, "rejected at decontamination": 1, "failed at generator": 1},
         "decontaminated": {"HumanEval": 1}, "caught": {"names_language": 3, "tests_pass": 2},
         "accuracy": {"judge_semantic": {"rows": 40, "balanced_accuracy": 0.875, "true_accept_rate": 0.9,
-                                        "true_reject_rate": 0.85}}} | overrides)
+                                        "true_reject_rate": 0.85, "judge_only_rows": 26,
+                                        "judge_only_balanced_accuracy": 0.964}}} | overrides)
 
 
 def test_staged_folder_loads_with_datasets_and_the_card_parses(tmp_path):
@@ -213,7 +219,7 @@ def test_staged_folder_loads_with_datasets_and_the_card_parses(tmp_path):
                  "| rejected at judge | 3 |", "1 accepted example was removed", "| HumanEval | 1 |",
                  "`names_language`", "| code_generation | 2 |", "| stdlib | 1,200 |", "[LICENSE.md](LICENSE.md)",
                  card_facts.data_version, "@article{yu2023wavecoder", "| names_language | 3 |", "| tests_pass | 2 |",
-                 "| judge_semantic | 40 | 0.88 | 0.90 | 0.85 |", "`decided_by_kinds`"):
+                 "| judge_semantic | 40 | 0.88 | 0.90 | 0.85 | 0.96 (26) |", "`decided_by_kinds`"):
         assert text in card.text, text
     assert "for each coreset sample" not in card.text
     assert size_category(19_915) == "10K<n<100K"

@@ -32,7 +32,7 @@ PAPER: dict[str, dg.Config] = {
     "generated_instructions": GenerateConfig(max_sources=None, rounds=10, generator_max_tokens=800,
                                              task_mix=dict(PAPER_TASK_MIX),
                                              translation_targets=["python", "javascript", "java"]),
-    # The gate on code_ocean: the discriminator (PAPER_RESOURCES) on the whole labelled set (174 rows).
+    # The gate on code_ocean: the discriminator (PAPER_RESOURCES) on both whole labelled sets (174 + 40 rows).
     "judge_calibration": JudgeCalibrationConfig(max_rows=None),
     # WizardCoder: every CodeOcean instruction, 3 rounds; Magicoder: ~75k snippets, answers up to 2,500 tokens.
     # The judge rates a 2,000-row sample of each for the report's pass rate.
@@ -63,7 +63,7 @@ TINY_PAPER: dict[str, dict] = {
     # assigns tasks to its own sources at the paper's mix: 3 sources get a repair and 2 generations (the 0.5B
     # generator's guessed expected values failed all 6 of them in one run), 4 or more a summary too.
     "coreset": {"k": 7},
-    "judge_calibration": {"max_rows": 8},  # one labelled row per label and task
+    "judge_calibration": {"max_rows": 8, "semantic_max_rows": 8},  # one labelled row per label and task
     "evol_instructions": {"max_seeds": 1, "judge_max_rows": 1},
     "oss_instructions": {"n_seeds": 1, "judge_max_rows": 1},
     # DeepSeek-Coder-6.7B on 8 GPUs -> the embedded Qwen2.5-Coder-0.5B in 2 CPU processes (FSDP over gloo):

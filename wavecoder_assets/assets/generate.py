@@ -18,11 +18,13 @@ from wavecoder_assets.existing_paths import ExistingPath
 from wavecoder_assets.fingerprints import DISCRIMINATOR, code_version
 from wavecoder_assets.generate import contrastive
 from wavecoder_assets.generate.calibration import (
-    JUDGE_ONLY_SET,
+    accuracy_by_set,
     as_candidates,
     calibration_gate,
     calibration_report,
     calibration_table,
+    judge_decided,
+    judge_only_report,
     load_labelled,
     stratified_sample,
     verdicts_of,
@@ -283,7 +285,9 @@ class JudgeCalibrationConfig(dg.Config):
                                                                "and task; None: all")
     semantic_path: ExistingPath | None = Field(default=str(SEMANTIC_SET), description="labelled file of semantic errors only "
                                                                               "(the judge's own accuracy); empty: none")
-    semantic_max_rows: int | None = Field(default=8, ge=1, description="its rows judged (stratified); None: all")
+    # All 40 rows: the judge's own accuracy is what the gate and the card state, and a sample of 8 whose contrastive
+    # negatives are its own other rows measured little (0.75 in one run where all 40 gave 0.964).
+    semantic_max_rows: int | None = Field(default=None, ge=1, description="its rows judged (stratified); None: all")
     seed: int = 0
 
 
@@ -308,24 +312,32 @@ def judge_calibration(context: dg.AssetExecutionContext, config: JudgeCalibratio
 
 
 def calibration_metadata(table: pl.DataFrame) -> dict:
+    """The calibrate CLI's summary for the UI: all rows, the rows only the judge decided (its `judge_only`), each
+    labelled set on its own, per rule, the confusion table and per task."""
     report = calibration_report(*verdicts_of(table))
-    judge_rows = table.filter(pl.col("labelled_set") == JUDGE_ONLY_SET)
-    judge = calibration_report(*verdicts_of(judge_rows)).balanced_accuracy if judge_rows.height else None
+    alone = calibration_report(*judge_decided(*verdicts_of(table)))
+    by_set = accuracy_by_set(table)
     return {"balanced_accuracy": report.balanced_accuracy, "true_accept_rate": report.true_accept_rate,
             "true_reject_rate": report.true_reject_rate, "judge_failures": report.n_failed,
-            "judge_only_balanced_accuracy": judge if judge is not None else float("nan"),
-            "judge_only_rows": judge_rows.height,
+            "judge_only_balanced_accuracy": nan_if_none(alone.balanced_accuracy), "judge_only_rows": alone.n,
+            **{f"{row['labelled_set']}_balanced_accuracy": nan_if_none(row["balanced_accuracy"])
+               for row in by_set.iter_rows(named=True)},
+            "per_labelled_set": table_md(by_set),
             "per_rule": table_md(report.per_rule_frame()), "confusion": table_md(report.confusion_frame()),
             "per_task_and_language": table_md(report.per_task_frame())}
 
 
+def nan_if_none(value: float | None) -> float:
+    return value if value is not None else float("nan")
+
+
 class CalibrationGateConfig(dg.Config):
     min_balanced_accuracy: float = Field(default=0.85, ge=0.0, le=1.0, description="code_ocean is blocked below this")
-    # The judge alone scored 0.875 on all 40 semantic rows (0.5 is a judge that accepts everything); the gate's
-    # sample is 8 rows, so its bar sits lower.
+    # The judge alone (the rows no check, test or run decided, as the calibrate CLI's judge_only) scored 0.964 on
+    # the semantic set's 26 such rows (0.5 is a judge that accepts everything); one row more or less wrong moves it
+    # by about 0.04, and llama.cpp's answers vary a row or two with its build, so the bar sits below that.
     min_judge_balanced_accuracy: float = Field(
-        default=0.7, ge=0.0, le=1.0, description="and below this on the rows only the judge decides (the semantic "
-                                                 "set); 0: no bar")
+        default=0.85, ge=0.0, le=1.0, description="and below this on the rows only the LLM judge decided; 0: no bar")
 
 
 @dg.asset_check(asset="code_ocean", blocking=True, additional_ins={"judge_calibration": dg.AssetIn()},
@@ -337,9 +349,8 @@ class CalibrationGateConfig(dg.Config):
 def judge_is_calibrated(config: CalibrationGateConfig, lake: DuckDBLakeResource,
                         judge_calibration: pl.DataFrame) -> dg.AssetCheckResult:
     built_by = sorted(lake.query("SELECT DISTINCT discriminator FROM judged_instructions")["discriminator"].drop_nulls())
-    judge_rows = judge_calibration.filter(pl.col("labelled_set") == JUDGE_ONLY_SET)
     gate = calibration_gate(calibration_report(*verdicts_of(judge_calibration)), config.min_balanced_accuracy,
                             measured=sorted(judge_calibration["discriminator"].unique().drop_nulls()), built_by=built_by,
-                            judge_report=calibration_report(*verdicts_of(judge_rows)) if judge_rows.height else None,
+                            judge_report=judge_only_report(judge_calibration),
                             judge_threshold=config.min_judge_balanced_accuracy)
     return dg.AssetCheckResult(passed=gate.passed, description=gate.description, metadata=gate.metadata)

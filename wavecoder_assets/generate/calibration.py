@@ -318,9 +318,6 @@ CALIBRATION_SCHEMA = {"id": pl.String, "task_name": pl.String, "language": pl.St
                       "broken_rule": pl.String, "verdict": pl.String, "failed_rules": pl.String,
                       "rule_verdicts": pl.String, "reasons": pl.String, "judge_model": pl.String,
                       "discriminator": pl.String, "labelled_set": pl.String}
-# The labelled_set of the rows only the LLM judge can decide (semantic errors no code check reads).
-JUDGE_ONLY_SET = "judge_semantic"
-
 
 def calibration_table(rows: list[dict], outcomes: list[Outcome], discriminator_version: str,
                       labelled_set: str) -> pl.DataFrame:
@@ -341,6 +338,27 @@ def verdicts_of(table: pl.DataFrame) -> tuple[list[dict], list[Verdict]]:
     rows = table.to_dicts()
     return rows, [Verdict(verdict=r["verdict"], failed_rules=json.loads(r["failed_rules"]),
                           rule_verdicts=json.loads(r["rule_verdicts"])) for r in rows]
+
+
+def judge_only_report(table: pl.DataFrame) -> CalibrationReport | None:
+    """The report over a calibration table's rows that only the LLM judge decided (`judge_decided`, as the calibrate
+    CLI's `judge_only`); None when those rows do not hold both labels (no balanced accuracy to claim)."""
+    report = calibration_report(*judge_decided(*verdicts_of(table)))
+    return report if report.n_accepted and report.n_rejected else None
+
+
+def accuracy_by_set(table: pl.DataFrame) -> pl.DataFrame:
+    """One row per labelled set of a calibration table: its rows and the discriminator's balanced accuracy, true
+    accept and reject rates on them, and the same over the rows only the judge decided (null where undefined)."""
+    rows = []
+    for (name,), part in sorted(table.group_by("labelled_set"), key=lambda group: group[0]):
+        report, alone = calibration_report(*verdicts_of(part)), calibration_report(*judge_decided(*verdicts_of(part)))
+        rows.append({"labelled_set": name, "rows": report.n, "balanced_accuracy": report.balanced_accuracy,
+                     "true_accept_rate": report.true_accept_rate, "true_reject_rate": report.true_reject_rate,
+                     "judge_only_rows": alone.n, "judge_only_balanced_accuracy": alone.balanced_accuracy})
+    return pl.DataFrame(rows, schema={"labelled_set": pl.String, "rows": pl.Int64, "balanced_accuracy": pl.Float64,
+                                      "true_accept_rate": pl.Float64, "true_reject_rate": pl.Float64,
+                                      "judge_only_rows": pl.Int64, "judge_only_balanced_accuracy": pl.Float64})
 
 
 @dataclass(frozen=True)
@@ -368,10 +386,11 @@ def calibration_gate(report: CalibrationReport, threshold: float, *, measured: l
                                  f"judged_instructions was built by {', '.join(unmeasured)}: materialize "
                                  "judge_calibration with the same discriminator settings", metadata)
     passed = accuracy is not None and accuracy >= threshold
-    judged_alone = ""
     if judge_report is not None:  # a threshold of 0 asks nothing of it, not even an accuracy to claim
         passed = passed and (judge_threshold == 0 or judge_accuracy is not None and judge_accuracy >= judge_threshold)
         judged_alone = f"; the judge alone {judge_accuracy} (threshold {judge_threshold}) on {judge_report.n} rows"
+    else:
+        judged_alone = "; the judge alone not measured (the rows only it decided do not hold both labels)"
     return GateResult(passed, f"balanced accuracy {accuracy} (threshold {threshold}) on {report.n} rows"
                               + judged_alone, metadata)
 

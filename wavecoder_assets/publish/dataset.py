@@ -68,7 +68,8 @@ class CardFacts:
     stages: dict[str, int] = field(default_factory=dict)  # "<outcome> at <stage>" -> rows not accepted
     decontaminated: dict[str, int] = field(default_factory=dict)  # benchmark -> accepted examples removed
     caught: dict[str, int] = field(default_factory=dict)  # rule -> candidates it said no to in this run
-    # labelled set -> {"rows", "balanced_accuracy", "true_accept_rate", "true_reject_rate"} (judge_calibration)
+    # labelled set -> {"rows", "balanced_accuracy", "true_accept_rate", "true_reject_rate", "judge_only_rows",
+    # "judge_only_balanced_accuracy"} (judge_calibration)
     accuracy: dict[str, dict] = field(default_factory=dict)
     # lake table read -> {"table_version": Delta version, "data_version": content version} (see publish.facts)
     inputs: dict[str, dict] = field(default_factory=dict)
@@ -147,12 +148,14 @@ def _generator_step(facts: CardFacts) -> str:
 def _accuracy_step(facts: CardFacts) -> str:
     if not facts.accuracy:
         return "The discriminator's accuracy was not measured on a labelled set for this data."
-    lines = ["| labelled set | rows | balanced accuracy | correct rows accepted | wrong rows rejected |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| labelled set | rows | balanced accuracy | correct rows accepted | wrong rows rejected | "
+             "the LLM judge alone: balanced accuracy (rows) |", "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {name} | {a['rows']} | {_rate(a['balanced_accuracy'])} | {_rate(a['true_accept_rate'])} | "
-              f"{_rate(a['true_reject_rate'])} |" for name, a in sorted(facts.accuracy.items())]
+              f"{_rate(a['true_reject_rate'])} | {_rate(a['judge_only_balanced_accuracy'])} "
+              f"({a['judge_only_rows']}) |" for name, a in sorted(facts.accuracy.items())]
     return ("The same discriminator settings, measured on labelled rows (`judge_calibration`: correct rows and rows "
-            "that break one rule; `judge_semantic` holds semantic errors only the LLM can decide):\n\n"
+            "that break one rule; `judge_semantic` holds semantic errors only the LLM can decide). The judge alone: "
+            "the rows no code check, test or run beside the source decided (n/a where those hold one label):\n\n"
             + "\n".join(lines))
 
 

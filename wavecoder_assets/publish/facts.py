@@ -7,7 +7,7 @@ import json
 
 import polars as pl
 
-from wavecoder_assets.generate.calibration import calibration_report, verdicts_of
+from wavecoder_assets.generate.calibration import accuracy_by_set
 from wavecoder_assets.generate.contrastive import RULE_TEXTS as CONTRASTIVE_RULE_TEXTS
 from wavecoder_assets.generate.discriminator import CODE_RULE_TEXTS
 from wavecoder_assets.generate.judge import SEMANTIC_RULES
@@ -94,15 +94,10 @@ def rule_catches(judged_instructions: Frame) -> dict[str, int]:
 
 
 def labelled_accuracy(judge_calibration: Frame) -> dict[str, dict]:
-    """labelled set -> {"rows", "balanced_accuracy", "true_accept_rate", "true_reject_rate"} of the discriminator
-    on it (calibration_report over judge_calibration's rows of that set)."""
-    table = judge_calibration.lazy().collect()
-    out = {}
-    for (name,), rows in table.group_by("labelled_set"):
-        report = calibration_report(*verdicts_of(rows))
-        out[name] = {"rows": report.n, "balanced_accuracy": report.balanced_accuracy,
-                     "true_accept_rate": report.true_accept_rate, "true_reject_rate": report.true_reject_rate}
-    return out
+    """labelled set -> {"rows", "balanced_accuracy", "true_accept_rate", "true_reject_rate", "judge_only_rows",
+    "judge_only_balanced_accuracy"} of the discriminator on it (`accuracy_by_set`)."""
+    by_set = accuracy_by_set(judge_calibration.lazy().collect())
+    return {row.pop("labelled_set"): row for row in by_set.iter_rows(named=True)}
 
 
 def distinct(frame: Frame, column: str) -> list[str]:
