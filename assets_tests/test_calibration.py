@@ -565,8 +565,9 @@ def test_judge_calibration_asset_and_its_gate_without_the_llm(lake_dir, monkeypa
     assert not evaluation.passed and "materialize judge_calibration" in evaluation.description
 
 
-def test_the_held_out_set_loads_and_is_balanced_over_tasks_without_tests():
-    held_out = load_labelled(REPO_ROOT / "wavecoder_assets" / "benchmark_data" / "judge_heldout.jsonl")
+@pytest.mark.parametrize("name", ["judge_heldout", "judge_heldout_stdlib"])
+def test_the_held_out_sets_load_and_are_balanced_over_tasks_without_tests(name):
+    held_out = load_labelled(REPO_ROOT / "wavecoder_assets" / "benchmark_data" / f"{name}.jsonl")
     assert len(held_out) == 32
     for task in ("code_generation", "code_summarization", "code_translation"):
         labels = collections.Counter(r["label"] for r in held_out if r["task_name"] == task)
