@@ -93,6 +93,87 @@ def test_a_function_that_never_returns_on_one_input_keeps_the_results_before_it(
     assert verdict["answer"] == "no" and "sum_squares([]) gives no result" in verdict["reason"]
 
 
+def test_boundary_variants_set_one_argument_to_an_edge_of_its_type_the_kinds_in_turn():
+    # calls alike, as the 1.5B judge wrote them for hls_to_rgb: l is 0.5 in every one
+    alike = [[0.5, 0.5, s] for s in (1.0, 0.0, 0.9)]
+    assert D.boundary_variants(alike, limit=6) == [[0.0, 0.5, 1.0], [1.0, 0.5, 1.0], [-1.0, 0.5, 1.0],
+                                                   [0.5, 0.0, 1.0], [0.5, 1.0, 1.0], [0.5, -1.0, 1.0]]
+    assert len(D.boundary_variants(alike)) == D.VARIANTS and D.boundary_variants(alike, limit=0) == []
+    # an int set to another small int argument (the radix) comes second; 12345 is no value for the radix
+    radix = D.boundary_variants([[12345, 8], [-12345, 8], [0, 8]])
+    assert radix[:3] == [[8, 8], [1, 8], [-1, 8]] and [8, 12345] not in radix and [0, 8] not in radix
+    # a string: empty, another string argument, its first character; a list: empty, its first item; a boolean
+    assert D.boundary_variants([["hello world", "world", "!"]], limit=7) == [
+        ["", "world", "!"], ["world", "world", "!"], ["h", "world", "!"], ["hello world", "", "!"],
+        ["!", "world", "!"], ["hello world", "w", "!"], ["hello world", "world", ""]]
+    assert D.boundary_variants([[[3, 1, 2], True, None]]) == [[[], True, None], [[3], True, None],
+                                                            [[3, 1, 2], False, None]]
+
+
+REPLACE_SUFFIX = '''def replace_suffix(text, old, new):
+    if not old:
+        return text + new
+    return text[:-len(old)] + new if text.endswith(old) else text
+'''
+# misses the empty suffix the source handles: text[:-0] is ''
+MISSES_EMPTY = "def replace_suffix(text, old, new):\n    return text[:-len(old)] + new if text.endswith(old) else text\n"
+
+
+def test_a_boundary_variant_catches_what_the_judges_inputs_all_miss_and_is_named():
+    inputs = [["hello world", "world", "there"], ["report.txt", ".txt", ".md"], ["abc", "x", "y"]]
+    run_on = lambda code, variants: D.results_with_variants("python", code, "replace_suffix", inputs, variants,
+                                                            timeout_s=10)
+    assert D.verdict(inputs, run_on(REPLACE_SUFFIX, []), run_on(MISSES_EMPTY, []), "replace_suffix")["answer"] \
+        == "yes"  # the judge's inputs alone pass it
+    variants = D.boundary_variants(inputs)
+    caught = D.verdict(inputs + variants, run_on(REPLACE_SUFFIX, variants), run_on(MISSES_EMPTY, variants),
+                       "replace_suffix", len(variants))
+    assert caught["answer"] == "no" and "replace_suffix(\"hello world\", \"\", \"there\") gives \"there\"" in \
+        caught["reason"]
+    same = D.verdict(inputs + variants, run_on(REPLACE_SUFFIX, variants), run_on(REPLACE_SUFFIX, variants),
+                     "replace_suffix", len(variants))
+    assert same == {"answer": "yes", "reason": f"the same results as the source on 3 inputs (2 off its most common "
+                                               f"result) and on {len(variants)} boundary variants of them"}
+
+
+def test_on_a_boundary_variant_only_two_returned_values_in_the_domain_can_differ():
+    """Outside the judge's inputs the function may be outside its domain: a right translation that raises on "",
+    or returns [] where the JavaScript source computes NaN from a missing item, is not rejected for it."""
+    inputs, variants = [[[1, 2], [1, 3]], [[4], [4]], [[0, 5], [2, 5]]], [[[], [1, 3]], [[1, 2], []]]
+    source = D.Results([{"ok": [0, 1]}, {"ok": [0]}, {"ok": [2, 0]}, {"ok": ["NaN", "NaN"]}, {"ok": [None, None]}])
+    right = D.Results([{"ok": [0, 1]}, {"ok": [0]}, {"ok": [2, 0]}, {"ok": []}, {"raised": "IndexError"}])
+    assert D.verdict(inputs + variants, source, right, "compare", len(variants))["answer"] == "yes"
+    clean = D.Results(source.results[:3] + [{"ok": [1, 3]}, {"ok": [1, 2]}])
+    nan_in_solution = D.Results(right.results[:3] + [{"ok": [1, 3]}, {"ok": ["NaN", "NaN"]}])  # either side's NaN
+    assert D.verdict(inputs + variants, clean, nan_in_solution, "compare", len(variants))["answer"] == "yes"
+    on_judged = D.Results([{"ok": [0, 1]}, {"ok": [0]}, {"raised": "IndexError"}, {"ok": []}, {"ok": []}])
+    assert D.verdict(inputs + variants, source, on_judged, "compare", len(variants))["answer"] == "no"
+    wrong = D.Results(right.results[:3] + [{"ok": [1, 3]}, {"ok": [0, 0]}])
+    assert D.verdict(inputs + variants, clean, wrong, "compare", len(variants))["reason"].startswith(
+        "1 of 5 inputs differ: compare([1, 2], []) gives [0, 0], the source [1, 2]")
+
+
+def test_agreeing_on_boundary_variants_alone_does_not_pass_a_row():
+    """Another function renamed (a prefix for a suffix) agrees on edges ("", two equal strings): they show
+    differences, but whether agreement tells is judged on the judge's inputs alone."""
+    suffix = "def common_suffix(a, b):\n    n = 0\n    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:\n" \
+             "        n += 1\n    return a[len(a) - n:]\n"
+    prefix = "def common_suffix(a, b):\n    n = 0\n    while n < min(len(a), len(b)) and a[n] == b[n]:\n" \
+             "        n += 1\n    return a[:n]\n"
+    inputs = [["cat", "dog"], ["abc", "xyz"], ["lion", "bear"]]  # no common prefix or suffix: all ""
+    variants = [["", "dog"], ["cat", ""], ["cat", "cat"], ["abc", "abc"], ["lion", "lion"]]
+    run_on = lambda code: D.results_with_variants("python", code, "common_suffix", inputs, variants, timeout_s=10)
+    undecided = D.verdict(inputs + variants, run_on(suffix), run_on(prefix), "common_suffix", len(variants))
+    assert undecided == {"answer": "n/a", "reason": "not decided: the same results on 3 inputs, too few or all but 0 "
+                                                    "of them one answer (and on 5 boundary variants)"}
+
+
+def test_a_variant_that_never_returns_costs_only_the_variants_results():
+    hangs_on_zero = "def count_down(n):\n    while n != 0:\n        n -= 2\n    return 'done'\n"
+    results = D.results_with_variants("python", hangs_on_zero, "count_down", [[4], [6]], [[-1], [1]], timeout_s=2)
+    assert results.results == [{"ok": "done"}, {"ok": "done"}, None, None] and results.error is None
+
+
 def test_inputs_are_asked_by_parameter_name_and_read_back_in_the_parameters_order():
     assert D.parse_inputs('{"inputs": [{"b": 2, "a": 1}, {"a": 1, "b": 2}, {"a": 3}, [4, 5], {"a": [], "b": ""}]}',
                           ["a", "b"]) == [[1, 2], [[], ""]]

@@ -36,6 +36,7 @@ TASKS = ("code_generation", "code_translation")
 LANGUAGES = ("python", "javascript", "java")
 INPUTS_ASKED = 6
 MIN_INPUTS = 3  # inputs the source returned on, for a "yes"
+VARIANTS = 12  # boundary variants of the judge's inputs run beside them (boundary_variants)
 MARK = "@@wavecoder-result@@"  # prefixes each result line: the functions may print too
 
 
@@ -114,6 +115,48 @@ def _complete_items(text: str) -> list:
     return items
 
 
+def boundary_variants(inputs: list[list], limit: int = VARIANTS) -> list[list]:
+    """Inputs the judge did not write: one of its inputs with one argument set to a boundary value of that
+    argument's JSON type (type-aware input mutation, as EvalPlus does), new ones only, at most `limit`, the kinds of
+    edge in turn (`_boundaries`), each kind over the inputs and their arguments. A small judge writes inputs alike
+    (six calls to hls_to_rgb, all with l = 0.5; six suffix replacements, none with an empty suffix), and bugs sit at
+    the boundaries: an empty string, a value equal to another argument (a number the size of the radix), 0 or 1 on
+    either side of a condition."""
+    by_kind: list[list[list]] = [[] for _ in range(4)]
+    for args in inputs:
+        for p, arg in enumerate(args):
+            for kind, edges in enumerate(_boundaries(arg, args[:p] + args[p + 1:])):
+                by_kind[kind] += [args[:p] + [edge] + args[p + 1:] for edge in edges if edge != arg]
+    out: list[list] = []
+    for variant in _interleaved(by_kind):
+        if len(out) == limit:
+            break
+        if variant not in inputs and variant not in out:
+            out.append(variant)
+    return out
+
+
+def _boundaries(value, others: list) -> list[list]:
+    """Boundary values of `value`'s JSON type, by kind: the type's empty or zero value (or the other boolean);
+    another argument's value of the same type (small numbers only: a loop bound set to a large one would time
+    out); 1, a string's first character, a list's first item alone; -1."""
+    if isinstance(value, bool):
+        return [[not value], [], [], []]
+    if isinstance(value, int | float):
+        kind = type(value)
+        return [[kind(0)], [o for o in others if type(o) is kind and abs(o) <= 1000], [kind(1)], [kind(-1)]]
+    if isinstance(value, str):
+        return [[""], [o for o in others if isinstance(o, str)], [value[:1]], []]
+    if isinstance(value, list):
+        return [[[]], [], [value[:1]], []]
+    return [[], [], [], []]
+
+
+def _interleaved(lists: list[list]) -> list:
+    """The lists' items taken in turn: the first of each, then the second of each, ..."""
+    return [items[level] for level in range(max(map(len, lists), default=0)) for items in lists if level < len(items)]
+
+
 # ---------------------------------------------------------------- running a function on the inputs
 
 @dataclass(frozen=True)
@@ -157,6 +200,17 @@ def results(language: str, code: str, name: str | None, inputs: list[list], *, t
     return Results(out)
 
 
+def results_with_variants(language: str, code: str, name: str | None, inputs: list[list], variants: list[list], *,
+                          timeout_s: float) -> Results:
+    """`results` on the judge's inputs, then on the variants in a program of their own, one list: a variant that
+    hangs or crashes the program costs only the variants' results (None), never the judge's inputs'."""
+    judged = results(language, code, name, inputs, timeout_s=timeout_s)
+    if judged.error or not variants:
+        return Results(judged.results + [None] * len(variants), judged.error)
+    extra = results(language, code, name, variants, timeout_s=timeout_s)
+    return Results(judged.results + (extra.results if not extra.error else [None] * len(variants)))
+
+
 def defined_names(code: str, language: str) -> list[str]:
     """The functions (Java: methods) the code declares, in order."""
     code = strip_fence((code or "").strip())
@@ -183,10 +237,11 @@ def callee(code: str, language: str, wanted: str | None) -> str | None:
     return same[0] if same else (names[0] if len(set(names)) == 1 else None)
 
 
-def verdict(inputs: list[list], source: Results, solution: Results, source_name: str) -> dict:
+def verdict(inputs: list[list], source: Results, solution: Results, source_name: str, variants: int = 0) -> dict:
     """behaves_like_source's verdict: "no" when the solution's result differs from the source's on an input the
     source returned on (the first such input is named); "yes" when they agree on inputs that tell (`_telling`);
-    else "n/a"."""
+    else "n/a". The last `variants` inputs are boundary variants of the judge's (`boundary_variants`): they can
+    show a difference, but whether agreement tells is judged on the judge's inputs alone."""
     if source.error:
         return {"answer": "n/a", "reason": f"not decided: the source {source.error}"}
     compared = _returned(source)
@@ -194,7 +249,12 @@ def verdict(inputs: list[list], source: Results, solution: Results, source_name:
         return {"answer": "n/a", "reason": f"not decided: the source returned on none of the {len(inputs)} inputs"}
     if solution.error:
         return {"answer": "no", "reason": f"the solution {solution.error}"}
-    differ = [i for i in compared if not _same(source.results[i], solution.results[i])]
+    # A variant may lie outside the function's domain: only two returned values that differ count there, neither
+    # holding NaN, infinity or null (JavaScript answers `compare([], [5])` with NaN where Python raises).
+    first_variant = len(inputs) - variants
+    differ = [i for i in compared if not _same(source.results[i], solution.results[i])
+              and (i < first_variant or "ok" in (solution.results[i] or {}) and _in_domain(source.results[i]["ok"])
+                   and _in_domain(solution.results[i]["ok"]))]
     if differ:
         i = differ[0]
         call = f"{source_name}({json.dumps(inputs[i])[1:-1]})"[:200]
@@ -203,11 +263,26 @@ def verdict(inputs: list[list], source: Results, solution: Results, source_name:
             f"raised {got['raised']}" if "raised" in got else json.dumps(got["ok"])[:100]
         return {"answer": "no", "reason": f"{len(differ)} of {len(compared)} inputs differ: {call} gives {shown}, "
                                           f"the source {json.dumps(source.results[i]['ok'])[:100]}"}
-    if not _telling(source, compared):
-        return {"answer": "n/a", "reason": f"not decided: the same results on {len(compared)} inputs, too few or "
-                                           f"all but {_off_majority(source, compared)} of them one answer"}
-    return {"answer": "yes", "reason": f"the same results as the source on {len(compared)} inputs "
-                                       f"({_off_majority(source, compared)} off its most common result)"}
+    # variants can only show a difference: agreeing on an empty string or on two equal arguments tells little
+    judged = [i for i in compared if i < first_variant]
+    if not _telling(source, judged):
+        return {"answer": "n/a", "reason": f"not decided: the same results on {len(judged)} inputs, too few or "
+                                           f"all but {_off_majority(source, judged)} of them one answer"
+                                           + (f" (and on {len(compared) - len(judged)} boundary variants)"
+                                              if variants else "")}
+    return {"answer": "yes", "reason": f"the same results as the source on {len(judged)} inputs "
+                                       f"({_off_majority(source, judged)} off its most common result)"
+                                       + (f" and on {len(compared) - len(judged)} boundary variants of them"
+                                          if variants else "")}
+
+
+def _in_domain(value) -> bool:
+    """No NaN, infinity or null anywhere in a result (as the harnesses write them)."""
+    if isinstance(value, list):
+        return all(map(_in_domain, value))
+    if isinstance(value, dict):
+        return all(map(_in_domain, value.values()))
+    return value is not None and value not in ("NaN", "Infinity", "-Infinity")
 
 
 def _returned(source: Results) -> list[int]:

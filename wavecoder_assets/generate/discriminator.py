@@ -40,6 +40,7 @@ from wavecoder_assets.codefacts import code_tokens
 from wavecoder_assets.generate import contrastive, differential
 from wavecoder_assets.generate import judge as J
 from wavecoder_assets.generate.checks import CHECK_RULES, CheckSettings, as_rule_verdicts, run_checks
+from wavecoder_assets.generate.differential import VARIANTS
 from wavecoder_assets.generate.examples import ExampleStore, copied_example, written_in
 from wavecoder_assets.generate.execution import (
     EXECUTION_RULES,
@@ -107,6 +108,11 @@ class DiscriminatorSettings(BaseModel):
     differential: bool = Field(default=True, description="run a generation or translation no test decided beside "
                                                          "its source on inputs the judge writes; a different result "
                                                          "rejects it (behaves_like_source)")
+    boundary_variants: int = Field(
+        default=VARIANTS, ge=0, le=50, description="with differential: also run the judge's inputs with "
+                                                                 "one argument set to a boundary value (0, 1, -1, "
+                                                                 "\"\", [], another argument's value), at most this "
+                                                                 "many; 0: the judge's inputs only")
     differential_after_tests: bool = Field(
         default=True, description="with differential: also run a generation or translation whose tests passed beside "
                                   "its source (the generator's own tests can agree with a solution to other code)")
@@ -343,8 +349,12 @@ def _differential(rows: list[dict], indices: list[int], verdicts: dict[int, dict
         except ValueError as why:
             return rule, {"answer": "n/a", "reason": f"not decided: the judge wrote no inputs ({str(why)[:200]})"}, \
                 answer.model
-        run = lambda code, language: differential.results(language, code, differential.callee(code, language, name),
-                                                          inputs, timeout_s=settings.sandbox_timeout_s)
+        # a summary's share was measured on the judge's inputs alone
+        variants = differential.boundary_variants(inputs, settings.boundary_variants) if rule == differential.RULE \
+            else []
+        run = lambda code, language: differential.results_with_variants(
+            language, code, differential.callee(code, language, name), inputs, variants,
+            timeout_s=settings.sandbox_timeout_s)
         source = run(row["code"], row["language"])
         if rule == differential.SUMMARY_RULE:
             rewrite = answers[(i, "rewrite")]
@@ -353,7 +363,8 @@ def _differential(rows: list[dict], indices: list[int], verdicts: dict[int, dict
             return rule, differential.summary_verdict(inputs, source, written, settings.summary_rewrite_share), \
                 answer.model
         language = solution_language(row["task_name"], row["language"], row.get("target_language"))
-        return rule, differential.verdict(inputs, source, run(row["solution"], language), name or "f"), answer.model
+        return rule, differential.verdict(inputs + variants, source, run(row["solution"], language), name or "f",
+                                          len(variants)), answer.model
 
     undecided = code_rows + summaries
     with ThreadPoolExecutor(max_workers=2) as pool:  # sandboxed runs wait on subprocesses
