@@ -340,6 +340,10 @@ def test_summary_is_prose_rejects_code_lines(solution):
     "Counts the words in `sentence` by splitting it on whitespace; an empty sentence has 0 words.",
     "This function returns the number of words in a sentence.\nIt returns 0 for None or a blank string.",
     "Splits the input with str.split() and returns len() of the result, i.e. the word count.",
+    # one long line with an arrow in it: its function words, counted with repeats, are what makes it English
+    "It turns a half-open, 0-based line range [start, stop) into the 1-based 'ed'-style string used in context diffs. "
+    "A one-line range gives just that line number, a longer range gives 'first,last' (e.g. (2, 5) -> '3,5'), and an "
+    "empty range gives the number of the line just before it (e.g. (4, 4) -> '4').",
 ])
 def test_summary_is_prose_accepts_summaries_that_mention_code(solution):
     assert_passes("summary_is_prose", make_row("code_summarization", "python", solution=solution))

@@ -96,9 +96,13 @@ def test_a_function_that_never_returns_on_one_input_keeps_the_results_before_it(
 def test_boundary_variants_set_one_argument_to_an_edge_of_its_type_the_kinds_in_turn():
     # calls alike, as the 1.5B judge wrote them for hls_to_rgb: l is 0.5 in every one
     alike = [[0.5, 0.5, s] for s in (1.0, 0.0, 0.9)]
-    assert D.boundary_variants(alike, limit=6) == [[0.0, 0.5, 1.0], [1.0, 0.5, 1.0], [-1.0, 0.5, 1.0],
-                                                   [0.5, 0.0, 1.0], [0.5, 1.0, 1.0], [0.5, -1.0, 1.0]]
-    assert len(D.boundary_variants(alike)) == D.VARIANTS and D.boundary_variants(alike, limit=0) == []
+    assert D.boundary_variants(alike, limit=6) == [[1.0, 0.5, 1.0], [0.5, 1.0, 1.0], [0.5, 0.5, 0.5],
+                                                   [1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [1.0, 0.5, 0.9]]
+    # 0 and -1 only where the judge went that low: h and l stayed at 0.5, s went down to 0.0
+    assert not any(v[0] <= 0 or v[1] <= 0 or v[2] < 0 for v in D.boundary_variants(alike, limit=50))
+    assert D.boundary_variants([[3], [5], [1]]) == [] and D.boundary_variants([[3], [0]]) == [[1]]
+    assert D.boundary_variants(alike, limit=0) == []
+    assert len(D.boundary_variants([["hello world", "world", "!"]] * 2 + [["a", "b", "c"]])) == D.VARIANTS
     # an int set to another small int argument (the radix) comes second; 12345 is no value for the radix
     radix = D.boundary_variants([[12345, 8], [-12345, 8], [0, 8]])
     assert radix[:3] == [[8, 8], [1, 8], [-1, 8]] and [8, 12345] not in radix and [0, 8] not in radix

@@ -122,11 +122,15 @@ def boundary_variants(inputs: list[list], limit: int = VARIANTS) -> list[list]:
     (six calls to hls_to_rgb, all with l = 0.5; six suffix replacements, none with an empty suffix), and bugs sit at
     the boundaries: an empty string, a value equal to another argument (a number the size of the radix), 0 or 1 on
     either side of a condition."""
+    # The judge's inputs mark a number's domain: 0 or -1 only for a parameter the judge gave that low a value
+    # (HumanEvalPack's translations of starts_one_ends(n), "n positive", differ at n = 0).
+    lowest = [min((a[p] for a in inputs if _is_number(a[p])), default=0) for p in range(len(inputs[0]))]
     by_kind: list[list[list]] = [[] for _ in range(4)]
     for args in inputs:
         for p, arg in enumerate(args):
             for kind, edges in enumerate(_boundaries(arg, args[:p] + args[p + 1:])):
-                by_kind[kind] += [args[:p] + [edge] + args[p + 1:] for edge in edges if edge != arg]
+                by_kind[kind] += [args[:p] + [edge] + args[p + 1:] for edge in edges
+                                  if edge != arg and not (_is_number(edge) and lowest[p] > edge <= 0)]
     out: list[list] = []
     for variant in _interleaved(by_kind):
         if len(out) == limit:
@@ -150,6 +154,10 @@ def _boundaries(value, others: list) -> list[list]:
     if isinstance(value, list):
         return [[[]], [], [value[:1]], []]
     return [[], [], [], []]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _interleaved(lists: list[list]) -> list:
