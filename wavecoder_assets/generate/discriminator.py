@@ -109,10 +109,9 @@ class DiscriminatorSettings(BaseModel):
                                                          "its source on inputs the judge writes; a different result "
                                                          "rejects it (behaves_like_source)")
     boundary_variants: int = Field(
-        default=VARIANTS, ge=0, le=50, description="with differential: also run the judge's inputs with "
-                                                                 "one argument set to a boundary value (0, 1, -1, "
-                                                                 "\"\", [], another argument's value), at most this "
-                                                                 "many; 0: the judge's inputs only")
+        default=VARIANTS, ge=0, le=50, description="with differential: also run the judge's inputs with one argument "
+                                                   "set to a boundary value (0, 1, -1, \"\", [], another argument's "
+                                                   "value), at most this many; 0: the judge's inputs only")
     differential_after_tests: bool = Field(
         default=True, description="with differential: also run a generation or translation whose tests passed beside "
                                   "its source (the generator's own tests can agree with a solution to other code)")
