@@ -191,6 +191,11 @@ def test_the_gate_asks_the_judge_alone_for_its_own_threshold_and_knows_which_row
     gate = calibration_gate(overall, 0.7, measured=["v"], built_by=["v"], judge_report=judge, judge_threshold=0.9)
     assert overall.balanced_accuracy == 0.75 and not gate.passed and "the judge alone 0.5" in gate.description
     assert calibration_gate(overall, 0.7, measured=["v"], built_by=["v"], judge_report=judge).passed
+    few = calibration_gate(overall, 0.7, measured=["v"], built_by=["v"], judge_report=judge, judge_threshold=0.9,
+                           judge_min_rows=3)  # 2 rows: reported, not held to the bar
+    assert few.passed and "the judge alone 0.5 on 2 rows, too few to hold to its threshold 0.9" in few.description
+    assert not calibration_gate(overall, 0.7, measured=["v"], built_by=["v"], judge_report=judge, judge_threshold=0.9,
+                                judge_min_rows=2).passed
 
     # The same from judge_calibration's table, as the asset's gate reads it; per set as the metadata and card show it
     table = pl.DataFrame([{**row, "verdict": v.verdict, "failed_rules": json.dumps(v.failed_rules),

@@ -339,6 +339,9 @@ class CalibrationGateConfig(dg.Config):
     # by about 0.04, and llama.cpp's answers vary a row or two with its build, so the bar sits below that.
     min_judge_balanced_accuracy: float = Field(
         default=0.85, ge=0.0, le=1.0, description="and below this on the rows only the LLM judge decided; 0: no bar")
+    # The default run measures 28 such rows; a sample of a few (the tiny paper run's 8 + 8 rows left 5) says little.
+    min_judge_rows: int = Field(default=20, ge=0, description="the judge alone is held to its bar from this many "
+                                                              "rows it decided; fewer: reported only")
 
 
 @dg.asset_check(asset="code_ocean", blocking=True, additional_ins={"judge_calibration": dg.AssetIn()},
@@ -353,5 +356,5 @@ def judge_is_calibrated(config: CalibrationGateConfig, lake: DuckDBLakeResource,
     gate = calibration_gate(calibration_report(*verdicts_of(judge_calibration)), config.min_balanced_accuracy,
                             measured=sorted(judge_calibration["discriminator"].unique().drop_nulls()), built_by=built_by,
                             judge_report=judge_only_report(judge_calibration),
-                            judge_threshold=config.min_judge_balanced_accuracy)
+                            judge_threshold=config.min_judge_balanced_accuracy, judge_min_rows=config.min_judge_rows)
     return dg.AssetCheckResult(passed=gate.passed, description=gate.description, metadata=gate.metadata)

@@ -369,11 +369,13 @@ class GateResult:
 
 
 def calibration_gate(report: CalibrationReport, threshold: float, *, measured: list[str], built_by: list[str],
-                     judge_report: CalibrationReport | None = None, judge_threshold: float = 0.0) -> GateResult:
+                     judge_report: CalibrationReport | None = None, judge_threshold: float = 0.0,
+                     judge_min_rows: int = 0) -> GateResult:
     """Does the discriminator that built the data (`built_by`: the settings versions of the judged rows) reach
     `threshold` balanced accuracy on the labelled sets, and `judge_threshold` on the rows only its judge decides
-    (`judge_report`)? Only when the calibration measured those same settings (`measured`): a gate that measured
-    other settings says nothing about the data."""
+    (`judge_report`, held to it from `judge_min_rows` rows: one row of five moves it by 0.1 or more)? Only when the
+    calibration measured those same settings (`measured`): a gate that measured other settings says nothing about
+    the data."""
     accuracy = report.balanced_accuracy
     judge_accuracy = judge_report.balanced_accuracy if judge_report is not None else None
     metadata = {"balanced_accuracy": accuracy if accuracy is not None else float("nan"), "threshold": threshold,
@@ -386,7 +388,10 @@ def calibration_gate(report: CalibrationReport, threshold: float, *, measured: l
                                  f"judged_instructions was built by {', '.join(unmeasured)}: materialize "
                                  "judge_calibration with the same discriminator settings", metadata)
     passed = accuracy is not None and accuracy >= threshold
-    if judge_report is not None:  # a threshold of 0 asks nothing of it, not even an accuracy to claim
+    if judge_report is not None and judge_report.n < judge_min_rows:
+        judged_alone = (f"; the judge alone {judge_accuracy} on {judge_report.n} rows, too few to hold to its "
+                        f"threshold {judge_threshold} (from {judge_min_rows} rows)")
+    elif judge_report is not None:  # a threshold of 0 asks nothing of it, not even an accuracy to claim
         passed = passed and (judge_threshold == 0 or judge_accuracy is not None and judge_accuracy >= judge_threshold)
         judged_alone = f"; the judge alone {judge_accuracy} (threshold {judge_threshold}) on {judge_report.n} rows"
     else:
