@@ -352,7 +352,8 @@ def accuracy_by_set(table: pl.DataFrame) -> pl.DataFrame:
     accept and reject rates on them, and the same over the rows only the judge decided (null where undefined)."""
     rows = []
     for (name,), part in sorted(table.group_by("labelled_set"), key=lambda group: group[0]):
-        report, alone = calibration_report(*verdicts_of(part)), calibration_report(*judge_decided(*verdicts_of(part)))
+        labelled, verdicts = verdicts_of(part)
+        report, alone = calibration_report(labelled, verdicts), calibration_report(*judge_decided(labelled, verdicts))
         rows.append({"labelled_set": name, "rows": report.n, "balanced_accuracy": report.balanced_accuracy,
                      "true_accept_rate": report.true_accept_rate, "true_reject_rate": report.true_reject_rate,
                      "judge_only_rows": alone.n, "judge_only_balanced_accuracy": alone.balanced_accuracy})
